@@ -1,0 +1,158 @@
+"""`python -m resnet_repro <command>`: every step of the study, from training to the report.
+
+User mistakes (a bad arch, a bad seed, a missing data folder, ...) print one line and exit with 2,
+before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+class UserError(Exception):
+    pass
+
+
+def _preset_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="paper", help="preset whose results to use (paper, short, smoke)")
+    p.add_argument("--results", default="results", help="results root (default: results)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .config import add_config_args
+
+    p = argparse.ArgumentParser(prog="python -m resnet_repro",
+                                description="Reproduce He et al. 2016, Deep Residual Learning (CIFAR-10).")
+    sub = p.add_subparsers(dest="command", required=True, metavar="command")
+
+    t = sub.add_parser("train", help="train one net into results/<preset>/runs/<arch>/seed<k>/",
+                       description="Train one net. Every TrainConfig field is a flag; unset flags keep the "
+                                   "preset's value. A finished run is skipped, an interrupted one resumes.")
+    add_config_args(t)
+
+    g = sub.add_parser("grid", help="train every run of the CIFAR grid of a preset (see experiments.py)",
+                       description="Train the CIFAR grid of a preset, in priority order; finished runs are skipped.")
+    add_config_args(g)
+    g.add_argument("--only", default=None, help="comma-separated archs to restrict the grid to")
+
+    m = sub.add_parser("models", help="list the registered nets with their parameter counts")
+    m.add_argument("--format", choices=["table", "csv"], default="table")
+
+    a = sub.add_parser("analyze", help="layer-response stds (Fig. 7) of every finished run: needs checkpoints")
+    _preset_arg(a)
+    a.add_argument("--data-dir", default=None)
+    a.add_argument("--force", action="store_true", help="recompute layer_std.csv even where it exists")
+
+    c = sub.add_parser("collect", help="turn the run folders of a preset into results/<preset>/*.csv")
+    _preset_arg(c)
+
+    f = sub.add_parser("figures", help="draw figures/<preset>/* and the Table 6 files from the CSVs")
+    _preset_arg(f)
+    f.add_argument("--figures", default="figures")
+
+    n = sub.add_parser("notebooks", help="execute the notebooks headless for a preset")
+    _preset_arg(n)
+
+    r = sub.add_parser("report", help="build report/<preset>/report.md and report.html from the CSVs")
+    _preset_arg(r)
+    r.add_argument("--figures", default="figures")
+    r.add_argument("--report", default="report")
+
+    b = sub.add_parser("bench", help="time this project's training path against the conventional pipeline")
+    b.add_argument("--archs", default="resnet20", help="comma-separated archs")
+    b.add_argument("--warmup", type=int, default=5, help="untimed iterations per path")
+    b.add_argument("--iters", type=int, default=30, help="timed iterations per path")
+    b.add_argument("--data-dir", default=None)
+    b.add_argument("--out", default="results/bench")
+    b.add_argument("--workers", type=int, default=None, help="DataLoader workers of the conventional path")
+    b.add_argument("--compile", action="store_true", help="also time this project's path with torch.compile")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .data import DataError
+
+    try:
+        return _dispatch(args)
+    except (ValueError, DataError, UserError, FileExistsError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # RunExists and friends
+        if type(e).__name__ == "RunExists":
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        raise
+
+
+def _dispatch(args) -> int:
+    cmd = args.command
+    if cmd == "models":
+        from .models import model_table
+
+        rows = model_table()
+        if args.format == "csv":
+            print("name,depth,residual,shortcut,params")
+            for r in rows:
+                print(f"{r['name']},{r['depth']},{r['residual']},{r['shortcut']},{r['params']}")
+        else:
+            print(f"{'name':<12}{'depth':>6}  {'residual':<9}{'shortcut':<9}{'params':>12}")
+            for r in rows:
+                print(f"{r['name']:<12}{r['depth']:>6}  {str(r['residual']):<9}{r['shortcut']:<9}{r['params']:>12,}")
+        return 0
+    if cmd in ("train", "grid"):
+        from .config import config_from_args
+
+        cfg = config_from_args(args)  # validates: bad input fails here, before anything is written
+        from .data import load_cifar10
+        from .train import train
+
+        if cmd == "train":
+            train(cfg)
+            return 0
+        import dataclasses
+
+        from .experiments import CIFAR_GRID, grid_runs
+
+        if cfg.preset not in CIFAR_GRID:
+            raise UserError(f"no grid for preset {cfg.preset!r}")
+        runs = grid_runs(cfg.preset)
+        if args.only:
+            keep = set(args.only.split(","))
+            runs = [r for r in runs if r[0] in keep]
+        arrays = load_cifar10(cfg.data_dir)
+        for arch, seed in runs:
+            train(dataclasses.replace(cfg, arch=arch, seed=seed), arrays=arrays)
+        return 0
+    if cmd == "analyze":
+        from .analyze import analyze_preset
+
+        analyze_preset(args.preset, args.results, args.data_dir, force=args.force)
+        return 0
+    if cmd == "collect":
+        from .collect import collect
+
+        collect(args.preset, args.results)
+        return 0
+    if cmd == "figures":
+        from .figures import make_figures
+
+        make_figures(args.preset, args.results, args.figures)
+        return 0
+    if cmd == "notebooks":
+        from .notebooks import run_notebooks
+
+        run_notebooks(args.preset)
+        return 0
+    if cmd == "report":
+        from .report import build_report
+
+        build_report(args.preset, args.results, args.figures, args.report)
+        return 0
+    if cmd == "bench":
+        from .bench import run_bench
+
+        run_bench(args)
+        return 0
+    raise UserError(f"unknown command {cmd}")

@@ -1,0 +1,401 @@
+"""Training: a thin LightningModule around the plain nn.Module, the data module, and the run folder.
+
+A run writes `<out>/<preset>/runs/<arch>/seed<k>/`:
+    config.json    the resolved TrainConfig
+    metrics.csv    one row per eval interval: iteration, lr, train_loss, train_err (interval means),
+                   test_loss, test_err (full test set), val_* if a split is held out, elapsed_s
+    final.json     final-iterate errors, params, wall time, versions, device, commit, data source
+    checkpoints/   last.ckpt while training (resume), final.ckpt at the end (weights only; not in git)
+
+Lightning's own pieces do the work: Trainer, ModelCheckpoint, a Logger, the progress bar, DDP.
+One Lightning "epoch" is one eval interval, so the test error is measured at fixed iterations and a
+resumed run restarts exactly at an interval boundary.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities import rank_zero_only
+
+from . import data as D
+from .config import TrainConfig
+from .models import build_model, count_params, parse_arch
+
+METRIC_COLUMNS = ["iteration", "lr", "train_loss", "train_err", "test_loss", "test_err", "val_loss", "val_err",
+                  "elapsed_s"]
+
+
+# ----------------------------------------------------------------------------- schedule
+
+
+class LRSchedule:
+    """lr(iteration): step decay at the milestones, with the paper's optional warm-up rule.
+
+    While warming up, the lr is `warmup_lr` (never above the step schedule). The rule ends the warm-up
+    at the first check whose mean training error is below `warmup_until_err`; the iteration is kept in
+    `switched_at`. Reaching the first milestone also ends it, so a net that never trains still follows
+    the normal decay.
+    """
+
+    def __init__(self, cfg: TrainConfig):
+        self.lr, self.milestones = cfg.lr, tuple(cfg.milestones)
+        self.warmup_lr, self.until = cfg.warmup_lr, cfg.warmup_until_err
+        self.warming = cfg.use_warmup
+        self.switched_at: int | None = None
+
+    def __call__(self, it: int) -> float:
+        lr = self.lr * 0.1 ** sum(it >= m for m in self.milestones)
+        if self.warming and (not self.milestones or it < self.milestones[0]):
+            lr = min(lr, self.warmup_lr)
+        return lr
+
+    def observe(self, it: int, train_err: float) -> bool:
+        """Feed the mean training error of the iterations up to `it`; True when the warm-up ends now."""
+        if self.warming and (train_err < self.until or (self.milestones and it >= self.milestones[0])):
+            self.warming, self.switched_at = False, it
+            return True
+        return False
+
+    def state_dict(self) -> dict:
+        return dict(warming=self.warming, switched_at=self.switched_at)
+
+    def load_state_dict(self, s: dict) -> None:
+        self.warming, self.switched_at = s["warming"], s["switched_at"]
+
+
+# ----------------------------------------------------------------------------- the LightningModule
+
+
+class LitResNet(L.LightningModule):
+    """Wraps models.ResNet. One shared step serves training and evaluation."""
+
+    def __init__(self, cfg: dict):
+        super().__init__()
+        self.save_hyperparameters(cfg)
+        self.cfg = TrainConfig(**{**cfg, "milestones": tuple(cfg["milestones"])})
+        self.model = build_model(self.cfg.arch, bn_groups=self.cfg.bn_groups)
+        if self.cfg.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.net = torch.compile(self.model) if self.cfg.compile else self.model
+        self.schedule = LRSchedule(self.cfg)
+        # Sums kept on the device, read once per interval: no host sync inside the interval.
+        self.register_buffer("_train_sums", torch.zeros(3), persistent=False)  # loss*n, errors, n
+        self.register_buffer("_warm_sums", torch.zeros(2), persistent=False)  # errors, n since last check
+        self._eval_sums: dict[str, torch.Tensor] = {}
+        self.elapsed_before = 0.0  # wall time of earlier (interrupted) sessions of this run
+        self._t0 = time.time()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def shared_step(self, batch) -> tuple[torch.Tensor, torch.Tensor, int]:
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        errors = (logits.argmax(1) != y).sum()
+        return loss, errors, len(y)
+
+    def training_step(self, batch, batch_idx):
+        loss, errors, n = self.shared_step(batch)
+        d = loss.detach()
+        self._train_sums += torch.stack([d * n, errors.to(d.dtype), d.new_tensor(n)])
+        if self.schedule.warming:
+            self._warm_sums += torch.stack([errors.to(d.dtype), d.new_tensor(n)])
+        return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        it = self.global_step  # iterations done so far
+        if self.schedule.warming and it % self.cfg.warmup_check_every == 0:
+            s = self.trainer.strategy.reduce(self._warm_sums.clone(), reduce_op="sum")
+            if self.schedule.observe(it, (s[0] / s[1]).item()):
+                print(f"[warm-up] training error below {self.cfg.warmup_until_err:.0%} at iteration {it}: "
+                      f"lr back to {self.cfg.lr}", flush=True)
+            self._warm_sums.zero_()
+
+    def validation_step(self, batch, batch_idx, dataloader_idx=0):
+        loss, errors, n = self.shared_step(batch)
+        key = self._eval_names[dataloader_idx]
+        s = self._eval_sums.setdefault(key, torch.zeros(3, device=loss.device))
+        s += torch.stack([loss.detach() * n, errors.to(s.dtype), s.new_tensor(n)])
+
+    def on_validation_epoch_end(self):
+        if self.trainer.sanity_checking:
+            return
+        logs = {}
+        for key, s in self._eval_sums.items():
+            s = self.trainer.strategy.reduce(s, reduce_op="sum")
+            logs[f"{key}/loss"], logs[f"{key}/err"] = s[0] / s[2], s[1] / s[2]
+        t = self.trainer.strategy.reduce(self._train_sums.clone(), reduce_op="sum")
+        if t[2] > 0:
+            logs["train/loss"], logs["train/err"] = t[0] / t[2], t[1] / t[2]
+        it = self.global_step
+        logs["iteration"] = torch.tensor(float(it))
+        logs["lr"] = torch.tensor(self.schedule(it - 1))  # the lr of the interval's last iteration
+        logs["elapsed_s"] = torch.tensor(self.elapsed())
+        self.log_dict({k: v.float() for k, v in logs.items()}, prog_bar=False)
+        self._eval_sums = {}
+        self._train_sums.zero_()
+
+    @property
+    def _eval_names(self) -> list[str]:
+        return ["val", "test"] if self.cfg.val_size else ["test"]
+
+    def configure_optimizers(self):
+        params = list(self.model.parameters())
+        foreach_ok = all(p.device.type == "cuda" for p in params)
+        opt = torch.optim.SGD(params, lr=self.cfg.lr, momentum=self.cfg.momentum,
+                              weight_decay=self.cfg.weight_decay, fused=True if foreach_ok else None)
+        # LambdaLR multiplies the base lr by this factor; the schedule reads the warm-up state live.
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: self.schedule(it) / self.cfg.lr)
+        return dict(optimizer=opt, lr_scheduler=dict(scheduler=sched, interval="step"))
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.time() - self._t0
+
+    def on_save_checkpoint(self, ckpt):
+        ckpt["schedule"] = self.schedule.state_dict()
+        ckpt["elapsed_s"] = self.elapsed()
+
+    def on_load_checkpoint(self, ckpt):
+        if "schedule" in ckpt:
+            self.schedule.load_state_dict(ckpt["schedule"])
+        self.elapsed_before = ckpt.get("elapsed_s", 0.0)
+        self._t0 = time.time()
+
+
+# ----------------------------------------------------------------------------- data module
+
+
+class CIFARDataModule(L.LightningDataModule):
+    """Holds CIFAR-10 on the training device as uint8 and serves the paper's batches."""
+
+    def __init__(self, cfg: TrainConfig, arrays: D.CifarArrays | None = None):
+        super().__init__()
+        self.cfg, self.arrays = cfg, arrays
+
+    def setup(self, stage: str | None = None) -> None:
+        cfg = self.cfg
+        a = self.arrays or D.load_cifar10(cfg.data_dir)
+        self.source, self.source_path = a.source, a.path
+        dev = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        train_idx, val_idx = (D.split_indices(len(a.train_x), cfg.val_size, cfg.split_seed)
+                              if cfg.val_size else (np.arange(len(a.train_x)), None))
+        train_idx = train_idx[D.subset_indices(len(train_idx), cfg.train_subset, cfg.split_seed)]
+        test_idx = D.subset_indices(len(a.test_x), cfg.test_subset, cfg.split_seed)
+
+        def dev_tensors(x, y, idx):
+            return D.to_tensor_nchw(x[idx]).to(dev), torch.from_numpy(y[idx]).to(dev)
+
+        self.train_x, self.train_y = dev_tensors(a.train_x, a.train_y, train_idx)
+        self.mean = D.mean_image(self.train_x)  # training images only (the val split excluded)
+        self.test_x, self.test_y = dev_tensors(a.test_x, a.test_y, test_idx)
+        self.val = dev_tensors(a.train_x, a.train_y, val_idx) if val_idx is not None else None
+        self.n_train, self.n_test = len(train_idx), len(test_idx)
+        self.rank, self.world = rank, world
+        step = (lambda: self.trainer.global_step) if self.trainer else (lambda: 0)
+        # Every rank walks the same global batches and takes its own slice of each.
+        self.stream = D.TrainStream(self.train_x, self.train_y, self.mean, cfg.batch_size, cfg.seed,
+                                    cfg.eval_every, step, rank=rank, world_size=world,
+                                    channels_last=cfg.channels_last)
+
+    def train_dataloader(self):
+        return self.stream
+
+    def eval_batches(self, x, y):
+        return D.EvalBatches(x, y, self.mean, 1000, self.rank, self.world, self.cfg.channels_last)
+
+    def val_dataloader(self):
+        loaders = [self.eval_batches(self.test_x, self.test_y)]
+        if self.val is not None:
+            loaders.insert(0, self.eval_batches(*self.val))
+        return loaders
+
+
+# ----------------------------------------------------------------------------- logger
+
+
+class RunCSVLogger(Logger):
+    """Writes metrics.csv with fixed columns, one row per iteration that logged something."""
+
+    def __init__(self, path: Path, keep_until: int | None = None):
+        super().__init__()
+        self.path = Path(path)
+        self.rows: dict[int, dict] = {}
+        if keep_until is not None and self.path.is_file():  # resuming: keep rows up to the checkpoint
+            import csv
+
+            with open(self.path) as fh:
+                for r in csv.DictReader(fh):
+                    it = int(float(r["iteration"]))
+                    if it <= keep_until:
+                        self.rows[it] = {k: float(v) for k, v in r.items() if v != ""} | {"iteration": it}
+
+    @property
+    def name(self):
+        return "run"
+
+    @property
+    def version(self):
+        return 0
+
+    @rank_zero_only
+    def log_hyperparams(self, params, *args, **kwargs):
+        pass
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict, step: int | None = None):
+        step = int(metrics.get("iteration", step))  # the module logs the true iteration count
+        row = self.rows.setdefault(step, {"iteration": step})
+        for k, v in metrics.items():
+            col = k.replace("/", "_")
+            if col in METRIC_COLUMNS and col != "iteration":
+                row[col] = float(v)
+        self.save()
+
+    @rank_zero_only
+    def save(self):
+        import csv
+
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, METRIC_COLUMNS, extrasaction="ignore")
+            w.writeheader()
+            for it in sorted(self.rows):
+                w.writerow(self.rows[it])
+        tmp.replace(self.path)
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def run_dir(cfg: TrainConfig) -> Path:
+    return Path(cfg.out) / cfg.preset / "runs" / cfg.arch / f"seed{cfg.seed}"
+
+
+def git_commit() -> str:
+    try:
+        root = Path(__file__).resolve().parents[2]
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "src"], cwd=root,
+                               capture_output=True, text=True).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except Exception:
+        return "unknown"
+
+
+def device_name(accelerator_device: torch.device) -> str:
+    if accelerator_device.type == "cuda":
+        return torch.cuda.get_device_name(accelerator_device)
+    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+
+
+class RunExists(Exception):
+    """The run folder holds a run with a different configuration."""
+
+
+def check_existing(rd: Path, cfg: TrainConfig) -> str:
+    """'new', 'done' or 'resume'; raises RunExists when the folder belongs to another configuration."""
+    if not (rd / "config.json").is_file():
+        return "new"
+    old = json.loads((rd / "config.json").read_text())
+    ignore = {"data_dir", "out", "accelerator", "devices", "compile", "precision", "channels_last"}
+    diff = {k for k in old if k not in ignore and old[k] != cfg.to_dict().get(k)}
+    if diff:
+        raise RunExists(f"{rd} holds a run with different settings ({', '.join(sorted(diff))}); "
+                        f"pick another --out or delete that folder")
+    if (rd / "final.json").is_file():
+        return "done"
+    return "resume" if (rd / "checkpoints" / "last.ckpt").is_file() else "new"
+
+
+def train(cfg: TrainConfig, arrays: D.CifarArrays | None = None, progress: bool | None = None,
+          stop_after: int | None = None) -> dict:
+    """Train one run into its folder and return final.json's content (or the existing one).
+
+    `stop_after` (iterations) ends the session early without writing final.json, as an interruption
+    would; a later call resumes. It is how the tests interrupt a run."""
+    cfg.validate()
+    rd = run_dir(cfg)
+    state = check_existing(rd, cfg)
+    if state == "done":
+        print(f"[skip] {rd} is finished (final.json exists)", flush=True)
+        return json.loads((rd / "final.json").read_text())
+    if arrays is None:
+        arrays = D.load_cifar10(cfg.data_dir)  # fail on bad data before anything is written
+    commit = git_commit()  # taken at the start: the code that trains is the code recorded
+    rd.mkdir(parents=True, exist_ok=True)
+    (rd / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    ckpt_dir = rd / "checkpoints"
+    last = ckpt_dir / "last.ckpt"
+    resume_step = torch.load(last, map_location="cpu", weights_only=False)["global_step"] if state == "resume" else None
+    if state == "resume":
+        print(f"[resume] {rd} from iteration {resume_step}", flush=True)
+
+    L.seed_everything(cfg.seed, workers=False, verbose=False)
+    module = LitResNet(cfg.to_dict())
+    dm = CIFARDataModule(cfg, arrays)
+    if torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    ckpt_cb = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=0, save_last=True,
+                              every_n_epochs=cfg.ckpt_every, enable_version_counter=False)
+    max_steps = cfg.max_steps if stop_after is None else min(cfg.max_steps, stop_after)
+    trainer = L.Trainer(
+        accelerator=cfg.accelerator, devices=cfg.devices, strategy="ddp" if cfg.devices > 1 else "auto",
+        precision=cfg.precision, max_steps=max_steps, max_epochs=-1, num_sanity_val_steps=0,
+        check_val_every_n_epoch=1, logger=RunCSVLogger(rd / "metrics.csv", keep_until=resume_step),
+        callbacks=[ckpt_cb], enable_model_summary=False, use_distributed_sampler=False,
+        enable_progress_bar=sys.stderr.isatty() if progress is None else progress,
+        default_root_dir=rd, benchmark=None, log_every_n_steps=cfg.eval_every,
+    )
+    trainer.fit(module, datamodule=dm, ckpt_path=str(last) if state == "resume" else None)
+    if trainer.global_rank != 0:
+        return {}
+    if trainer.global_step < cfg.max_steps:  # an interruption: leave last.ckpt for the resume
+        return {}
+
+    final_ckpt = ckpt_dir / "final.ckpt"
+    trainer.save_checkpoint(final_ckpt, weights_only=True)
+    last.unlink(missing_ok=True)
+    rows = RunCSVLogger(rd / "metrics.csv", keep_until=cfg.max_steps).rows
+    end = rows[cfg.max_steps]
+    wall = module.elapsed()
+    final = dict(
+        arch=cfg.arch, preset=cfg.preset, seed=cfg.seed, depth=parse_arch(cfg.arch).depth,
+        residual=parse_arch(cfg.arch).residual,
+        shortcut=parse_arch(cfg.arch).shortcut if parse_arch(cfg.arch).residual else "none",
+        params=count_params(module.model), iterations=trainer.global_step,
+        final_test_err=end["test_err"], final_train_err=end.get("train_err"),
+        final_val_err=end.get("val_err"),
+        train_err_note="mean training error (augmented, train-mode BN) over the last eval interval",
+        warmup_switched_at=module.schedule.switched_at if cfg.use_warmup else None,
+        wall_time_s=round(wall, 1), iters_per_s=round(trainer.global_step / max(wall, 1e-9), 3),
+        n_train=dm.n_train, n_test=dm.n_test,
+        device=device_name(trainer.strategy.root_device), n_devices=cfg.devices, precision=cfg.precision,
+        commit=commit, torch=torch.__version__, lightning=L.__version__,
+        python=platform.python_version(), data_source=dm.source, data_path=str(Path(dm.source_path).resolve()),
+        scaled_down=cfg.preset != "paper" or cfg.max_steps != 64_000,
+        finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    )
+    final = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in final.items()}
+    (rd / "final.json").write_text(json.dumps(final, indent=2) + "\n")
+    print(f"[done] {rd}: test err {final['final_test_err']:.2%}, train err {final['final_train_err']:.2%}, "
+          f"{wall:.0f}s", flush=True)
+    return final
