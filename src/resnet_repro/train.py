@@ -305,6 +305,11 @@ def device_name(accelerator_device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
+# Read once, when this module is imported: the commit of the code this process runs, even if the
+# checkout moves on while a long grid is training.
+CODE_COMMIT = git_commit()
+
+
 class RunExists(Exception):
     """The run folder holds a run with a different configuration."""
 
@@ -338,7 +343,7 @@ def train(cfg: TrainConfig, arrays: D.CifarArrays | None = None, progress: bool 
         return json.loads((rd / "final.json").read_text())
     if arrays is None:
         arrays = D.load_cifar10(cfg.data_dir)  # fail on bad data before anything is written
-    commit = git_commit()  # taken at the start: the code that trains is the code recorded
+    commit = CODE_COMMIT
     rd.mkdir(parents=True, exist_ok=True)
     (rd / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
     ckpt_dir = rd / "checkpoints"
@@ -346,6 +351,9 @@ def train(cfg: TrainConfig, arrays: D.CifarArrays | None = None, progress: bool 
     resume_step = torch.load(last, map_location="cpu", weights_only=False)["global_step"] if state == "resume" else None
     if state == "resume":
         print(f"[resume] {rd} from iteration {resume_step}", flush=True)
+    with open(rd / "sessions.jsonl", "a") as fh:  # one line per training session of this run
+        fh.write(json.dumps(dict(started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), commit=commit,
+                                 from_iteration=resume_step or 0, host=platform.node())) + "\n")
 
     L.seed_everything(cfg.seed, workers=False, verbose=False)
     module = LitResNet(cfg.to_dict())
