@@ -54,7 +54,8 @@ def parse_arch(name: str, num_classes: int | None = None) -> ResNetConfig:
     kind, depth, letter = m.group(1), int(m.group(2)), m.group(3)
     residual = kind == "resnet"
     if letter and not residual:
-        raise ValueError(f"{name!r}: a plain net has no shortcuts, so it takes no option letter")
+        raise ValueError(f"{name!r}: a plain net has no shortcuts, so it takes no option letter; "
+                         f"valid names: {', '.join(registered_names())}")
     shortcut = letter.upper() or "A"
     if depth in IMAGENET_LAYOUTS:
         cfg = ResNetConfig(name, "imagenet", IMAGENET_LAYOUTS[depth], (64, 128, 256, 512),

@@ -90,7 +90,8 @@ class LitResNet(L.LightningModule):
         self.model = build_model(self.cfg.arch, bn_groups=self.cfg.bn_groups)
         if self.cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.net = torch.compile(self.model) if self.cfg.compile else self.model
+        if self.cfg.compile:
+            self.model.compile()  # in place: the state_dict keys stay those of the plain module
         self.schedule = LRSchedule(self.cfg)
         # Sums kept on the device, read once per interval: no host sync inside the interval.
         self.register_buffer("_train_sums", torch.zeros(3), persistent=False)  # loss*n, errors, n
@@ -100,7 +101,7 @@ class LitResNet(L.LightningModule):
         self._t0 = time.time()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.model(x)
 
     def shared_step(self, batch) -> tuple[torch.Tensor, torch.Tensor, int]:
         x, y = batch
@@ -121,9 +122,11 @@ class LitResNet(L.LightningModule):
         it = self.global_step  # iterations done so far
         if self.schedule.warming and it % self.cfg.warmup_check_every == 0:
             s = self.trainer.strategy.reduce(self._warm_sums.clone(), reduce_op="sum")
-            if self.schedule.observe(it, (s[0] / s[1]).item()):
-                print(f"[warm-up] training error below {self.cfg.warmup_until_err:.0%} at iteration {it}: "
-                      f"lr back to {self.cfg.lr}", flush=True)
+            err = (s[0] / s[1]).item()
+            if self.schedule.observe(it, err):
+                why = (f"training error {err:.1%} < {self.cfg.warmup_until_err:.0%}" if err < self.cfg.warmup_until_err
+                       else "first lr milestone reached")
+                print(f"[warm-up] ends at iteration {it} ({why}); lr follows the step schedule", flush=True)
             self._warm_sums.zero_()
 
     def validation_step(self, batch, batch_idx, dataloader_idx=0):

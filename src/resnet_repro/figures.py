@@ -1,0 +1,587 @@
+"""Figures 1, 6 and 7 and Table 6 of He et al. 2016 (CIFAR-10), drawn from the CSVs of `collect`.
+
+Inputs, all in ``results/<preset>/`` (any may be missing or lack some nets; what is missing is named in
+a small note on the figure, never raised):
+
+* ``runs.csv``       one row per run (final errors, params, data source, ...)
+* ``curves.csv``     long format: arch, seed, iteration, metric, value (errors as fractions)
+* ``layer_std.csv``  Fig. 7 layer responses: arch, seed, layer (1-based, forward order), std, ...
+* ``table6.csv``     the Table 6 rows: ours (mean/std/min over seeds) next to the paper and a public repro
+
+Every figure builder (:func:`fig1`, :func:`fig6`, :func:`fig7`) takes the dict of :func:`load_results`
+and returns a :class:`matplotlib.figure.Figure`; :func:`save_figure` writes it as PNG and PDF. Figures
+are built with the object-oriented API (``matplotlib.figure.Figure``, rendered by Agg on save), never
+through pyplot: nothing is registered globally, so nothing needs closing, no GUI backend is touched,
+and a notebook's own backend is left alone (with ``%matplotlib inline`` a returned Figure displays
+inline). :func:`make_figures` does everything for one preset.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MultipleLocator
+
+from .experiments import CIFAR_GRID, PAPER_TABLE6, PAPER_TABLE6_NOTE, PUBLIC_REPRO, PUBLIC_REPRO_NOTE
+
+DPI = 150
+
+COLUMNS: dict[str, list[str]] = {
+    "runs": ["arch", "depth", "residual", "shortcut", "seed", "params", "final_test_err", "final_train_err",
+             "iterations", "wall_time_s", "device", "commit", "data_source", "preset", "scaled_down"],
+    "curves": ["arch", "seed", "iteration", "metric", "value"],
+    "layer_std": ["arch", "seed", "depth", "residual", "layer", "stage", "block", "conv", "std"],
+    "table6": ["arch", "depth", "params", "n", "mean_test_err_pct", "std_test_err_pct", "min_test_err_pct",
+               "paper_test_err_pct", "public_repro_test_err_pct"],
+    "status": ["arch", "seed", "status", "iterations_logged", "in_grid"],  # optional: runs still training
+}
+_NUMERIC = {"runs": ["depth", "seed", "params", "final_test_err", "final_train_err", "iterations", "wall_time_s"],
+            "curves": ["seed", "iteration", "value"],
+            "layer_std": ["seed", "depth", "layer", "stage", "block", "conv", "std"],
+            "table6": COLUMNS["table6"][1:],
+            "status": ["seed", "iterations_logged"]}
+
+# What each figure draws (the paper's nets; whatever of them exists is drawn).
+FIG1_ARCHS = ["plain20", "plain56"]
+FIG6_ARCHS = {
+    "plain": ["plain20", "plain32", "plain44", "plain56", "plain110"],
+    "resnet": ["resnet20", "resnet32", "resnet44", "resnet56", "resnet110"],
+    "deep": ["resnet110", "resnet1202"],
+}
+FIG6_TITLES = {
+    "plain": "Fig. 6 (left): plain nets on CIFAR-10",
+    "resnet": "Fig. 6 (middle): ResNets on CIFAR-10",
+    "deep": "Fig. 6 (right): ResNet-110 vs ResNet-1202",
+}
+FIG6_NAMES = {"plain": "fig6_plain", "resnet": "fig6_resnet", "deep": "fig6_deep_resnet110_vs_resnet1202"}
+FIG7_ARCHS = ["plain20", "plain56", "resnet20", "resnet56", "resnet110"]
+
+# One colour per depth, shared by the plain and residual nets of that depth in every figure.
+DEPTH_COLORS = {20: "#e69f00", 32: "#17becf", 44: "#2ca02c", 56: "#d62728", 110: "#1f3a93", 1202: "#9467bd"}
+TRAIN_STYLE = dict(linestyle="--", linewidth=1.0)  # training error: dashed, thin (as in the paper)
+TEST_STYLE = dict(linestyle="-", linewidth=2.2)  # test error: bold
+PAPER_YMAX = 20.0  # the paper's Fig. 1 and Fig. 6 show 0-20 %
+
+
+# ----------------------------------------------------------------------------- labels
+
+
+def scale_label(preset: str) -> str:
+    """What the numbers of a preset are: the paper's protocol or a scaled-down stand-in."""
+    return {
+        "paper": "paper protocol (64k iterations)",
+        "short": "SCALED-DOWN: short preset, 1/16 of the paper's schedule (4k iterations)",
+        "smoke": "SCALED-DOWN: smoke preset (a few iterations on a subset; not a result)",
+    }.get(preset, f"preset {preset!r} (not one of paper/short/smoke; scale unknown)")
+
+
+def data_label(runs: pd.DataFrame) -> str:
+    """Where the training data came from, from runs.csv's data_source column."""
+    if runs.empty or "data_source" not in runs:
+        return "data: unknown (no finished runs in runs.csv)"
+    sources = sorted({str(s) for s in runs["data_source"].dropna()})
+    if not sources:
+        return "data: unknown (no data_source recorded)"
+    if any("lossy" in s.lower() for s in sources):
+        return "data: lossy JPEG copy of CIFAR-10"
+    return "data: CIFAR-10 (" + ", ".join(sources) + ")"
+
+
+def arch_depth(arch: str) -> int | None:
+    from .models import parse_arch
+
+    try:
+        return parse_arch(arch).depth
+    except ValueError:
+        return None
+
+
+def arch_label(arch: str) -> str:
+    """``resnet56`` -> ``ResNet-56``, ``plain20`` -> ``plain-20`` (the paper's spelling)."""
+    from .models import parse_arch
+
+    try:
+        cfg = parse_arch(arch)
+    except ValueError:
+        return arch
+    name = f"ResNet-{cfg.depth}" if cfg.residual else f"plain-{cfg.depth}"
+    return name + (f" (option {cfg.shortcut})" if cfg.residual and cfg.shortcut != "A" else "")
+
+
+def arch_color(arch: str) -> str:
+    d = arch_depth(arch)
+    return DEPTH_COLORS.get(d, "#555555") if d is not None else "#555555"
+
+
+def partial_note(requested: list[str], status: pd.DataFrame | None) -> str:
+    """'partial runs ...' for requested nets whose runs (status.csv of collect) are still unfinished."""
+    if status is None or status.empty:
+        return ""
+    d = status[(status["status"] == "partial") & status["arch"].isin(requested)]
+    if d.empty:
+        return ""
+    runs = [f"{arch_label(r.arch)} seed {int(r.seed)} ({int(r.iterations_logged)} it.)"
+            for r in d.itertuples() if pd.notna(r.seed) and pd.notna(r.iterations_logged)]
+    return "partial runs (unfinished, drawn as far as they got): " + ", ".join(runs)
+
+
+def missing_note(requested: list[str], present, preset: str) -> str:
+    """'missing ...' for the requested nets without data ('' if none), split into not-run-yet and not-in-preset."""
+    present = set(present)
+    missing = [a for a in requested if a not in present]
+    if not missing:
+        return ""
+    grid = {a for a, _ in CIFAR_GRID.get(preset, [])}
+    not_run = [arch_label(a) for a in missing if a in grid or not grid]
+    not_in = [arch_label(a) for a in missing if grid and a not in grid]
+    parts = []
+    if not_run:
+        parts.append("missing (no data yet): " + ", ".join(not_run))
+    if not_in:
+        parts.append(f"missing (not in the {preset} preset): " + ", ".join(not_in))
+    return "; ".join(parts)
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def _read_csv(path: Path, kind: str) -> pd.DataFrame:
+    cols = COLUMNS[kind]
+    try:
+        df = pd.read_csv(path)
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        df = pd.DataFrame(columns=cols)
+    for c in cols:
+        if c not in df:
+            df[c] = np.nan
+    for c in _NUMERIC[kind]:
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+    if "arch" in df:
+        df["arch"] = df["arch"].astype(str).str.strip()
+    return df
+
+
+def load_results(preset: str, root: str | Path = "results") -> dict[str, pd.DataFrame]:
+    """{"runs", "curves", "layer_std", "table6", "status"} -> DataFrame; a missing or empty file gives an
+    empty frame with the right columns (status.csv, collect's list of done/partial/missing runs, is optional)."""
+    d = Path(root) / preset
+    return {kind: _read_csv(d / f"{kind}.csv", kind) for kind in COLUMNS}
+
+
+# ----------------------------------------------------------------------------- curves
+
+
+def aggregate_curve(curves: pd.DataFrame, arch: str, metric: str) -> pd.DataFrame:
+    """Per iteration: mean, min, max over the seeds of one net (columns iteration, mean, min, max, n)."""
+    d = curves[(curves["arch"] == arch) & (curves["metric"] == metric)].dropna(subset=["iteration", "value"])
+    if d.empty:
+        return pd.DataFrame(columns=["iteration", "mean", "min", "max", "n"])
+    g = d.groupby("iteration")["value"].agg(["mean", "min", "max", "count"]).reset_index()
+    return g.rename(columns={"count": "n"}).sort_values("iteration")
+
+
+def iteration_unit(max_iteration: float) -> tuple[float, str]:
+    """The x-axis scale: the paper's 'iter. (1e4)' where runs reach 1e4 iterations, else 1e3 or plain."""
+    if max_iteration >= 1e4:
+        return 1e4, "iter. (1e4)"
+    if max_iteration >= 1e3:
+        return 1e3, "iter. (1e3)"
+    return 1.0, "iter."
+
+
+def error_ylim(preset: str, values_pct) -> tuple[float, str]:
+    """Top of the error axis (%) and a note saying why.
+
+    The paper preset uses the paper's 0-20 %. Scaled-down presets, whose errors are higher, use
+    max(20, ceil(95th percentile of the plotted errors)) so the data are visible."""
+    v = np.asarray([x for x in values_pct if np.isfinite(x)], dtype=float)
+    if preset == "paper" or v.size == 0:
+        return PAPER_YMAX, ""
+    top = float(max(PAPER_YMAX, math.ceil(np.percentile(v, 95))))
+    if top == PAPER_YMAX:
+        return top, ""
+    return top, (f"y-axis 0-{top:g}% (the paper's is 0-20%; raised to the 95th percentile of the "
+                 "errors shown, since this preset's errors are higher)")
+
+
+def _plot_band(ax, agg: pd.DataFrame, unit: float, color: str, style: dict, alpha: float, label=None):
+    x = agg["iteration"].to_numpy(float) / unit
+    ax.plot(x, agg["mean"].to_numpy(float) * 100, color=color, label=label, **style)
+    if (agg["n"] > 1).any():
+        ax.fill_between(x, agg["min"].to_numpy(float) * 100, agg["max"].to_numpy(float) * 100,
+                        color=color, alpha=alpha, linewidth=0)
+
+
+def plot_curves(ax, curves: pd.DataFrame, archs: list[str], metrics=("train_err", "test_err"),
+                unit: float = 1e4, legend: bool = True) -> list[str]:
+    """Error curves (%) of `archs` on `ax`: train dashed/thin, test bold, one colour per depth; with
+    several seeds the mean with a shaded min-max band. Returns the archs drawn."""
+    drawn = []
+    for arch in archs:
+        color = arch_color(arch)
+        nseeds = curves.loc[curves["arch"] == arch, "seed"].nunique()
+        label = arch_label(arch) + (f" (mean of {nseeds} seeds, band min-max)" if nseeds > 1 else "")
+        labelled = False
+        for metric in metrics:
+            agg = aggregate_curve(curves, arch, metric)
+            if agg.empty:
+                continue
+            style = TRAIN_STYLE if metric.startswith("train") else TEST_STYLE
+            _plot_band(ax, agg, unit, color, style, 0.10 if metric.startswith("train") else 0.22,
+                       None if labelled else label)
+            labelled = True
+        if labelled:
+            drawn.append(arch)
+    if legend and drawn:
+        handles, _ = ax.get_legend_handles_labels()
+        if len(metrics) > 1:  # one solid colour entry per net, then what the two line styles mean
+            handles = [Line2D([], [], color=h.get_color(), linewidth=2, label=h.get_label()) for h in handles]
+            handles += [Line2D([], [], color="k", **TRAIN_STYLE, label="training error (dashed)"),
+                        Line2D([], [], color="k", **TEST_STYLE, label="test error (bold)")]
+        ax.legend(handles=handles, fontsize=8, loc="upper right")
+    return drawn
+
+
+def _curve_values(curves: pd.DataFrame, archs, metrics) -> list[float]:
+    vals = []
+    for a in archs:
+        for m in metrics:
+            vals += list(aggregate_curve(curves, a, m)["mean"].to_numpy(float) * 100)
+    return vals
+
+
+def schedule_end(preset: str) -> int | None:
+    """The preset's max_steps (64k for paper), or None for an unknown preset."""
+    from .config import PRESETS, TrainConfig
+
+    if preset not in PRESETS:
+        return None
+    return int(PRESETS[preset].get("max_steps", TrainConfig.max_steps))
+
+
+def _max_iteration(curves: pd.DataFrame, archs, preset: str | None = None) -> float:
+    """The x-axis end: the preset's whole schedule (so unfinished runs show how far they got), or the data's."""
+    it = curves.loc[curves["arch"].isin(archs), "iteration"].dropna()
+    data_end = float(it.max()) if len(it) else 0.0
+    end = schedule_end(preset) if preset else None
+    return data_end if end is None else max(float(end), data_end)
+
+
+def _off_scale_notes(curves: pd.DataFrame, archs, top: float) -> list[str]:
+    notes = []
+    for a in archs:
+        agg = aggregate_curve(curves, a, "test_err")
+        if not agg.empty and agg["mean"].min() * 100 > top:
+            notes.append(f"{arch_label(a)} lies above the y-limit (lowest test error "
+                         f"{agg['mean'].min() * 100:.1f}%)")
+    return notes
+
+
+# ----------------------------------------------------------------------------- figure frame
+
+
+def new_figure(nrows: int = 1, ncols: int = 1, figsize=(6.4, 4.8), **kw) -> tuple[Figure, np.ndarray]:
+    fig = Figure(figsize=figsize, dpi=DPI, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
+    return fig, axes
+
+
+def annotate(fig: Figure, title: str, preset: str, runs: pd.DataFrame, notes=()) -> Figure:
+    """Suptitle, plus a footer with the preset's scale, the data source and any notes (missing nets...)."""
+    fig.suptitle(title, fontsize=11)
+    scaled = preset != "paper"
+    size = 7.5
+    width = max(40, int(fig.get_figwidth() * 72 / (size * 0.6)))  # characters per footer line
+    lines = [(f"{scale_label(preset)}  |  {data_label(runs)}", "#b00000" if scaled else "#333333")]
+    for n in notes:
+        if n:
+            lines += [(w, "#555555") for w in textwrap.wrap(f"note: {n}", width, subsequent_indent="    ")]
+    line_h = size * 1.35 / 72 / fig.get_figheight()  # one line of text, as a fraction of the figure height
+    footer = line_h * (len(lines) + 0.5)
+    fig.get_layout_engine().set(rect=(0, footer, 1, 1 - footer))
+    for i, (line, color) in enumerate(lines):
+        fig.text(0.01, footer - line_h * (i + 1), line, fontsize=size, ha="left", va="bottom", color=color)
+    return fig
+
+
+def _empty_axis_note(ax, text: str = "no data"):
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=10, color="#888888")
+
+
+def _error_axis(ax, top: float, unit_label: str, ylabel: str, xmax: float | None = None):
+    ax.set_ylim(0, top)
+    ax.yaxis.set_major_locator(MultipleLocator(5 if top <= 40 else 10))
+    ax.set_xlim(0, xmax if xmax else None)
+    ax.set_xlabel(unit_label)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def fig1(results: dict[str, pd.DataFrame], preset: str, archs: list[str] = FIG1_ARCHS) -> Figure:
+    """Fig. 1: plain-20 vs plain-56, training error (left) and test error (right) vs iterations."""
+    curves = results["curves"]
+    fig, axes = new_figure(1, 2, figsize=(9, 3.9))
+    xmax = _max_iteration(curves, archs, preset)
+    unit, unit_label = iteration_unit(xmax)
+    top, ynote = error_ylim(preset, _curve_values(curves, archs, ("train_err", "test_err")))
+    drawn = []
+    for ax, metric, ylabel in ((axes[0, 0], "train_err", "training error (%)"),
+                               (axes[0, 1], "test_err", "test error (%)")):
+        drawn = plot_curves(ax, curves, archs, metrics=(metric,), unit=unit)
+        _error_axis(ax, top, unit_label, ylabel, xmax / unit)
+        if not drawn:
+            _empty_axis_note(ax)
+    notes = [missing_note(archs, drawn, preset), partial_note(archs, results.get("status")), ynote]
+    notes += _off_scale_notes(curves, drawn, top)
+    return annotate(fig, "Fig. 1: degradation, plain-20 vs plain-56 on CIFAR-10", preset, results["runs"], notes)
+
+
+def fig6(results: dict[str, pd.DataFrame], preset: str, which: str = "resnet",
+         archs: list[str] | None = None) -> Figure:
+    """Fig. 6: training (dashed) and test (bold) error vs iterations; which = plain, resnet or deep."""
+    archs = archs if archs is not None else FIG6_ARCHS[which]
+    curves = results["curves"]
+    fig, axes = new_figure(1, 1, figsize=(6.4, 4.8))
+    ax = axes[0, 0]
+    xmax = _max_iteration(curves, archs, preset)
+    unit, unit_label = iteration_unit(xmax)
+    top, ynote = error_ylim(preset, _curve_values(curves, archs, ("train_err", "test_err")))
+    drawn = plot_curves(ax, curves, archs, unit=unit)
+    _error_axis(ax, top, unit_label, "error (%)", xmax / unit)
+    if not drawn:
+        _empty_axis_note(ax)
+    notes = [missing_note(archs, drawn, preset), partial_note(archs, results.get("status")), ynote]
+    notes += _off_scale_notes(curves, drawn, top)
+    return annotate(fig, FIG6_TITLES.get(which, "Fig. 6"), preset, results["runs"], notes)
+
+
+def _layer_agg(ls: pd.DataFrame, arch: str, sort: bool) -> pd.DataFrame:
+    """Per layer (or per rank once each seed's stds are sorted descending): mean, min, max over seeds."""
+    d = ls[ls["arch"] == arch].dropna(subset=["layer", "std"])
+    if d.empty:
+        return pd.DataFrame(columns=["x", "mean", "min", "max", "n"])
+    if sort:
+        d = d.assign(x=d.groupby("seed", dropna=False)["std"].rank(method="first", ascending=False))
+    else:
+        d = d.assign(x=d["layer"])
+    g = d.groupby("x")["std"].agg(["mean", "min", "max", "count"]).reset_index()
+    return g.rename(columns={"count": "n"}).sort_values("x")
+
+
+def fig7(results: dict[str, pd.DataFrame], preset: str, archs: list[str] = FIG7_ARCHS) -> Figure:
+    """Fig. 7: std of the layer responses (after BN, before the addition), in layer order (top) and
+    sorted in descending order (bottom). Plain nets dashed, ResNets solid, one colour per depth."""
+    ls = results["layer_std"]
+    fig, axes = new_figure(2, 1, figsize=(6.4, 6.4))
+    drawn = []
+    for ax, sort, xlabel in ((axes[0, 0], False, "layer index (original)"),
+                             (axes[1, 0], True, "layer index (sorted by magnitude)")):
+        drawn = []
+        for arch in archs:
+            agg = _layer_agg(ls, arch, sort)
+            if agg.empty:
+                continue
+            nseeds = ls.loc[ls["arch"] == arch, "seed"].nunique()
+            plain = arch.startswith("plain")
+            label = arch_label(arch) + (f" (mean of {nseeds} seeds, band min-max)" if nseeds > 1 else "")
+            x = agg["x"].to_numpy(float)
+            ax.plot(x, agg["mean"].to_numpy(float), color=arch_color(arch), label=label,
+                    linestyle="--" if plain else "-", linewidth=1.3, marker="." if len(x) <= 60 else None,
+                    markersize=4)
+            if (agg["n"] > 1).any():
+                ax.fill_between(x, agg["min"].to_numpy(float), agg["max"].to_numpy(float),
+                                color=arch_color(arch), alpha=0.18, linewidth=0)
+            drawn.append(arch)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("std")
+        ax.set_xlim(left=0)
+        ax.grid(True, alpha=0.3)
+        if drawn:
+            ax.legend(fontsize=8, loc="upper right")
+        else:
+            _empty_axis_note(ax)
+    notes = [missing_note(archs, drawn, preset)]
+    return annotate(fig, "Fig. 7: std of layer responses on CIFAR-10", preset, results["runs"], notes)
+
+
+def save_figure(fig: Figure, out_dir: str | Path, name: str) -> list[Path]:
+    """Write `fig` as <out_dir>/<name>.png (dpi 150) and .pdf; returns both paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.png", out / f"{name}.pdf"]
+    for p in paths:
+        fig.savefig(p, dpi=DPI)
+    return paths
+
+
+# ----------------------------------------------------------------------------- Table 6
+
+
+def _params_of(arch: str) -> float:
+    try:
+        from .models import build_model, count_params
+
+        return float(count_params(build_model(arch)))
+    except Exception:  # noqa: BLE001 - only a label; a missing count prints as a dash
+        return float("nan")
+
+
+def table6_from_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The Table 6 frame computed from runs.csv (used where table6.csv is missing)."""
+    rows = []
+    for arch, d in runs.dropna(subset=["final_test_err"]).groupby("arch"):
+        e = d["final_test_err"].to_numpy(float) * 100
+        rows.append(dict(arch=arch, depth=arch_depth(arch), params=d["params"].iloc[0], n=len(e),
+                         mean_test_err_pct=e.mean(), std_test_err_pct=e.std(ddof=1) if len(e) > 1 else np.nan,
+                         min_test_err_pct=e.min(), paper_test_err_pct=PAPER_TABLE6.get(arch, np.nan),
+                         public_repro_test_err_pct=PUBLIC_REPRO.get(arch, np.nan)))
+    return pd.DataFrame(rows, columns=COLUMNS["table6"])
+
+
+def table6_frame(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Rows of Table 6: table6.csv (or runs.csv), plus a paper-only row for every paper net not run.
+
+    ResNets first, then plain nets, each by depth."""
+    t = results["table6"]
+    t = t if not t.empty else table6_from_runs(results["runs"])
+    t = t.copy()
+    extra = [dict(arch=a, depth=arch_depth(a), params=_params_of(a), n=0, paper_test_err_pct=p,
+                  public_repro_test_err_pct=PUBLIC_REPRO.get(a, np.nan))
+             for a, p in PAPER_TABLE6.items() if a not in set(t["arch"])]
+    if extra:
+        t = pd.concat([t, pd.DataFrame(extra, columns=COLUMNS["table6"])], ignore_index=True)
+    t["n"] = pd.to_numeric(t["n"], errors="coerce").fillna(0).astype(int)
+    t["depth"] = [d if pd.notna(d) else arch_depth(a) for a, d in zip(t["arch"], t["depth"])]
+    for col, ref in (("paper_test_err_pct", PAPER_TABLE6), ("public_repro_test_err_pct", PUBLIC_REPRO)):
+        t[col] = [v if pd.notna(v) else ref.get(a, np.nan) for a, v in zip(t["arch"], t[col])]
+    t["_plain"] = t["arch"].str.startswith("plain")
+    t = t.sort_values(["_plain", "depth", "arch"]).drop(columns="_plain").reset_index(drop=True)
+    return t
+
+
+def _pct(v) -> str:
+    return f"{v:.2f}" if pd.notna(v) else "—"
+
+
+def _params_m(v) -> str:
+    return f"{v / 1e6:.2f}M" if pd.notna(v) else "—"
+
+
+def _ours(r) -> str:
+    if r["n"] == 0 or pd.isna(r["mean_test_err_pct"]):
+        return "not run"
+    if r["n"] > 1 and pd.notna(r["std_test_err_pct"]):
+        return f"{r['mean_test_err_pct']:.2f} ± {r['std_test_err_pct']:.2f} (n={r['n']})"
+    return f"{r['mean_test_err_pct']:.2f} (n={r['n']})"
+
+
+TABLE6_HEADER = ["net", "depth", "# params", "ours [c]: mean ± std (n seeds)", "ours: min", "paper",
+                 "public repro [b]"]
+
+
+def table6_cells(t: pd.DataFrame) -> list[list[str]]:
+    """The table body as strings, errors in % with 2 decimals; the paper's 110 value carries mark [a]."""
+    rows = []
+    for _, r in t.iterrows():
+        paper = _pct(r["paper_test_err_pct"])
+        if r["arch"] in PAPER_TABLE6_NOTE and paper != "—":
+            paper += " [a]"
+        rows.append([arch_label(r["arch"]), str(int(r["depth"])) if pd.notna(r["depth"]) else "—",
+                     _params_m(r["params"]), _ours(r), _pct(r["min_test_err_pct"]) if r["n"] else "—",
+                     paper, _pct(r["public_repro_test_err_pct"])])
+    return rows
+
+
+def table6_footnotes(preset: str, runs: pd.DataFrame) -> list[str]:
+    paper_notes = "; ".join(f"{arch_label(a)}: {n}" for a, n in PAPER_TABLE6_NOTE.items())
+    return [
+        f"[a] paper, {paper_notes}: the best of 5 runs, not a mean; in brackets the mean ± std over the 5.",
+        f"[b] public repro: {PUBLIC_REPRO_NOTE} (optimistic by construction).",
+        "[c] ours: test error of the final iterate (after the last iteration), never selected on the "
+        "test set; mean ± sample std over n seeds, min = best seed.",
+        f"Scale: {scale_label(preset)}. {data_label(runs)[0].upper() + data_label(runs)[1:]}.",
+    ]
+
+
+def _table6_status_notes(t: pd.DataFrame, preset: str, status: pd.DataFrame | None) -> list[str]:
+    notes = [missing_note(list(t.loc[t["n"] == 0, "arch"]), [], preset),
+             partial_note(sorted(set(status["arch"])) if status is not None else [], status)]
+    return [f"Ours: {n}." for n in notes if n]
+
+
+def table6_markdown(t: pd.DataFrame, preset: str, runs: pd.DataFrame, status: pd.DataFrame | None = None) -> str:
+    rows = table6_cells(t)
+    out = [f"Table 6 (CIFAR-10 test error, %), {scale_label(preset)}", "",
+           "| " + " | ".join(TABLE6_HEADER) + " |",
+           "|" + "|".join(["---"] + ["---:"] * (len(TABLE6_HEADER) - 1)) + "|"]
+    out += ["| " + " | ".join(c) + " |" for c in rows]
+    out += [""] + [f"{n}  " for n in table6_footnotes(preset, runs)]
+    for note in _table6_status_notes(t, preset, status):
+        out += [f"{note}  "]
+    return "\n".join(out) + "\n"
+
+
+def latex_escape(s: str) -> str:
+    rep = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+           "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+           "±": r"$\pm$", "—": "---", "–": "--"}
+    return "".join(rep.get(ch, ch) for ch in s)
+
+
+def table6_latex(t: pd.DataFrame, preset: str, runs: pd.DataFrame, status: pd.DataFrame | None = None) -> str:
+    rows = table6_cells(t)
+    out = [f"% Table 6 (CIFAR-10 test error, %): {scale_label(preset)}; {data_label(runs)}",
+           "% generated by resnet_repro.figures; \\input this inside a table environment",
+           r"\begin{tabular}{lrrlrrr}", r"\hline",
+           " & ".join(latex_escape(h) for h in TABLE6_HEADER) + r" \\", r"\hline"]
+    out += [" & ".join(latex_escape(c) for c in r) + r" \\" for r in rows]
+    out += [r"\hline", r"\end{tabular}", r"\par\smallskip", r"{\footnotesize"]
+    out += [latex_escape(n) + r"\par" for n in table6_footnotes(preset, runs)]
+    out += [latex_escape(note) + r"\par" for note in _table6_status_notes(t, preset, status)]
+    out += ["}"]
+    return "\n".join(out) + "\n"
+
+
+def write_table6(results: dict[str, pd.DataFrame], preset: str, out_dir: str | Path) -> list[Path]:
+    """Write <out_dir>/table6.md and table6.tex; returns both paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t = table6_frame(results)
+    md, tex = out / "table6.md", out / "table6.tex"
+    md.write_text(table6_markdown(t, preset, results["runs"], results.get("status")), encoding="utf-8")
+    tex.write_text(table6_latex(t, preset, results["runs"], results.get("status")), encoding="utf-8")
+    return [md, tex]
+
+
+# ----------------------------------------------------------------------------- everything
+
+
+def build_figures(results: dict[str, pd.DataFrame], preset: str) -> dict[str, Figure]:
+    """Every figure of a preset, by file name (without extension)."""
+    figs = {"fig1_degradation_plain20_vs_plain56": fig1(results, preset)}
+    for which, name in FIG6_NAMES.items():
+        figs[name] = fig6(results, preset, which)
+    figs["fig7_layer_response_std"] = fig7(results, preset)
+    return figs
+
+
+def make_figures(preset: str, results_root: str | Path = "results", figures_root: str | Path = "figures") -> list[Path]:
+    """Draw every figure (PNG and PDF) and Table 6 (Markdown and LaTeX) of a preset into figures/<preset>/.
+
+    Missing inputs never raise: what is missing is named on the figures and in the table."""
+    results = load_results(preset, results_root)
+    out = Path(figures_root) / preset
+    paths: list[Path] = []
+    for name, fig in build_figures(results, preset).items():
+        paths += save_figure(fig, out, name)
+    paths += write_table6(results, preset, out)
+    return paths

@@ -1,0 +1,115 @@
+"""The notebooks: one per experiment, built from the cells below and executed headless with nbclient.
+
+`make notebooks PRESET=short` writes executed copies to notebooks/<preset>/<name>.ipynb, outputs included
+(the deliverable). The first code cell is the parameters cell (tagged "parameters", papermill style);
+only PRESET changes between presets. Each notebook reads results/<preset>/ and figures/<preset>/ and
+states its findings through the same helpers as the report, so no number is typed by hand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SETUP = """\
+import os, pathlib
+# Run from the repository root, wherever the notebook sits.
+root = pathlib.Path.cwd()
+while not (root / "pyproject.toml").is_file() and root != root.parent:
+    root = root.parent
+os.chdir(root)
+from IPython.display import Image, Markdown, display
+import pandas as pd
+from resnet_repro import report
+from resnet_repro.collect import load_collected
+t = load_collected(PRESET)
+fig_dir = pathlib.Path("figures") / PRESET
+def show(name):
+    f = fig_dir / f"{name}.png"
+    display(Image(filename=str(f)) if f.is_file() else Markdown(f"_{f} has not been drawn yet (`make figures`)._"))
+display(Markdown(f"**Preset `{PRESET}`** — scale: {report.scale_text(PRESET)}.  \\n**Data:** {report.data_text(t['runs'])}."))"""
+
+NOTEBOOKS: dict[str, list] = {
+    "01_degradation": [
+        new_markdown_cell(
+            "# The degradation problem (Fig. 1 and Fig. 6)\n\n"
+            "He et al. observe that a deeper *plain* net (plain-56) has a **higher training error** than a "
+            "shallower one (plain-20): not overfitting, but an optimisation difficulty. With identity "
+            "shortcuts the order flips: ResNet-56 trains and tests better than ResNet-20. This notebook reads "
+            "the collected runs and checks both claims on the final iterates."),
+        new_code_cell('PRESET = "paper"', metadata={"tags": ["parameters"]}),
+        new_code_cell(SETUP),
+        new_markdown_cell("## Fig. 1: plain-20 vs plain-56\nTraining error dashed, test error bold."),
+        new_code_cell('show("fig1_degradation_plain20_vs_plain56")'),
+        new_markdown_cell("## What the numbers show"),
+        new_code_cell("display(Markdown(report.degradation_verdict(t['runs'])))"),
+        new_markdown_cell("## Fig. 6: plain nets (left) and ResNets (middle), and the deepest nets (right)"),
+        new_code_cell('show("fig6_plain"); show("fig6_resnet"); show("fig6_deep_resnet110_vs_resnet1202")'),
+        new_markdown_cell("## Final errors of every run (%)"),
+        new_code_cell("r = t['runs'][['arch', 'seed', 'final_train_err', 'final_test_err', 'iterations', 'device']].copy()\n"
+                      "r[['final_train_err', 'final_test_err']] *= 100\nr.round(2)"),
+    ],
+    "02_table6_depth_vs_error": [
+        new_markdown_cell(
+            "# Depth vs error on CIFAR-10 (Table 6)\n\n"
+            "Our final-iterate test errors beside the paper's and a popular public reproduction's. The public "
+            "numbers are best epochs picked on the test set, so they are optimistic by construction; ours are "
+            "never selected on the test set."),
+        new_code_cell('PRESET = "paper"', metadata={"tags": ["parameters"]}),
+        new_code_cell(SETUP),
+        new_code_cell('f = fig_dir / "table6.md"\n'
+                      'display(Markdown(f.read_text() if f.is_file() else "_table6.md not written yet (`make figures`)._"))'),
+        new_markdown_cell("## The collected table (`results/<preset>/table6.csv`)"),
+        new_code_cell("t['table6'].round(2)"),
+        new_markdown_cell("## What has not been run yet"),
+        new_code_cell("display(Markdown(report.missing_text(t['status'])))"),
+        new_markdown_cell("## Provenance"),
+        new_code_cell("display(Markdown(report.provenance_table(t['runs'])))"),
+    ],
+    "03_layer_responses": [
+        new_markdown_cell(
+            "# Layer responses (Fig. 7)\n\n"
+            "The std of each 3×3 layer's response (after BN, before the ReLU and the addition) over all test "
+            "images, channels and positions. The paper finds residual responses generally smaller than plain "
+            "ones, and smaller still in deeper ResNets: the residual functions are closer to zero than the "
+            "non-residual ones."),
+        new_code_cell('PRESET = "paper"', metadata={"tags": ["parameters"]}),
+        new_code_cell(SETUP),
+        new_code_cell('show("fig7_layer_response_std")'),
+        new_markdown_cell("## What the numbers show"),
+        new_code_cell("display(Markdown(report.fig7_findings(t['layer_std'])))"),
+        new_markdown_cell("## Mean, median and max response std per net"),
+        new_code_cell("t['layer_std'].groupby('arch')['std'].agg(['count', 'mean', 'median', 'max']).round(3)"),
+    ],
+}
+
+
+def build(name: str, preset: str) -> nbformat.NotebookNode:
+    nb = new_notebook(cells=[c.copy() for c in NOTEBOOKS[name]])
+    for c in nb.cells:
+        if "parameters" in c.get("metadata", {}).get("tags", []):
+            c.source = f'PRESET = "{preset}"'
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def run_notebooks(preset: str, out_root: str | Path | None = None, timeout: int = 600) -> list[Path]:
+    """Execute every notebook for `preset` and write it with its outputs to notebooks/<preset>/."""
+    from nbclient import NotebookClient
+
+    out_dir = Path(out_root or ROOT / "notebooks") / preset
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in NOTEBOOKS:
+        nb = build(name, preset)
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(ROOT)}}).execute()
+        f = out_dir / f"{name}.ipynb"
+        nbformat.write(nb, f)
+        written.append(f)
+        print(f"[notebooks] executed {f}", flush=True)
+    return written

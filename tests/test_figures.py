@@ -1,0 +1,211 @@
+"""Figures and Table 6 from synthetic CSVs: every file is written, missing inputs never raise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure
+
+from resnet_repro import figures as F
+
+FIGURE_NAMES = ["fig1_degradation_plain20_vs_plain56", "fig6_plain", "fig6_resnet",
+                "fig6_deep_resnet110_vs_resnet1202", "fig7_layer_response_std"]
+
+# arch -> seeds; resnet110/1202 and plain32/44/110 are left out on purpose
+SYNTH = {"plain20": (0, 1), "plain56": (0,), "resnet20": (0, 1), "resnet32": (0,), "resnet56": (0, 1, 2)}
+PARAMS = {20: 269_722, 32: 464_154, 44: 658_586, 56: 853_018, 110: 1_727_962}
+
+
+def _depth(arch: str) -> int:
+    return int(arch.lstrip("plainresnet"))
+
+
+def _err_curve(it: np.ndarray, arch: str, seed: int, floor: float, max_it: int) -> np.ndarray:
+    """A decaying error with drops at the schedule's milestones (fractions)."""
+    base = floor + 0.8 * np.exp(-6 * it / max_it)
+    base = base - 0.03 * (it >= max_it // 2) - 0.01 * (it >= 3 * max_it // 4)
+    return np.clip(base + 0.004 * seed, 0.0, 1.0)
+
+
+def write_synthetic(root, preset="short", synth=SYNTH, max_it=4000, step=200, data_source="imagefolder-jpeg (lossy)",
+                    files=("runs", "curves", "layer_std", "table6")):
+    d = root / preset
+    d.mkdir(parents=True, exist_ok=True)
+    it = np.arange(step, max_it + 1, step)
+    runs, curves, ls, t6 = [], [], [], []
+    for arch, seeds in synth.items():
+        depth, residual = _depth(arch), arch.startswith("resnet")
+        test_floor = 0.09 + (0.0 if residual else 0.0006 * depth) - (0.0002 * depth if residual else 0)
+        train_floor = test_floor - 0.05
+        errs = []
+        for s in seeds:
+            test = _err_curve(it, arch, s, test_floor, max_it)
+            train = _err_curve(it, arch, s, train_floor, max_it)
+            for metric, vals in (("test_err", test), ("train_err", train), ("lr", np.full(len(it), 0.1)),
+                                 ("train_loss", train * 2), ("test_loss", test * 2)):
+                curves += [dict(arch=arch, seed=s, iteration=i, metric=metric, value=v) for i, v in zip(it, vals)]
+            errs.append(test[-1])
+            runs.append(dict(arch=arch, depth=depth, residual=residual, shortcut="A", seed=s,
+                             params=PARAMS[depth], final_test_err=test[-1], final_train_err=train[-1],
+                             iterations=max_it, wall_time_s=100.0, device="cpu", commit="abc",
+                             data_source=data_source, preset=preset, scaled_down=preset != "paper"))
+            n_layers = depth - 2
+            for layer in range(1, n_layers + 1):
+                std = (1.5 if residual else 2.5) * np.exp(-layer / n_layers) + 0.05 * s
+                ls.append(dict(arch=arch, seed=s, depth=depth, residual=residual, layer=layer,
+                               stage=1 + (layer - 1) * 3 // n_layers, block=1 + ((layer - 1) // 2) % 3,
+                               conv=1 + (layer - 1) % 2, std=std))
+        e = np.array(errs) * 100
+        t6.append(dict(arch=arch, depth=depth, params=PARAMS[depth], n=len(e), mean_test_err_pct=e.mean(),
+                       std_test_err_pct=e.std(ddof=1) if len(e) > 1 else np.nan, min_test_err_pct=e.min(),
+                       paper_test_err_pct=F.PAPER_TABLE6.get(arch, np.nan),
+                       public_repro_test_err_pct=F.PUBLIC_REPRO.get(arch, np.nan)))
+    frames = dict(runs=runs, curves=curves, layer_std=ls, table6=t6)
+    for name in files:
+        pd.DataFrame(frames[name]).to_csv(d / f"{name}.csv", index=False)
+    return root
+
+
+def _texts(fig: Figure) -> str:
+    return "\n".join(t.get_text() for t in fig.texts)
+
+
+def _assert_written(paths):
+    for p in paths:
+        assert p.exists() and p.stat().st_size > 0, p
+
+
+def test_make_figures_writes_every_file(tmp_path):
+    results = write_synthetic(tmp_path / "results")
+    paths = F.make_figures("short", results, tmp_path / "figures")
+    out = tmp_path / "figures" / "short"
+    expected = [out / f"{n}.{ext}" for n in FIGURE_NAMES for ext in ("png", "pdf")]
+    expected += [out / "table6.md", out / "table6.tex"]
+    assert sorted(paths) == sorted(expected)
+    _assert_written(expected)
+    assert (out / "fig6_plain.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "fig6_plain.pdf").read_bytes()[:5] == b"%PDF-"
+    md = (out / "table6.md").read_text()
+    assert "6.43" in md and "±" in md and "(n=3)" in md
+    assert "best of 5" in md and "6.61 ± 0.16" in md and "final iterate" in md
+    assert "best epoch selected on the test set" in md
+    assert "SCALED-DOWN" in md and "lossy JPEG" in md
+    assert "0.27M" in md and "ResNet-1202" in md and "not run" in md
+    tex = (out / "table6.tex").read_text()
+    assert "\\begin{tabular}" in tex and "\\end{tabular}" in tex and "$\\pm$" in tex
+    assert "pytorch\\_resnet\\_cifar10" in tex  # escaped
+
+
+def test_empty_results_dir_does_not_raise(tmp_path):
+    (tmp_path / "results" / "smoke").mkdir(parents=True)
+    paths = F.make_figures("smoke", tmp_path / "results", tmp_path / "figures")
+    assert len(paths) == 2 * len(FIGURE_NAMES) + 2
+    _assert_written(paths)
+    res = F.load_results("smoke", tmp_path / "results")
+    for name, fig in F.build_figures(res, "smoke").items():
+        text = _texts(fig)
+        assert "missing" in text, name
+        assert "SCALED-DOWN: smoke preset" in text and "no finished runs" in text
+    md = (tmp_path / "figures" / "smoke" / "table6.md").read_text()
+    assert "6.43" in md and "missing (no data yet)" in md
+
+
+def test_results_root_without_preset_and_empty_files(tmp_path):
+    # no results/<preset> at all
+    assert F.make_figures("paper", tmp_path / "nothing", tmp_path / "figures")
+    # files that exist but are empty (0 bytes), next to a good runs.csv
+    root = write_synthetic(tmp_path / "r", files=("runs",))
+    for name in ("curves", "layer_std", "table6"):
+        (root / "short" / f"{name}.csv").write_text("")
+    res = F.load_results("short", root)
+    for kind, cols in F.COLUMNS.items():
+        assert set(cols) <= set(res[kind].columns)
+    assert res["curves"].empty and not res["runs"].empty
+    paths = F.make_figures("short", root, tmp_path / "figures")
+    _assert_written(paths)
+    # table6.csv empty -> computed from runs.csv
+    md = (tmp_path / "figures" / "short" / "table6.md").read_text()
+    assert "(n=3)" in md and "±" in md
+
+
+def test_each_builder_writes_its_files(tmp_path):
+    res = F.load_results("short", write_synthetic(tmp_path / "results"))
+    out = tmp_path / "figs"
+    built = {"fig1": F.fig1(res, "short"), "plain": F.fig6(res, "short", "plain"),
+             "resnet": F.fig6(res, "short", "resnet"), "deep": F.fig6(res, "short", "deep"),
+             "fig7": F.fig7(res, "short")}
+    for name, fig in built.items():
+        assert isinstance(fig, Figure)
+        _assert_written(F.save_figure(fig, out, name))
+    _assert_written(F.write_table6(res, "short", out))
+    # names of the nets not drawn are on the figures
+    assert "plain-32" in _texts(built["plain"]) and "plain-110" in _texts(built["plain"])
+    assert "ResNet-110" in _texts(built["resnet"]) and "ResNet-1202" in _texts(built["deep"])
+    assert "missing" not in _texts(built["fig1"])
+    assert "lossy JPEG" in _texts(built["fig1"])
+
+
+def test_seed_bands_and_styles(tmp_path):
+    res = F.load_results("short", write_synthetic(tmp_path / "results"))
+    ax = F.fig6(res, "short", "resnet").axes[0]
+    # resnet20 (2 seeds) and resnet56 (3 seeds) get min-max bands for train and test; resnet32 (1 seed) none
+    assert sum(isinstance(c, PolyCollection) for c in ax.collections) == 4
+    lines = [ln for ln in ax.get_lines() if ln.get_label() and not ln.get_label().startswith("_")]
+    assert any("mean of 3 seeds" in ln.get_label() for ln in lines)
+    styles = {ln.get_linestyle() for ln in ax.get_lines()}
+    assert {"--", "-"} <= styles
+    assert ax.get_xlabel() == "iter. (1e3)"
+    fig7 = F.fig7(res, "short")
+    assert len(fig7.axes) == 2
+    top = fig7.axes[1].get_lines()[0].get_ydata()
+    assert np.all(np.diff(top) <= 1e-12)  # the bottom panel is sorted in descending order
+
+
+def test_y_limits(tmp_path):
+    res = F.load_results("paper", write_synthetic(tmp_path / "results", preset="paper", max_it=64000, step=400))
+    ax = F.fig6(res, "paper", "resnet").axes[0]
+    assert ax.get_ylim() == (0, 20)
+    assert ax.get_xlabel() == "iter. (1e4)"
+    assert "paper protocol (64k iterations)" in _texts(ax.figure)
+    # a scaled-down preset with high errors raises the limit to show the data, and says so
+    res = F.load_results("short", write_synthetic(tmp_path / "r2"))
+    res["curves"].loc[res["curves"]["metric"].str.endswith("err"), "value"] += 0.3
+    fig = F.fig6(res, "short", "plain")
+    top = fig.axes[0].get_ylim()[1]
+    assert top > 20 and top == int(top)
+    assert "95th percentile" in _texts(fig)
+    assert F.error_ylim("short", [1.0, 5.0]) == (20.0, "")
+
+
+def test_labels():
+    assert F.scale_label("paper") == "paper protocol (64k iterations)"
+    assert F.scale_label("short") == "SCALED-DOWN: short preset, 1/16 of the paper's schedule (4k iterations)"
+    assert F.scale_label("smoke") == "SCALED-DOWN: smoke preset (a few iterations on a subset; not a result)"
+    assert "lossy JPEG" in F.data_label(pd.DataFrame({"data_source": ["imagefolder-jpeg (lossy)"]}))
+    assert "official-python-batches" in F.data_label(pd.DataFrame({"data_source": ["official-python-batches"]}))
+    assert F.arch_label("resnet110") == "ResNet-110" and F.arch_label("plain20") == "plain-20"
+    assert F.arch_color("plain56") == F.arch_color("resnet56")
+    assert F.iteration_unit(64000)[1] == "iter. (1e4)" and F.iteration_unit(20)[1] == "iter."
+
+
+@pytest.mark.parametrize("preset", ["paper", "short", "smoke"])
+def test_missing_note_splits_not_run_from_not_in_preset(preset):
+    note = F.missing_note(F.FIG6_ARCHS["plain"], ["plain20"], preset)
+    assert note.startswith("missing")
+    if preset == "short":
+        assert "not in the short preset): plain-110" in note
+
+
+def test_partial_runs_are_noted_and_axis_spans_the_schedule(tmp_path):
+    root = write_synthetic(tmp_path / "results", synth={"plain20": (0,)}, max_it=1200, files=("curves",))
+    pd.DataFrame([dict(arch="plain20", seed=0, status="partial", iterations_logged=1200, in_grid=True),
+                  dict(arch="plain56", seed=0, status="missing", iterations_logged=0, in_grid=True)]
+                 ).to_csv(root / "short" / "status.csv", index=False)
+    res = F.load_results("short", root)
+    fig = F.fig1(res, "short")
+    assert "partial runs" in _texts(fig) and "plain-20 seed 0 (1200 it.)" in _texts(fig)
+    assert fig.axes[0].get_xlim() == (0, 4.0)  # the short preset's 4k iterations, in units of 1e3
+    paths = F.write_table6(res, "short", tmp_path / "out")
+    assert "partial runs" in paths[0].read_text()
