@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     n = sub.add_parser("notebooks", help="execute the notebooks headless for a preset")
     _preset_arg(n)
+    n.add_argument("--figures", default="figures")
+    n.add_argument("--notebooks", default=None, help="where the executed notebooks go (default: notebooks/)")
 
     r = sub.add_parser("report", help="build report/<preset>/report.md and report.html from the CSVs")
     _preset_arg(r)
@@ -143,7 +145,7 @@ def _dispatch(args) -> int:
     if cmd == "notebooks":
         from .notebooks import run_notebooks
 
-        run_notebooks(args.preset)
+        run_notebooks(args.preset, out_root=args.notebooks, results=args.results, figures=args.figures)
         return 0
     if cmd == "report":
         from .report import build_report

@@ -55,7 +55,8 @@ def read_runs(run_root: Path) -> tuple[list[dict], pd.DataFrame, pd.DataFrame, l
                     ls.insert(0, col, val)
                 layers.append(ls)
         else:
-            n = int(pd.read_csv(m)["iteration"].max()) if m.is_file() and m.stat().st_size > 100 else 0
+            logged = pd.read_csv(m)["iteration"] if m.is_file() and m.stat().st_size else pd.Series([], dtype=int)
+            n = int(logged.max()) if len(logged) else 0
             partial.append((arch, seed, n))
     curves_df = (pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=CURVE_COLUMNS))
     layers_df = (pd.concat(layers, ignore_index=True)[LAYER_COLUMNS] if layers

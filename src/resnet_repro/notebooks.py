@@ -21,17 +21,19 @@ import os, pathlib
 root = pathlib.Path.cwd()
 while not (root / "pyproject.toml").is_file() and root != root.parent:
     root = root.parent
-os.chdir(root)
+os.chdir(root)  # RESULTS and FIGURES are relative to the repository root unless absolute
 from IPython.display import Image, Markdown, display
 import pandas as pd
 from resnet_repro import report
 from resnet_repro.collect import load_collected
-t = load_collected(PRESET)
-fig_dir = pathlib.Path("figures") / PRESET
+t = load_collected(PRESET, RESULTS)
+fig_dir = pathlib.Path(FIGURES) / PRESET
 def show(name):
     f = fig_dir / f"{name}.png"
     display(Image(filename=str(f)) if f.is_file() else Markdown(f"_{f} has not been drawn yet (`make figures`)._"))
 display(Markdown(f"**Preset `{PRESET}`** — scale: {report.scale_text(PRESET)}.  \\n**Data:** {report.data_text(t['runs'])}."))"""
+
+PARAMS = new_code_cell('PRESET = "paper"\nRESULTS = "results"\nFIGURES = "figures"', metadata={"tags": ["parameters"]})
 
 NOTEBOOKS: dict[str, list] = {
     "01_degradation": [
@@ -41,7 +43,7 @@ NOTEBOOKS: dict[str, list] = {
             "shallower one (plain-20): not overfitting, but an optimisation difficulty. With identity "
             "shortcuts the order flips: ResNet-56 trains and tests better than ResNet-20. This notebook reads "
             "the collected runs and checks both claims on the final iterates."),
-        new_code_cell('PRESET = "paper"', metadata={"tags": ["parameters"]}),
+        PARAMS,
         new_code_cell(SETUP),
         new_markdown_cell("## Fig. 1: plain-20 vs plain-56\nTraining error dashed, test error bold."),
         new_code_cell('show("fig1_degradation_plain20_vs_plain56")'),
@@ -59,7 +61,7 @@ NOTEBOOKS: dict[str, list] = {
             "Our final-iterate test errors beside the paper's and a popular public reproduction's. The public "
             "numbers are best epochs picked on the test set, so they are optimistic by construction; ours are "
             "never selected on the test set."),
-        new_code_cell('PRESET = "paper"', metadata={"tags": ["parameters"]}),
+        PARAMS,
         new_code_cell(SETUP),
         new_code_cell('f = fig_dir / "table6.md"\n'
                       'display(Markdown(f.read_text() if f.is_file() else "_table6.md not written yet (`make figures`)._"))'),
@@ -77,7 +79,7 @@ NOTEBOOKS: dict[str, list] = {
             "images, channels and positions. The paper finds residual responses generally smaller than plain "
             "ones, and smaller still in deeper ResNets: the residual functions are closer to zero than the "
             "non-residual ones."),
-        new_code_cell('PRESET = "paper"', metadata={"tags": ["parameters"]}),
+        PARAMS,
         new_code_cell(SETUP),
         new_code_cell('show("fig7_layer_response_std")'),
         new_markdown_cell("## What the numbers show"),
@@ -88,16 +90,17 @@ NOTEBOOKS: dict[str, list] = {
 }
 
 
-def build(name: str, preset: str) -> nbformat.NotebookNode:
+def build(name: str, preset: str, results: str = "results", figures: str = "figures") -> nbformat.NotebookNode:
     nb = new_notebook(cells=[c.copy() for c in NOTEBOOKS[name]])
     for c in nb.cells:
         if "parameters" in c.get("metadata", {}).get("tags", []):
-            c.source = f'PRESET = "{preset}"'
+            c.source = f'PRESET = "{preset}"\nRESULTS = "{results}"\nFIGURES = "{figures}"'
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nb
 
 
-def run_notebooks(preset: str, out_root: str | Path | None = None, timeout: int = 600) -> list[Path]:
+def run_notebooks(preset: str, out_root: str | Path | None = None, results: str | Path = "results",
+                  figures: str | Path = "figures", timeout: int = 600) -> list[Path]:
     """Execute every notebook for `preset` and write it with its outputs to notebooks/<preset>/."""
     from nbclient import NotebookClient
 
@@ -105,7 +108,7 @@ def run_notebooks(preset: str, out_root: str | Path | None = None, timeout: int 
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name in NOTEBOOKS:
-        nb = build(name, preset)
+        nb = build(name, preset, str(results), str(figures))
         NotebookClient(nb, timeout=timeout, kernel_name="python3",
                        resources={"metadata": {"path": str(ROOT)}}).execute()
         f = out_dir / f"{name}.ipynb"

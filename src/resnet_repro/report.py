@@ -175,7 +175,9 @@ def provenance_table(runs: pd.DataFrame) -> str:
 
 def figure_links(preset: str, figures_root: Path, report_dir: Path) -> str:
     fdir = figures_root / preset
-    pngs = sorted(fdir.glob("*.png")) if fdir.is_dir() else []
+    order = ["fig1", "fig4", "fig6_plain", "fig6_resnet", "fig6_deep", "fig7"]  # the paper's order
+    pngs = sorted(fdir.glob("*.png") if fdir.is_dir() else [],
+                  key=lambda p: (next((i for i, k in enumerate(order) if p.stem.startswith(k)), len(order)), p.stem))
     if not pngs:
         return "_No figures yet (`make figures`)._"
     rel = Path(_relpath(fdir, report_dir))

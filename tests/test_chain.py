@@ -1,0 +1,188 @@
+"""The chain after training: analyze (layer responses), collect, figures, notebooks, report."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from resnet_repro import analyze, collect
+from resnet_repro.cli import main
+from resnet_repro.models import build_model
+
+
+# ----------------------------------------------------------------------------- analyze: the hooks
+
+
+def _manual_responses(model, x):
+    """Recompute every block's BN outputs by hand, without hooks."""
+    out = []
+    h = model.stem(x)
+    for stage in model.stages:
+        for block in stage:
+            r1 = block.conv1(h)
+            r2 = block.conv2(F.relu(r1))
+            out += [r1, r2]
+            h = block(h)
+    return out
+
+
+@pytest.mark.parametrize("arch", ["resnet8", "plain8"])
+def test_hooks_capture_one_response_per_3x3_conv_and_match_manual_std(arch):
+    torch.manual_seed(0)
+    model = build_model(arch)
+    # Give BN non-trivial running statistics and affine parameters, as a trained net has.
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.3, 0.3)
+    model.eval()
+    x = torch.randn(12, 3, 32, 32)
+    batches = [(x[:5], None), (x[5:], None)]  # two batches: the sums must accumulate across them
+    df = analyze.layer_stds(model, batches)
+    n_3x3 = sum(1 for m in model.stages.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3))
+    assert len(df) == n_3x3 == 6
+    assert list(df.columns) == analyze.LAYER_STD_COLUMNS
+    assert list(df.layer) == [1, 2, 3, 4, 5, 6]
+    assert list(zip(df.stage, df.block, df.conv)) == [(1, 1, 1), (1, 1, 2), (2, 1, 1), (2, 1, 2), (3, 1, 1), (3, 1, 2)]
+    with torch.no_grad():
+        manual = _manual_responses(model, x)
+    for got, r in zip(df.itertuples(), manual):
+        r = r.double()
+        assert got.std == pytest.approx(r.std(unbiased=False).item(), rel=1e-9)
+        per_channel = r.transpose(0, 1).reshape(r.shape[1], -1).std(1, unbiased=False).mean().item()
+        assert got.std_channel_mean == pytest.approx(per_channel, rel=1e-9)
+    # The hooks are removed afterwards.
+    assert all(not m._forward_hooks for m in model.modules())
+
+
+# ----------------------------------------------------------------------------- collect on synthetic runs
+
+
+def _fake_run(root, preset, arch, seed, test_err, train_err, iters=(10, 20), with_layers=True):
+    rd = root / preset / "runs" / arch / f"seed{seed}"
+    rd.mkdir(parents=True)
+    (rd / "config.json").write_text(json.dumps(dict(arch=arch, seed=seed, preset=preset)))
+    rows = [dict(iteration=i, lr=0.1, train_loss=1.0, train_err=train_err + 0.1 * (i < iters[-1]),
+                 test_loss=1.1, test_err=test_err + 0.1 * (i < iters[-1]), elapsed_s=float(i)) for i in iters]
+    pd.DataFrame(rows).to_csv(rd / "metrics.csv", index=False)
+    from resnet_repro.models import count_params, parse_arch
+
+    cfg = parse_arch(arch)
+    (rd / "final.json").write_text(json.dumps(dict(
+        arch=arch, seed=seed, depth=cfg.depth, residual=cfg.residual, shortcut=cfg.shortcut, params=123,
+        final_test_err=test_err, final_train_err=train_err, iterations=iters[-1], wall_time_s=60.0,
+        iters_per_s=1.0, warmup_switched_at=None, device="cpu", commit="abc", data_source="imagefolder-jpeg (lossy)",
+        torch="x", lightning="y", preset=preset, scaled_down=True, n_train=100, n_test=50)))
+    if with_layers:
+        pd.DataFrame(dict(layer=[1, 2], stage=[1, 1], block=[1, 1], conv=[1, 2], std=[1.0, 2.0],
+                          std_channel_mean=[0.9, 1.8])).to_csv(rd / "layer_std.csv", index=False)
+    return rd
+
+
+def test_collect_builds_the_tables(tmp_path):
+    _fake_run(tmp_path, "short", "resnet20", 0, 0.10, 0.05)
+    _fake_run(tmp_path, "short", "resnet20", 1, 0.12, 0.04)
+    _fake_run(tmp_path, "short", "resnet20", 2, 0.14, 0.03, with_layers=False)
+    _fake_run(tmp_path, "short", "plain56", 0, 0.20, 0.15)
+    # an interrupted run: metrics but no final.json
+    part = tmp_path / "short" / "runs" / "plain20" / "seed0"
+    part.mkdir(parents=True)
+    pd.DataFrame([dict(iteration=200, lr=0.1, train_loss=1, train_err=0.5, test_loss=1, test_err=0.5,
+                       elapsed_s=1.0)]).to_csv(part / "metrics.csv", index=False)
+
+    t = collect.collect("short", tmp_path)
+    for name in ("runs", "table6", "curves", "layer_std", "status"):
+        assert (tmp_path / "short" / f"{name}.csv").is_file()
+    runs = pd.read_csv(tmp_path / "short" / "runs.csv")
+    assert list(runs.columns) == collect.RUN_COLUMNS
+    assert len(runs) == 4 and set(runs.arch) == {"resnet20", "plain56"}
+
+    t6 = pd.read_csv(tmp_path / "short" / "table6.csv").set_index("arch")
+    assert list(t6.reset_index().columns) == collect.TABLE6_COLUMNS
+    r20 = t6.loc["resnet20"]
+    assert r20.n == 3
+    assert r20.mean_test_err_pct == pytest.approx(12.0)
+    assert r20.std_test_err_pct == pytest.approx(np.std([10, 12, 14], ddof=1))
+    assert r20.min_test_err_pct == pytest.approx(10.0) and r20.max_test_err_pct == pytest.approx(14.0)
+    assert r20.paper_test_err_pct == pytest.approx(8.75)
+    assert t6.loc["plain56"].n == 1 and math.isnan(t6.loc["plain56"].std_test_err_pct)
+    assert math.isnan(t6.loc["plain56"].paper_test_err_pct)
+
+    curves = pd.read_csv(tmp_path / "short" / "curves.csv")
+    assert list(curves.columns) == collect.CURVE_COLUMNS
+    one = curves[(curves.arch == "resnet20") & (curves.seed == 1) & (curves.metric == "test_err")]
+    assert list(one.iteration) == [10, 20] and list(one.value) == pytest.approx([0.22, 0.12])
+    assert "elapsed_s" not in set(curves.metric)
+
+    ls = pd.read_csv(tmp_path / "short" / "layer_std.csv")
+    assert len(ls) == 6  # three finished runs with layer_std.csv, two layers each
+    assert set(zip(ls.arch, ls.seed)) == {("resnet20", 0), ("resnet20", 1), ("plain56", 0)}
+
+    status = pd.read_csv(tmp_path / "short" / "status.csv").set_index(["arch", "seed"])
+    assert status.loc[("plain20", 0)].status == "partial"
+    assert status.loc[("plain20", 0)].iterations_logged == 200
+    assert status.loc[("resnet56", 0)].status == "missing"
+    assert status.loc[("resnet20", 0)].status == "done"
+
+
+def test_collect_on_nothing_writes_empty_tables(tmp_path):
+    t = collect.collect("short", tmp_path)
+    assert t["runs"].empty and t["table6"].empty
+    assert set(t["status"].status) == {"missing"}
+    loaded = collect.load_collected("paper", tmp_path)  # never collected: empty frames, right columns
+    assert list(loaded["runs"].columns) == collect.RUN_COLUMNS
+
+
+# ----------------------------------------------------------------------------- the whole smoke chain
+
+
+def test_smoke_chain_writes_notebooks_and_report(full_cifar_dir, tmp_path, capsys):
+    results, figures, report = tmp_path / "results", tmp_path / "figures", tmp_path / "report"
+    common = ["--preset", "smoke", "--data-dir", str(full_cifar_dir), "--out", str(results), "--accelerator", "cpu",
+              "--max-steps", "4", "--eval-every", "2", "--milestones", "2,3", "--train-subset", "512",
+              "--test-subset", "256"]
+    for arch in ("plain20", "resnet20"):
+        assert main(["train", "--arch", arch] + common) == 0
+    assert main(["analyze", "--preset", "smoke", "--results", str(results), "--data-dir", str(full_cifar_dir)]) == 0
+    for arch in ("plain20", "resnet20"):
+        ls = pd.read_csv(results / "smoke" / "runs" / arch / "seed0" / "layer_std.csv")
+        assert len(ls) == 18 and (ls["std"] > 0).all()
+    assert main(["collect", "--preset", "smoke", "--results", str(results)]) == 0
+    assert main(["figures", "--preset", "smoke", "--results", str(results), "--figures", str(figures)]) == 0
+    nb_dir = tmp_path / "notebooks"
+    assert main(["notebooks", "--preset", "smoke", "--results", str(results), "--figures", str(figures),
+                 "--notebooks", str(nb_dir)]) == 0
+    assert main(["report", "--preset", "smoke", "--results", str(results), "--figures", str(figures),
+                 "--report", str(report)]) == 0
+
+    written = sorted((nb_dir / "smoke").glob("*.ipynb"))
+    assert len(written) >= 3
+    for f in written:
+        name = f.stem
+        nb = nbformat.read(f, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert code and all(c.get("execution_count") for c in code), f"{name} not executed"
+        errors = [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        assert not errors, f"{name} has error cells: {errors[:1]}"
+        assert any(c.get("outputs") for c in code)
+
+    md = (report / "smoke" / "report.md").read_text()
+    assert "| resnet20" in md or "ResNet-20" in md  # the Table 6 rows
+    assert "±" in md and "8.75" in md  # our column format and the paper's number
+    assert "scaled-down" in md and "official CIFAR-10 python batches" in md  # scale and data labels
+    links = [l.split("](", 1)[1].split(")", 1)[0] for l in md.splitlines() if "](" in l]
+    pngs = [l for l in links if l.endswith((".png", ".pdf"))]
+    assert pngs, "the report links no figures"
+    for link in pngs:
+        assert (report / "smoke" / link).resolve().is_file(), f"broken link {link}"
+    html = (report / "smoke" / "report.html").read_text()
+    assert "data:image/png;base64," in html and "<table" in html
