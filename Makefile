@@ -12,13 +12,20 @@ VENV     := .venv
 PY       := $(VENV)/bin/python
 STAMP    := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 DATA_ARG := $(if $(DATA_DIR),--data-dir $(DATA_DIR),)
+# reproduce-imagenet: PRESET defaults to imagenette there (unless given); DATA is the image folder (train/, val/)
+DATA     ?= ../shared/data/imagenette-224
+IMAGENET_PRESET := $(if $(filter file,$(origin PRESET)),imagenette,$(PRESET))
+DATA_NAME = $(notdir $(abspath $(DATA)))
+PART_MIB ?= 56
 RUN      := $(PY) -m resnet_repro
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test train grid analyze collect figures notebooks report reproduce-cifar bench models clean-smoke
+.PHONY: help setup test train grid analyze collect figures notebooks report reproduce-cifar reproduce-imagenet \
+        pack-data unpack-data bench models clean-smoke
 
 help: ## list the targets
 	@echo "usage: make <target> [PRESET=paper|short|smoke] [DATA_DIR=...] [ARCH=resnet56 SEED=0]"
+	@echo "       make reproduce-imagenet [PRESET=imagenette|imagenette-smoke|imagenet] [DATA=<folder with train/ val/>]"
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.lock pyproject.toml
@@ -40,7 +47,7 @@ models: setup ## list the registered nets and their parameter counts
 train: setup ## train one net: make train ARCH=resnet56 SEED=0 PRESET=short [DATA_DIR=...]
 	$(RUN) train --arch $(ARCH) --seed $(SEED) --preset $(PRESET) $(DATA_ARG) $(ARGS)
 
-grid: setup ## train the CIFAR grid of PRESET (finished runs are skipped, interrupted ones resume)
+grid: setup ## train the grid of PRESET, CIFAR or ImageNet-style (finished runs are skipped, interrupted ones resume)
 	$(RUN) grid --preset $(PRESET) $(DATA_ARG) $(ARGS)
 
 analyze: setup ## layer-response stds (Fig. 7) of finished runs; needs their checkpoints
@@ -62,8 +69,24 @@ reproduce-cifar: setup ## the whole CIFAR chain: grid -> analyze -> collect -> f
 	$(MAKE) grid analyze PRESET=$(PRESET) DATA_DIR=$(DATA_DIR)
 	$(MAKE) notebooks report PRESET=$(PRESET) DATA_DIR=$(DATA_DIR)
 
+reproduce-imagenet: setup ## ImageNet-style 18 vs 34 layers (Fig. 4, Tables 2-3): grid -> collect -> figures -> notebooks -> report
+	$(MAKE) grid PRESET=$(IMAGENET_PRESET) DATA_DIR=$(DATA)
+	$(MAKE) notebooks report PRESET=$(IMAGENET_PRESET)
+
+pack-data: ## split the image folder DATA into tar parts of PART_MIB MiB in .carry/ (to copy it to a GPU machine)
+	test -d $(DATA)/train && test -d $(DATA)/val
+	mkdir -p .carry && rm -f .carry/$(DATA_NAME).tar.part-* .carry/$(DATA_NAME).sha256
+	tar -C $(dir $(abspath $(DATA))) -cf - $(DATA_NAME) | split -b $(PART_MIB)M -d -a 2 - .carry/$(DATA_NAME).tar.part-
+	cd .carry && sha256sum $(DATA_NAME).tar.part-* > $(DATA_NAME).sha256 && ls -l $(DATA_NAME).*
+
+unpack-data: ## check the parts of pack-data in .carry/ and join them into data/<name>/ (then: DATA=data/<name>)
+	cd .carry && sha256sum -c $(DATA_NAME).sha256
+	mkdir -p data && cat .carry/$(DATA_NAME).tar.part-* | tar -C data -xf -
+	test -d data/$(DATA_NAME)/train && test -d data/$(DATA_NAME)/val && echo "unpacked: use DATA=data/$(DATA_NAME)"
+
 bench: setup ## time this project's training path against the conventional pipeline -> results/bench/
 	$(RUN) bench $(DATA_ARG) $(ARGS)
 
-clean-smoke: ## delete the smoke preset's outputs
+clean-smoke: ## delete the smoke presets' outputs
 	rm -rf results/smoke figures/smoke report/smoke notebooks/smoke
+	rm -rf results/imagenette-smoke figures/imagenette-smoke report/imagenette-smoke notebooks/imagenette-smoke

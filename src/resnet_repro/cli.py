@@ -15,7 +15,8 @@ class UserError(Exception):
 
 
 def _preset_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="paper", help="preset whose results to use (paper, short, smoke)")
+    p.add_argument("--preset", default="paper",
+                   help="preset whose results to use (paper, short, smoke, imagenette, ...)")
     p.add_argument("--results", default="results", help="results root (default: results)")
 
 
@@ -23,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .config import add_config_args
 
     p = argparse.ArgumentParser(prog="python -m resnet_repro",
-                                description="Reproduce He et al. 2016, Deep Residual Learning (CIFAR-10).")
+                                description="Reproduce He et al. 2016, Deep Residual Learning (CIFAR-10; "
+                                            "ImageNet-style 18/34-layer nets on an image folder).")
     sub = p.add_subparsers(dest="command", required=True, metavar="command")
 
     t = sub.add_parser("train", help="train one net into results/<preset>/runs/<arch>/seed<k>/",
@@ -31,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "preset's value. A finished run is skipped, an interrupted one resumes.")
     add_config_args(t)
 
-    g = sub.add_parser("grid", help="train every run of the CIFAR grid of a preset (see experiments.py)",
-                       description="Train the CIFAR grid of a preset, in priority order; finished runs are skipped.")
+    g = sub.add_parser("grid", help="train every run of the grid of a preset (see experiments.py)",
+                       description="Train the grid of a preset (CIFAR or ImageNet-style), in priority order; "
+                                   "finished runs are skipped.")
     add_config_args(g)
     g.add_argument("--only", default=None, help="comma-separated archs to restrict the grid to")
 
@@ -107,7 +110,6 @@ def _dispatch(args) -> int:
         from .config import config_from_args
 
         cfg = config_from_args(args)  # validates: bad input fails here, before anything is written
-        from .data import load_cifar10
         from .train import train
 
         if cmd == "train":
@@ -115,15 +117,16 @@ def _dispatch(args) -> int:
             return 0
         import dataclasses
 
-        from .experiments import CIFAR_GRID, grid_runs
+        from .experiments import GRIDS, grid_runs
+        from .train import load_data
 
-        if cfg.preset not in CIFAR_GRID:
+        if cfg.preset not in GRIDS:
             raise UserError(f"no grid for preset {cfg.preset!r}")
         runs = grid_runs(cfg.preset)
         if args.only:
             keep = set(args.only.split(","))
             runs = [r for r in runs if r[0] in keep]
-        arrays = load_cifar10(cfg.data_dir)
+        arrays = load_data(cfg)  # once for the whole grid
         for arch, seed in runs:
             train(dataclasses.replace(cfg, arch=arch, seed=seed), arrays=arrays)
         return 0

@@ -5,6 +5,10 @@ table6.csv     one row per arch: n seeds, mean/std/min test error (%), the paper
 curves.csv     every metrics.csv in long format: arch, seed, iteration, metric, value
 layer_std.csv  every run's layer_std.csv, with arch, seed, depth and residual prepended
 status.csv     every run of the preset's grid (and any other run found): done, partial or missing
+
+ImageNet-style presets (imagenet, imagenette, ...) write imagenet.csv (one row per arch: val errors, single
+view and 10-crop, top-1 and top-5, with the paper's Table 2/3 numbers beside them) instead of table6.csv and
+layer_std.csv, and their runs.csv has the val-error columns of IMAGENET_RUN_COLUMNS.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .experiments import CIFAR_GRID, PAPER_TABLE6, PUBLIC_REPRO, grid_runs
+from .config import preset_family
+from .experiments import GRIDS, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE6, PUBLIC_REPRO, grid_runs
 from .models import parse_arch
 
 RUN_COLUMNS = ["arch", "depth", "residual", "shortcut", "seed", "params", "final_test_err", "final_train_err",
@@ -27,6 +32,11 @@ TABLE6_COLUMNS = ["arch", "depth", "residual", "params", "n", "mean_test_err_pct
 CURVE_COLUMNS = ["arch", "seed", "iteration", "metric", "value"]
 LAYER_COLUMNS = ["arch", "seed", "depth", "residual", "layer", "stage", "block", "conv", "std", "std_channel_mean"]
 STATUS_COLUMNS = ["arch", "seed", "status", "iterations_logged", "in_grid"]
+IMAGENET_RUN_COLUMNS = RUN_COLUMNS + ["final_val_err", "final_val_top5_err", "final_val_10crop_err",
+                                      "final_val_10crop_top5_err", "n_val", "image_size"]
+IMAGENET_COLUMNS = ["arch", "depth", "residual", "shortcut", "params", "n", "val_10crop_err_pct",
+                    "val_10crop_top5_err_pct", "val_err_pct", "val_top5_err_pct", "train_err_pct",
+                    "paper_10crop_err_pct", "paper_10crop_top5_err_pct"]
 
 
 def _arch_order(arch: str) -> tuple:
@@ -79,8 +89,27 @@ def table6(runs: pd.DataFrame) -> pd.DataFrame:
     return df.iloc[sorted(range(len(df)), key=lambda i: _arch_order(df.arch.iloc[i]))].reset_index(drop=True)
 
 
+def imagenet_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per arch, means over seeds (%) of the final val errors (10-crop and single view, top-1 and top-5) and of
+    the final training error, beside the paper's 10-crop val errors (Table 2 top-1, Table 3 top-1/top-5)."""
+    rows = []
+    for arch, g in runs.groupby("arch"):
+        def pct(col):
+            return float(pd.to_numeric(g[col], errors="coerce").mean() * 100)
+
+        paper1, paper5 = PAPER_TABLE3.get(arch, (PAPER_TABLE2.get(arch, math.nan), math.nan))
+        rows.append(dict(arch=arch, depth=int(g["depth"].iloc[0]), residual=bool(g["residual"].iloc[0]),
+                         shortcut=g["shortcut"].iloc[0], params=int(g["params"].iloc[0]), n=len(g),
+                         val_10crop_err_pct=pct("final_val_10crop_err"),
+                         val_10crop_top5_err_pct=pct("final_val_10crop_top5_err"), val_err_pct=pct("final_val_err"),
+                         val_top5_err_pct=pct("final_val_top5_err"), train_err_pct=pct("final_train_err"),
+                         paper_10crop_err_pct=paper1, paper_10crop_top5_err_pct=paper5))
+    df = pd.DataFrame(rows, columns=IMAGENET_COLUMNS)
+    return df.iloc[sorted(range(len(df)), key=lambda i: _arch_order(df.arch.iloc[i]))].reset_index(drop=True)
+
+
 def status_table(preset: str, finals: list[dict], partial: list[tuple[str, int, int]]) -> pd.DataFrame:
-    grid = set(grid_runs(preset)) if preset in CIFAR_GRID else set()
+    grid = set(grid_runs(preset)) if preset in GRIDS else set()
     done = {(f["arch"], int(f["seed"])): f for f in finals}
     part = {(a, s): n for a, s, n in partial}
     keys = sorted(grid | set(done) | set(part), key=lambda k: (_arch_order(k[0]), k[1]))
@@ -99,12 +128,15 @@ def status_table(preset: str, finals: list[dict], partial: list[tuple[str, int, 
 def collect(preset: str, results: str | Path = "results") -> dict[str, pd.DataFrame]:
     out = Path(results) / preset
     finals, curves, layers, partial = read_runs(out / "runs")
-    runs = pd.DataFrame([{c: f.get(c) for c in RUN_COLUMNS} for f in finals], columns=RUN_COLUMNS)
+    imagenet = preset_family(preset) == "imagenet"
+    columns = IMAGENET_RUN_COLUMNS if imagenet else RUN_COLUMNS
+    runs = pd.DataFrame([{c: f.get(c) for c in columns} for f in finals], columns=columns)
     if len(runs):
         runs = runs.iloc[sorted(range(len(runs)), key=lambda i: (_arch_order(runs.arch.iloc[i]),
                                                                   runs.seed.iloc[i]))].reset_index(drop=True)
-    tables = dict(runs=runs, table6=table6(runs), curves=curves, layer_std=layers,
-                  status=status_table(preset, finals, partial))
+    tables = (dict(runs=runs, imagenet=imagenet_table(runs), curves=curves) if imagenet else
+              dict(runs=runs, table6=table6(runs), curves=curves, layer_std=layers))
+    tables["status"] = status_table(preset, finals, partial)
     out.mkdir(parents=True, exist_ok=True)
     for name, df in tables.items():
         df.to_csv(out / f"{name}.csv", index=False)
@@ -116,8 +148,9 @@ def collect(preset: str, results: str | Path = "results") -> dict[str, pd.DataFr
 
 def load_collected(preset: str, results: str | Path = "results") -> dict[str, pd.DataFrame]:
     """Read what collect wrote; a missing file gives an empty frame with the right columns."""
-    cols = dict(runs=RUN_COLUMNS, table6=TABLE6_COLUMNS, curves=CURVE_COLUMNS, layer_std=LAYER_COLUMNS,
-                status=STATUS_COLUMNS)
+    cols = dict(runs=IMAGENET_RUN_COLUMNS if preset_family(preset) == "imagenet" else RUN_COLUMNS,
+                table6=TABLE6_COLUMNS, curves=CURVE_COLUMNS, layer_std=LAYER_COLUMNS, status=STATUS_COLUMNS,
+                imagenet=IMAGENET_COLUMNS)
     out = {}
     for name, c in cols.items():
         f = Path(results) / preset / f"{name}.csv"

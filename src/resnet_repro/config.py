@@ -1,4 +1,4 @@
-"""Training configuration: one dataclass, three presets, and command-line overrides of any field.
+"""Training configuration: one dataclass, the presets, and command-line overrides of any field.
 
 Everything is counted in iterations (mini-batch updates), as the paper counts its schedule.
 """
@@ -139,6 +139,18 @@ FULL_SCALE_PRESETS = ("paper", "imagenet")
 def preset_family(preset: str) -> str:
     """"imagenet" for the ImageNet-style presets (image folders, 18/34-layer nets), else "cifar"."""
     return "imagenet" if PRESETS.get(preset, {}).get("dataset") == "imagefolder" else "cifar"
+
+
+def imagenet_schedule_text(preset: str) -> str:
+    """A one-line description of an ImageNet-style preset's schedule, computed from the preset."""
+    c = make_config(preset)
+    n = c.train_subset or (c.expect_counts[0] if c.expect_counts else None)
+    e = c.max_steps * c.batch_size / n if n else 0
+    count = f"about {e:,.0f}" if e >= 10 else f"{e:.2g}"
+    epochs = f" ({count} epochs of {n:,} images)" if n else ""
+    subset = f"; a {c.train_subset:,}-image training subset: a pipeline check, not a result" if c.train_subset else ""
+    return (f"{c.max_steps:,} iterations of {c.batch_size}{epochs} at {c.image_size} px, lr {c.lr:g} divided by 10 "
+            f"at {' and '.join(f'{m:,}' for m in c.milestones)}{subset}")
 
 
 def make_config(preset: str = "paper", **overrides) -> TrainConfig:

@@ -2,6 +2,7 @@
 
 `make reproduce-cifar PRESET=...` trains `CIFAR_GRID[PRESET]` in the order given (the order is the
 priority: the degradation pair first), then runs the cheap steps on whatever exists.
+`make reproduce-imagenet PRESET=...` does the same with `IMAGENET_GRID[PRESET]` (Fig. 4, Tables 2 and 3).
 """
 
 from __future__ import annotations
@@ -32,5 +33,18 @@ PUBLIC_REPRO = {"resnet20": 8.27, "resnet32": 7.37, "resnet44": 6.90, "resnet56"
 PUBLIC_REPRO_NOTE = "akamaster/pytorch_resnet_cifar10: single runs, best epoch selected on the test set"
 
 
+# Fig. 4 and Table 2: plain and residual (option A) nets of 18 and 34 layers; Table 3: ResNet-34 with options B, C.
+IMAGENET_NETS = ["plain18", "plain34", "resnet18", "resnet34", "resnet34b", "resnet34c"]
+IMAGENET_GRID: dict[str, list[tuple[str, tuple[int, ...]]]] = {
+    p: [(a, (0,)) for a in IMAGENET_NETS] for p in ("imagenet", "imagenette", "imagenette-smoke")}
+
+GRIDS = {**CIFAR_GRID, **IMAGENET_GRID}
+
+# The paper's ImageNet val errors (%, 10-crop testing): Table 2 (top-1; option A) and Table 3 (top-1, top-5).
+PAPER_TABLE2 = {"plain18": 27.94, "plain34": 28.54, "resnet18": 27.88, "resnet34": 25.03}
+PAPER_TABLE3 = {"plain34": (28.54, 10.02), "resnet34": (25.03, 7.76), "resnet34b": (24.52, 7.46),
+                "resnet34c": (24.19, 7.40)}
+
+
 def grid_runs(preset: str) -> list[tuple[str, int]]:
-    return [(arch, s) for arch, seeds in CIFAR_GRID[preset] for s in seeds]
+    return [(arch, s) for arch, seeds in GRIDS[preset] for s in seeds]

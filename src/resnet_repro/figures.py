@@ -28,7 +28,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MultipleLocator
 
-from .experiments import CIFAR_GRID, PAPER_TABLE6, PAPER_TABLE6_NOTE, PUBLIC_REPRO, PUBLIC_REPRO_NOTE
+from .config import FULL_SCALE_PRESETS, imagenet_schedule_text, preset_family
+from .experiments import (GRIDS, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE6, PAPER_TABLE6_NOTE, PUBLIC_REPRO,
+                          PUBLIC_REPRO_NOTE)
 
 DPI = 150
 
@@ -40,12 +42,16 @@ COLUMNS: dict[str, list[str]] = {
     "table6": ["arch", "depth", "params", "n", "mean_test_err_pct", "std_test_err_pct", "min_test_err_pct",
                "paper_test_err_pct", "public_repro_test_err_pct"],
     "status": ["arch", "seed", "status", "iterations_logged", "in_grid"],  # optional: runs still training
+    "imagenet": ["arch", "depth", "shortcut", "params", "n", "val_10crop_err_pct", "val_10crop_top5_err_pct",
+                 "val_err_pct", "val_top5_err_pct", "train_err_pct"],  # ImageNet-style presets only
 }
 _NUMERIC = {"runs": ["depth", "seed", "params", "final_test_err", "final_train_err", "iterations", "wall_time_s"],
             "curves": ["seed", "iteration", "value"],
             "layer_std": ["seed", "depth", "layer", "stage", "block", "conv", "std"],
             "table6": COLUMNS["table6"][1:],
-            "status": ["seed", "iterations_logged"]}
+            "status": ["seed", "iterations_logged"],
+            "imagenet": ["depth", "params", "n", "val_10crop_err_pct", "val_10crop_top5_err_pct", "val_err_pct",
+                         "val_top5_err_pct", "train_err_pct"]}
 
 # What each figure draws (the paper's nets; whatever of them exists is drawn).
 FIG1_ARCHS = ["plain20", "plain56"]
@@ -63,7 +69,8 @@ FIG6_NAMES = {"plain": "fig6_plain", "resnet": "fig6_resnet", "deep": "fig6_deep
 FIG7_ARCHS = ["plain20", "plain56", "resnet20", "resnet56", "resnet110"]
 
 # One colour per depth, shared by the plain and residual nets of that depth in every figure.
-DEPTH_COLORS = {20: "#e69f00", 32: "#17becf", 44: "#2ca02c", 56: "#d62728", 110: "#1f3a93", 1202: "#9467bd"}
+DEPTH_COLORS = {20: "#e69f00", 32: "#17becf", 44: "#2ca02c", 56: "#d62728", 110: "#1f3a93", 1202: "#9467bd",
+                18: "#e69f00", 34: "#d62728"}  # ImageNet-style nets: shallow orange, deep red, as 20 and 56
 TRAIN_STYLE = dict(linestyle="--", linewidth=1.0)  # training error: dashed, thin (as in the paper)
 TEST_STYLE = dict(linestyle="-", linewidth=2.2)  # test error: bold
 PAPER_YMAX = 20.0  # the paper's Fig. 1 and Fig. 6 show 0-20 %
@@ -74,6 +81,9 @@ PAPER_YMAX = 20.0  # the paper's Fig. 1 and Fig. 6 show 0-20 %
 
 def scale_label(preset: str) -> str:
     """What the numbers of a preset are: the paper's protocol or a scaled-down stand-in."""
+    if preset_family(preset) == "imagenet":
+        scaled = "" if preset in FULL_SCALE_PRESETS else "SCALED-DOWN: "
+        return f"{scaled}{preset} preset, {imagenet_schedule_text(preset)}"
     return {
         "paper": "paper protocol (64k iterations)",
         "short": "SCALED-DOWN: short preset, 1/16 of the paper's schedule (4k iterations)",
@@ -88,6 +98,11 @@ def data_label(runs: pd.DataFrame) -> str:
     sources = sorted({str(s) for s in runs["data_source"].dropna()})
     if not sources:
         return "data: unknown (no data_source recorded)"
+    if any(s.startswith("image folder") for s in sources):  # the ImageNet-style presets (imagenet.py)
+        if any("imagenette" in s.lower() for s in sources):
+            copy = "lossy 224x224 JPEG copy of " if any("224x224" in s for s in sources) else ""
+            return f"data: {copy}Imagenette (10 ImageNet classes)"
+        return "data: " + "; ".join(sources)
     if any("lossy" in s.lower() for s in sources):
         return "data: lossy JPEG copy of CIFAR-10"
     return "data: CIFAR-10 (" + ", ".join(sources) + ")"
@@ -137,7 +152,7 @@ def missing_note(requested: list[str], present, preset: str) -> str:
     missing = [a for a in requested if a not in present]
     if not missing:
         return ""
-    grid = {a for a, _ in CIFAR_GRID.get(preset, [])}
+    grid = {a for a, _ in GRIDS.get(preset, [])}
     not_run = [arch_label(a) for a in missing if a in grid or not grid]
     not_in = [arch_label(a) for a in missing if grid and a not in grid]
     parts = []
@@ -242,8 +257,9 @@ def plot_curves(ax, curves: pd.DataFrame, archs: list[str], metrics=("train_err"
         handles, _ = ax.get_legend_handles_labels()
         if len(metrics) > 1:  # one solid colour entry per net, then what the two line styles mean
             handles = [Line2D([], [], color=h.get_color(), linewidth=2, label=h.get_label()) for h in handles]
+            bold = next((m for m in metrics if not m.startswith("train")), "test_err").split("_")[0]
             handles += [Line2D([], [], color="k", **TRAIN_STYLE, label="training error (dashed)"),
-                        Line2D([], [], color="k", **TEST_STYLE, label="test error (bold)")]
+                        Line2D([], [], color="k", **TEST_STYLE, label=f"{bold} error (bold)")]
         ax.legend(handles=handles, fontsize=8, loc="upper right")
     return drawn
 
@@ -295,10 +311,13 @@ def new_figure(nrows: int = 1, ncols: int = 1, figsize=(6.4, 4.8), **kw) -> tupl
 def annotate(fig: Figure, title: str, preset: str, runs: pd.DataFrame, notes=()) -> Figure:
     """Suptitle, plus a footer with the preset's scale, the data source and any notes (missing nets...)."""
     fig.suptitle(title, fontsize=11)
-    scaled = preset != "paper"
+    scaled = preset not in FULL_SCALE_PRESETS
     size = 7.5
     width = max(40, int(fig.get_figwidth() * 72 / (size * 0.6)))  # characters per footer line
-    lines = [(f"{scale_label(preset)}  |  {data_label(runs)}", "#b00000" if scaled else "#333333")]
+    head = f"{scale_label(preset)}  |  {data_label(runs)}"
+    parts = [head] if len(head) <= width else [scale_label(preset), data_label(runs)]  # too long: one line each
+    lines = [(w, "#b00000" if scaled else "#333333")
+             for part in parts for w in textwrap.wrap(part, width, subsequent_indent="    ")]
     for n in notes:
         if n:
             lines += [(w, "#555555") for w in textwrap.wrap(f"note: {n}", width, subsequent_indent="    ")]
@@ -580,8 +599,183 @@ def make_figures(preset: str, results_root: str | Path = "results", figures_root
     Missing inputs never raise: what is missing is named on the figures and in the table."""
     results = load_results(preset, results_root)
     out = Path(figures_root) / preset
+    if preset_family(preset) == "imagenet":
+        return make_imagenet_figures(results, preset, out)
     paths: list[Path] = []
     for name, fig in build_figures(results, preset).items():
         paths += save_figure(fig, out, name)
     paths += write_table6(results, preset, out)
     return paths
+
+
+# ----------------------------------------------------------------------------- ImageNet-style: Fig. 4, Tables 2, 3
+
+FIG4_PANELS = (("plain", ["plain18", "plain34"]), ("ResNet", ["resnet18", "resnet34"]))
+TABLE2_ARCHS = ["plain18", "plain34", "resnet18", "resnet34"]
+TABLE3_ARCHS = ["plain34", "resnet34", "resnet34b", "resnet34c"]
+PAPER_FIG4_YLIM = (20, 60)  # the paper's Fig. 4 shows 20-60 %
+
+
+def fig4(results: dict[str, pd.DataFrame], preset: str) -> Figure:
+    """Fig. 4: training error (dashed; augmented crops, train-mode BN) and val error (bold; single center view)
+    vs iterations of the 18- and 34-layer nets: plain nets left, ResNets (option A) right."""
+    curves = results["curves"]
+    archs = [a for _, pair in FIG4_PANELS for a in pair]
+    fig, axes = new_figure(1, 2, figsize=(10, 4.3))
+    xmax = _max_iteration(curves, archs, preset)
+    unit, unit_label = iteration_unit(xmax)
+    v = np.asarray([x for x in _curve_values(curves, archs, ("train_err", "val_err")) if np.isfinite(x)])
+    # Errors over 10 classes sit far below ImageNet's: the axis follows the data (95th percentile of the values).
+    top = 60.0 if v.size == 0 else float(min(100, max(20, 5 * math.ceil(np.percentile(v, 95) / 5))))
+    drawn = []
+    for ax, (name, pair) in zip(axes[0], FIG4_PANELS):
+        got = plot_curves(ax, curves, pair, metrics=("train_err", "val_err"), unit=unit)
+        drawn += got
+        _error_axis(ax, top, unit_label, "error (%)", xmax / unit)
+        ax.set_title(f"{name}-18 vs {name}-34", fontsize=10)
+        if not got:
+            _empty_axis_note(ax)
+    notes = [missing_note(archs, drawn, preset), partial_note(archs, results.get("status")),
+             f"y-axis 0-{top:g}% (the paper's Fig. 4, on 1000 ImageNet classes: {PAPER_FIG4_YLIM[0]}-"
+             f"{PAPER_FIG4_YLIM[1]}%); val error of the center crop, as in the paper"]
+    return annotate(fig, "Fig. 4: ImageNet-style nets, 18 vs 34 layers, plain (left) and residual (right)",
+                    preset, results["runs"], notes)
+
+
+def imagenet_frame(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """imagenet.csv of collect (or the same computed from runs.csv), indexed by arch."""
+    from .collect import imagenet_table
+
+    t = results.get("imagenet")
+    if t is None or t.empty:
+        t = imagenet_table(results["runs"]) if not results["runs"].empty else pd.DataFrame(columns=["arch"])
+    return t.set_index("arch")
+
+
+def _cell(t: pd.DataFrame, arch: str, col: str) -> float:
+    return float(t.loc[arch, col]) if arch in t.index and col in t and pd.notna(t.loc[arch, col]) else np.nan
+
+
+def _ours_cell(t: pd.DataFrame, arch: str, col: str) -> str:
+    v = _cell(t, arch, col)
+    if np.isnan(v):
+        return "not run"
+    n = int(_cell(t, arch, "n"))
+    return f"{v:.2f}" + (f" (n={n})" if n > 1 else "")
+
+
+def _delta(a: float, b: float) -> str:
+    return "—" if np.isnan(a) or np.isnan(b) else f"{b - a:+.2f}"
+
+
+def _shortcut_label(arch: str) -> str:
+    """Table 3's spelling: 'ResNet-34 A', 'plain-34'."""
+    from .models import parse_arch
+
+    c = parse_arch(arch)
+    return f"ResNet-{c.depth} {c.shortcut}" if c.residual else f"plain-{c.depth}"
+
+
+def imagenet_footnotes(preset: str, runs: pd.DataFrame) -> list[str]:
+    return [
+        "[a] ours: the final iterate's error on the val set (no epoch or net is picked on it); 10-crop = the four "
+        "corner and the center crops and their mirror images, softmax averaged; single view = the center crop.",
+        "[b] ours: mean training error over the last evaluation interval (augmented crops, train-mode BN), the "
+        "dashed curves of Fig. 4.",
+        "[c] paper: ImageNet val, 1000 classes, 1.28M training images, 600k iterations of 256 at 224 px; 10-crop. "
+        "Table 2 (option A) and Table 3.",
+        f"Scale: {scale_label(preset)}. {data_label(runs)[0].upper() + data_label(runs)[1:]}.",
+    ]
+
+
+def _params_or_count(t: pd.DataFrame, arch: str, num_classes: int) -> float:
+    """The run's parameter count, or the net's with num_classes outputs where it has not run."""
+    v = _cell(t, arch, "params")
+    if np.isnan(v):
+        from .models import build_model, count_params
+
+        v = float(count_params(build_model(arch, num_classes=num_classes)))
+    return v
+
+
+def table2_rows(t: pd.DataFrame, num_classes: int = 10) -> list[list[str]]:
+    rows = [[arch_label(a), _params_m(_params_or_count(t, a, num_classes)), _ours_cell(t, a, "val_10crop_err_pct"),
+             _ours_cell(t, a, "val_err_pct"), _ours_cell(t, a, "train_err_pct"), _pct(PAPER_TABLE2[a])]
+            for a in TABLE2_ARCHS]
+    for kind, (a18, a34) in (("plain", ("plain18", "plain34")), ("ResNet", ("resnet18", "resnet34"))):
+        rows.append([f"{kind}: 34 − 18 (points)", ""]
+                    + [_delta(_cell(t, a18, c), _cell(t, a34, c))
+                       for c in ("val_10crop_err_pct", "val_err_pct", "train_err_pct")]
+                    + [_delta(PAPER_TABLE2[a18], PAPER_TABLE2[a34])])
+    return rows
+
+
+TABLE2_HEADER = ["net", "# params", "ours: top-1, 10-crop [a]", "ours: top-1, single view [a]",
+                 "ours: training error [b]", "paper: top-1, 10-crop [c]"]
+TABLE3_HEADER = ["net", "# params", "ours: top-1 [a]", "ours: top-5 [a][d]", "paper: top-1 [c]",
+                 "paper: top-5 [c]"]
+
+
+def table3_rows(t: pd.DataFrame, num_classes: int = 10) -> list[list[str]]:
+    return [[_shortcut_label(a), _params_m(_params_or_count(t, a, num_classes)), _ours_cell(t, a, "val_10crop_err_pct"),
+             _ours_cell(t, a, "val_10crop_top5_err_pct"), _pct(PAPER_TABLE3[a][0]), _pct(PAPER_TABLE3[a][1])]
+            for a in TABLE3_ARCHS]
+
+
+def _table_md(title: str, header: list[str], rows: list[list[str]], notes: list[str]) -> str:
+    out = [title, "", "| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    out += [""] + [f"{n}  " for n in notes if n]
+    return "\n".join(out) + "\n"
+
+
+def _table_tex(title: str, header: list[str], rows: list[list[str]], notes: list[str]) -> str:
+    out = [f"% {title}", "% generated by resnet_repro.figures; \\input this inside a table environment",
+           r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\hline",
+           " & ".join(latex_escape(h) for h in header) + r" \\", r"\hline"]
+    out += [" & ".join(latex_escape(c) for c in r) + r" \\" for r in rows]
+    out += [r"\hline", r"\end{tabular}", r"\par\smallskip", r"{\footnotesize"]
+    out += [latex_escape(n) + r"\par" for n in notes if n] + ["}"]
+    return "\n".join(out) + "\n"
+
+
+def write_imagenet_tables(results: dict[str, pd.DataFrame], preset: str, out_dir: str | Path) -> list[Path]:
+    """table2.md/.tex (plain vs ResNet, 18 vs 34 layers, top-1) and table3.md/.tex (ResNet-34 options A/B/C,
+    top-1 and top-5, all 10-crop), ours beside the paper's."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t, runs = imagenet_frame(results), results["runs"]
+    from .config import PRESETS, make_config
+
+    nc = make_config(preset).num_classes if preset in PRESETS else 10
+    notes = imagenet_footnotes(preset, runs) + [f"# params: of the nets with a {nc}-way classifier (the paper's "
+                                                "have 1000 outputs)."]
+    status = results.get("status")
+    missing = [missing_note([a for a in archs if np.isnan(_cell(t, a, "val_10crop_err_pct"))], [], preset)
+               for archs in (TABLE2_ARCHS, TABLE3_ARCHS)]
+    partial = partial_note(TABLE2_ARCHS + TABLE3_ARCHS, status)
+    d = ("[d] top-5 among 10 classes leaves only 5 wrong answers (chance: 50% top-5 error, against 99.5% on "
+         "ImageNet), so it is not comparable with the paper's top-5.")
+    tables = {
+        "table2": (f"Table 2 analogue: top-1 error (%) on the val set, {scale_label(preset)}",
+                   TABLE2_HEADER, table2_rows(t, nc), notes + [f"Ours: {missing[0]}." if missing[0] else "",
+                                                                 f"Ours: {partial}." if partial else ""]),
+        "table3": (f"Table 3 analogue: error (%, 10-crop) on the val set, shortcut options, {scale_label(preset)}",
+                   TABLE3_HEADER, table3_rows(t, nc), notes + [d, f"Ours: {missing[1]}." if missing[1] else "",
+                                                           f"Ours: {partial}." if partial else ""]),
+    }
+    paths = []
+    for name, (title, header, rows, n) in tables.items():
+        md, tex = out / f"{name}.md", out / f"{name}.tex"
+        md.write_text(_table_md(title, header, rows, n), encoding="utf-8")
+        tex.write_text(_table_tex(title + f"; {data_label(runs)}", header, rows, n), encoding="utf-8")
+        paths += [md, tex]
+    return paths
+
+
+FIG4_NAME = "fig4_imagenet_plain_vs_resnet_18_vs_34"
+
+
+def make_imagenet_figures(results: dict[str, pd.DataFrame], preset: str, out: Path) -> list[Path]:
+    """Fig. 4 (PNG, PDF) and the Table 2 and Table 3 analogues (Markdown, LaTeX) of an ImageNet-style preset."""
+    return save_figure(fig4(results, preset), out, FIG4_NAME) + write_imagenet_tables(results, preset, out)

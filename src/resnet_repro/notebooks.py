@@ -87,7 +87,40 @@ NOTEBOOKS: dict[str, list] = {
         new_markdown_cell("## Mean, median and max response std per net"),
         new_code_cell("t['layer_std'].groupby('arch')['std'].agg(['count', 'mean', 'median', 'max']).round(3)"),
     ],
+    "04_imagenet_18_vs_34": [
+        new_markdown_cell(
+            "# ImageNet-style nets: 18 vs 34 layers, plain and residual (Fig. 4, Tables 2 and 3)\n\n"
+            "On ImageNet, He et al. find that the 34-layer plain net has higher training *and* validation error "
+            "than the 18-layer one (the degradation problem), while with shortcuts the order flips: ResNet-34 "
+            "beats ResNet-18 (top-1, 10-crop: plain 27.94 → 28.54, ResNet 27.88 → 25.03). Projection shortcuts "
+            "help a little more (ResNet-34 A/B/C: 25.03, 24.52, 24.19). This notebook reads the collected runs and "
+            "checks each claim on the final iterates. The data and the scale of this preset are stated below: "
+            "10 classes, far fewer images and a shorter schedule than the paper's."),
+        PARAMS,
+        new_code_cell(SETUP),
+        new_markdown_cell("## Fig. 4: training error (dashed) and val error (bold, center crop)\n"
+                          "Plain nets left, ResNets (option A) right."),
+        new_code_cell("from resnet_repro.figures import FIG4_NAME\nshow(FIG4_NAME)"),
+        new_markdown_cell("## What the numbers show"),
+        new_code_cell("display(Markdown(report.imagenet_verdict(t['runs'])))"),
+        new_markdown_cell("## Table 2 and Table 3 analogues, beside the paper's numbers"),
+        new_code_cell('for name in ("table2", "table3"):\n'
+                      '    f = fig_dir / f"{name}.md"\n'
+                      '    text = f.read_text() if f.is_file() else f"_{f} not written yet (`make figures`)._"\n'
+                      '    display(Markdown(text))'),
+        new_markdown_cell("## Final errors of every run (%)"),
+        new_code_cell("cols = ['final_train_err', 'final_val_err', 'final_val_10crop_err',\n"
+                      "        'final_val_10crop_top5_err']\n"
+                      "r = t['runs'][['arch', 'seed'] + cols + ['iterations', 'wall_time_s', 'device']].copy()\n"
+                      "r[cols] = r[cols].astype(float) * 100\nr.round(2)"),
+        new_markdown_cell("## What has not been run yet"),
+        new_code_cell("display(Markdown(report.missing_text(t['status'])))"),
+    ],
 }
+
+# The notebooks of each preset family (config.preset_family): CIFAR presets get 01-03, ImageNet-style ones 04.
+FAMILY_NOTEBOOKS = {"cifar": ["01_degradation", "02_table6_depth_vs_error", "03_layer_responses"],
+                    "imagenet": ["04_imagenet_18_vs_34"]}
 
 
 def build(name: str, preset: str, results: str = "results", figures: str = "figures") -> nbformat.NotebookNode:
@@ -101,13 +134,15 @@ def build(name: str, preset: str, results: str = "results", figures: str = "figu
 
 def run_notebooks(preset: str, out_root: str | Path | None = None, results: str | Path = "results",
                   figures: str | Path = "figures", timeout: int = 600) -> list[Path]:
-    """Execute every notebook for `preset` and write it with its outputs to notebooks/<preset>/."""
+    """Execute the notebooks of `preset`'s family and write them with their outputs to notebooks/<preset>/."""
     from nbclient import NotebookClient
+
+    from .config import preset_family
 
     out_dir = Path(out_root or ROOT / "notebooks") / preset
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in NOTEBOOKS:
+    for name in FAMILY_NOTEBOOKS[preset_family(preset)]:
         nb = build(name, preset, str(results), str(figures))
         NotebookClient(nb, timeout=timeout, kernel_name="python3",
                        resources={"metadata": {"path": str(ROOT)}}).execute()

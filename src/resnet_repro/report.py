@@ -16,9 +16,10 @@ from pathlib import Path
 import pandas as pd
 
 from .collect import load_collected
-from .config import PRESETS, TrainConfig, make_config
+from .config import FULL_SCALE_PRESETS, PRESETS, TrainConfig, imagenet_schedule_text, make_config, preset_family
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "report" / "template.md"
+TEMPLATE_IMAGENET = TEMPLATE.with_name("template_imagenet.md")  # the ImageNet-style presets (Fig. 4, Tables 2-3)
 
 SCALE = {
     "paper": "the paper's protocol (64,000 iterations)",
@@ -34,6 +35,9 @@ def pct(x: float, digits: int = 2) -> str:
 
 
 def scale_text(preset: str) -> str:
+    if preset_family(preset) == "imagenet":
+        scaled = "" if preset in FULL_SCALE_PRESETS else "**scaled-down**: "
+        return f"{scaled}the `{preset}` preset, {imagenet_schedule_text(preset)}"
     return SCALE.get(preset, f"preset `{preset}`")
 
 
@@ -43,7 +47,13 @@ def data_text(runs: pd.DataFrame) -> str:
     srcs = sorted(set(runs.data_source.astype(str)))
     parts = []
     for s in srcs:
-        if "lossy" in s:
+        if s.startswith("image folder") and "imagenette" in s.lower() and "224x224" in s:
+            parts.append("the **lossy 224×224 JPEG copy of Imagenette** (10 ImageNet classes, 9,469 train / 3,925 "
+                         "val images, resized without keeping the aspect ratio, quality ≈75; "
+                         "`../shared/data/imagenette-224`)")
+        elif s.startswith("image folder"):
+            parts.append(f"{s}")
+        elif "lossy" in s:
             parts.append("the **lossy JPEG copy of CIFAR-10** (quality ≈75, 4:2:0 chroma; `../shared/data/cifar10-jpeg`), "
                          "so errors are expected to sit somewhat above those on the official files")
         elif "official" in s:
@@ -161,13 +171,13 @@ def deviations_text(runs: pd.DataFrame, preset: str) -> str:
     return "\n".join(lines)
 
 
-def provenance_table(runs: pd.DataFrame) -> str:
+def provenance_table(runs: pd.DataFrame, err_col: str = "final_test_err", err_name: str = "test err") -> str:
     if runs.empty:
         return "_No finished runs._"
-    rows = ["| run | iterations | test err | train err | wall time | device | commit | data |",
+    rows = [f"| run | iterations | {err_name} | train err | wall time | device | commit | data |",
             "|---|---:|---:|---:|---:|---|---|---|"]
     for r in runs.itertuples():
-        rows.append(f"| {r.arch} seed {r.seed} | {r.iterations:,} | {pct(r.final_test_err)} | "
+        rows.append(f"| {r.arch} seed {r.seed} | {r.iterations:,} | {pct(getattr(r, err_col))} | "
                     f"{pct(r.final_train_err)} | {r.wall_time_s / 60:.1f} min | {r.device} | `{str(r.commit)[:12]}` | "
                     f"{r.data_source} |")
     return "\n".join(rows)
@@ -197,6 +207,9 @@ def build_report(preset: str, results: str | Path = "results", figures: str | Pa
     t = load_collected(preset, results)
     out_dir = report / preset
     out_dir.mkdir(parents=True, exist_ok=True)
+    if preset_family(preset) == "imagenet":
+        return _write_report(out_dir, TEMPLATE_IMAGENET, imagenet_fields(preset, t, figures, out_dir), preset,
+                             len(t["runs"]))
     table_md = figures / preset / "table6.md"
     fields = dict(
         preset=preset, scale=scale_text(preset), data=data_text(t["runs"]), protocol=protocol_text(preset),
@@ -206,10 +219,14 @@ def build_report(preset: str, results: str | Path = "results", figures: str | Pa
         figures=figure_links(preset, figures, out_dir), missing=missing_text(t["status"]),
         provenance=provenance_table(t["runs"]), n_runs=str(len(t["runs"])),
     )
-    md = string.Template(TEMPLATE.read_text()).substitute(fields)
+    return _write_report(out_dir, TEMPLATE, fields, preset, len(t["runs"]))
+
+
+def _write_report(out_dir: Path, template: Path, fields: dict, preset: str, n_runs: int) -> Path:
+    md = string.Template(template.read_text()).substitute(fields)
     (out_dir / "report.md").write_text(md)
     (out_dir / "report.html").write_text(to_html(md, out_dir, f"ResNet reproduction: {preset}"))
-    print(f"[report] wrote {out_dir / 'report.md'} and report.html ({len(t['runs'])} runs)", flush=True)
+    print(f"[report] wrote {out_dir / 'report.md'} and report.html ({n_runs} runs)", flush=True)
     return out_dir / "report.md"
 
 
@@ -232,3 +249,172 @@ def to_html(md: str, base: Path, title: str) -> str:
            "code{background:#f4f4f4}")
     return f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{css}</style>" \
            f"</head><body>{body}</body></html>\n"
+
+
+# ----------------------------------------------------------------------------- ImageNet-style: Fig. 4, Tables 2, 3
+
+
+def _pts(a: float, b: float) -> str:
+    return f"{100 * (b - a):+.2f} points"
+
+
+def imagenet_verdict(runs: pd.DataFrame, preset: str | None = None) -> str:
+    """The Fig. 4 / Table 2 / Table 3 claims, checked on the final iterates (means over seeds): does plain-34
+    train and validate worse than plain-18, does ResNet-34 beat ResNet-18, and how do options A, B, C order.
+    Val errors are top-1, 10-crop (the paper's Tables 2 and 3)."""
+    from .experiments import PAPER_TABLE2, PAPER_TABLE3
+
+    if runs.empty:
+        return "- No finished runs yet: nothing can be decided."
+    preset = preset or str(runs["preset"].iloc[0])
+    tr = {a: _final(runs, a, "final_train_err") for a in PAPER_TABLE2}
+    va = {a: _final(runs, a, "final_val_10crop_err") for a in set(PAPER_TABLE2) | set(PAPER_TABLE3)}
+    n_val = int(pd.to_numeric(runs.get("n_val"), errors="coerce").max()) if "n_val" in runs else 0
+    known = [v for v in va.values() if v is not None]
+    # Binomial standard error of one val error on n_val images: a floor on the noise of a single-seed number.
+    se = math.sqrt(sum(known) / len(known) * (1 - sum(known) / len(known)) / n_val) if known and n_val else math.nan
+    missing = lambda archs: ", ".join(a for a in archs if _n(runs, a) == 0)  # noqa: E731
+    lines, order = [], {}
+
+    def noisy(a: float, b: float) -> str:  # a difference of two val errors within two standard errors
+        small = not math.isnan(se) and abs(b - a) < 2 * se * math.sqrt(2)
+        return ", within two standard errors of sampling noise" if small else ""
+
+    def paper(a, b):
+        return f"paper: {PAPER_TABLE2[a]:.2f}% vs {PAPER_TABLE2[b]:.2f}%"
+
+    if tr["plain18"] is None or tr["plain34"] is None:
+        lines.append(f"- **Plain-34 vs plain-18 (degradation):** not decidable yet; missing: "
+                     f"{missing(['plain18', 'plain34'])}.")
+    else:
+        worse_tr, worse_va = tr["plain34"] > tr["plain18"], va["plain34"] > va["plain18"]
+        order["plain"] = worse_va
+        verdict = {(True, True): "**Reproduced**: the deeper plain net trains *and* validates worse.",
+                   (True, False): "**Partly reproduced**: plain-34 trains worse but does not validate worse.",
+                   (False, True): "**Partly reproduced**: plain-34 validates worse but does not train worse (the "
+                                  "paper's point is the higher *training* error).",
+                   (False, False): "**Not reproduced**: plain-34 is not worse than plain-18 here.",
+                   }[(worse_tr, worse_va)]
+        lines.append(f"- **Plain-34 vs plain-18 (degradation):** plain-34 ends with a training error of "
+                     f"{pct(tr['plain34'])} against {pct(tr['plain18'])} ({_pts(tr['plain18'], tr['plain34'])}) and "
+                     f"a val error of {pct(va['plain34'])} against {pct(va['plain18'])} "
+                     f"({_pts(va['plain18'], va['plain34'])}{noisy(va['plain18'], va['plain34'])}; "
+                     f"{paper('plain34', 'plain18')}). {verdict}")
+    if tr["resnet18"] is None or tr["resnet34"] is None:
+        lines.append(f"- **ResNet-34 vs ResNet-18:** not decidable yet; missing: {missing(['resnet18', 'resnet34'])}.")
+    else:
+        beats = va["resnet34"] < va["resnet18"]
+        order["resnet"] = beats
+        lines.append(f"- **ResNet-34 vs ResNet-18:** val error {pct(va['resnet34'])} against {pct(va['resnet18'])} "
+                     f"({_pts(va['resnet18'], va['resnet34'])}{noisy(va['resnet18'], va['resnet34'])}; "
+                     f"{paper('resnet34', 'resnet18')}), training error "
+                     f"{pct(tr['resnet34'])} against {pct(tr['resnet18'])}: ResNet-34 "
+                     + ("**beats** ResNet-18, as in the paper." if beats else "does **not** beat ResNet-18."))
+    if tr["plain34"] is not None and tr["resnet34"] is not None:
+        lines.append(f"- **Shortcuts at 34 layers:** ResNet-34 {pct(va['resnet34'])} val / {pct(tr['resnet34'])} "
+                     f"train against plain-34's {pct(va['plain34'])} / {pct(tr['plain34'])} (paper: 25.03% vs "
+                     f"28.54% val): ResNet-34 " + ("**beats** plain-34." if va["resnet34"] < va["plain34"]
+                                                  else "does **not** beat plain-34."))
+    noise = (f" One seed per net: the binomial standard error of one val error on {n_val:,} images is about "
+             f"±{100 * se:.2f} points (±{100 * se * math.sqrt(2):.2f} for a difference of two), and seed-to-seed "
+             f"variation, not measured here, adds to it." if not math.isnan(se) else "")
+    if len(order) == 2:
+        if order["plain"] and order["resnet"]:
+            lines.append("- **Overall: the 18/34 ordering of Table 2 reproduces on this data** (val error, "
+                         "10-crop): deeper is worse for plain nets and better for ResNets." + noise)
+        else:
+            c = make_config(preset) if preset in PRESETS else None
+            sched = f" ({imagenet_schedule_text(preset)})" if c else ""
+            lines.append("- **Overall: the 18/34 ordering of Table 2 does not fully reproduce on this data** "
+                         "(val error, 10-crop). "
+                         "Possible reasons: 10 classes instead of 1000 (an easier task, far lower errors); "
+                         f"{int(runs['n_train'].max()):,} training images instead of 1.28M, so the 34-layer nets can "
+                         "overfit rather than underfit (compare the training errors); and a shorter schedule"
+                         f"{sched} than the paper's 600k iterations of 256 at 224 px." + noise)
+    opts = [(k, va[a]) for k, a in (("A", "resnet34"), ("B", "resnet34b"), ("C", "resnet34c")) if va[a] is not None]
+    if len(opts) < 3:
+        lines.append(f"- **Shortcut options (Table 3):** not decidable yet; missing: "
+                     f"{missing(['resnet34', 'resnet34b', 'resnet34c'])}.")
+    else:
+        (_, a), (_, b), (_, c) = opts
+        ranked = " < ".join(k for k, _ in sorted(opts, key=lambda kv: kv[1]))
+        holds = c <= b <= a
+        lines.append(f"- **Shortcut options (Table 3):** ResNet-34 A {pct(a)}, B {pct(b)}, C {pct(c)} val error "
+                     f"(paper: 25.03%, 24.52%, 24.19%, i.e. C < B < A by at most 0.84 points). Ours rank {ranked}: "
+                     + ("the paper's order C ≤ B ≤ A **holds**." if holds else "the paper's order C ≤ B ≤ A "
+                        "does **not** hold.")
+                     + (f" The largest gap, {100 * (max(a, b, c) - min(a, b, c)):.2f} points, is "
+                        + ("within" if max(a, b, c) - min(a, b, c) < 2 * se * math.sqrt(2) else "beyond")
+                        + f" two standard errors of sampling noise (±{200 * se * math.sqrt(2):.2f})."
+                        if not math.isnan(se) else ""))
+    lines.append("- Top-5 errors (Table 3 analogue) are over 10 classes (chance: 50%), not comparable with the "
+                 "paper's top-5 over 1000.")
+    return "\n".join(lines)
+
+
+def imagenet_protocol_text(preset: str) -> str:
+    from .imagenet import scale_pixels, test_size
+
+    c = make_config(preset) if preset in PRESETS else make_config("imagenette")
+    lo, hi = scale_pixels(c)
+    t, s = c.image_size, test_size(c)
+    lr_note = ("the paper's" if c.batch_size == 256
+               else f"the paper's 0.1 for 256, scaled linearly to batch {c.batch_size}")
+    return (f"- Schedule: {scale_text(preset)}. Batch {c.batch_size}, SGD with momentum {c.momentum}, weight decay "
+            f"{c.weight_decay:g} on all parameters, lr {c.lr:g} ({lr_note}) divided by 10 at iterations "
+            f"{', '.join(f'{m:,}' for m in c.milestones)}: fixed points, chosen once for all nets; stop at "
+            f"{c.max_steps:,}.\n"
+            f"- Training augmentation (Sec. 3.4), every length the paper's × {t}/224: the shorter side resized to a "
+            f"random s in [{lo}, {hi}] px (paper: [256, 480]), a random {t}×{t} crop (paper: 224×224), a horizontal "
+            f"flip with probability 1/2, the per-pixel mean subtracted, AlexNet's PCA colour augmentation (std "
+            f"{c.color_aug:g}).\n"
+            f"- Testing: the image resized to {s} px (paper: 256). The curves use the single center {t}×{t} crop; "
+            f"Tables 2 and 3 use 10-crop testing (4 corners + center, and their mirror images; softmax averaged).\n"
+            f"- Val error on {'all' if not c.test_subset else f'{c.test_subset:,} of the'} val images every "
+            f"{c.eval_every:,} iterations. Reported errors are the **final iterate's**; the val set selects nothing, "
+            f"and no choice here was made on data (so no split of train is held out).\n"
+            f"- Nets (Table 1): 7×7/2 stem and max-pool, basic blocks with 64–512 filters ([2,2,2,2] for 18 layers, "
+            f"[3,4,6,3] for 34), BN after every conv, He init, a {c.num_classes}-way classifier. Plain nets are the "
+            f"same stacks without the additions; shortcuts A (identity, zero-padded where the shape changes), "
+            f"B (projections where the shape changes), C (projections everywhere).\n"
+            f"- Loader: `{c.loader}` (see `src/resnet_repro/imagenet.py`).")
+
+
+def imagenet_deviations_text(runs: pd.DataFrame, preset: str) -> str:
+    lines = [f"- **Data:** {data_text(runs)}; the paper trains on ImageNet's 1.28M images of 1000 classes and "
+             f"reports on its 50k val images."]
+    if preset not in FULL_SCALE_PRESETS:
+        lines.append(f"- **Scale:** {scale_text(preset)}; the paper: 600k iterations of 256 (about 120 epochs) at "
+                     f"224 px, lr /10 when the error plateaus.")
+    if preset in PRESETS and make_config(preset).image_size != 224:
+        lines.append("- **Image size:** Imagenette's copy is 224×224, so the paper's recipe at 224 px (images "
+                     "resized to 256–480) would upsample every crop up to 2×; it runs instead at "
+                     f"{make_config(preset).image_size} px with every length scaled alike (scale range, crop, test "
+                     "size), which also keeps the GPU time small.")
+    lines += [
+        "- **Mean:** per-pixel mean of the stored training images (as the paper); the `workers` loader, meant for "
+        "full ImageNet, subtracts the per-channel ImageNet mean instead.",
+        "- **BN statistics:** over the whole batch on one device (with DDP, over each device's share); the paper "
+        "does not state its per-GPU split for ImageNet.",
+        "- **Training error** is the running mean over each evaluation interval, on augmented crops with train-mode "
+        "BN (the thin curves of Fig. 4).",
+        "- **Top-5** over 10 classes is not comparable with the paper's top-5 over 1000.",
+        "- **Seeds:** one per net, as the paper reports one run per net on ImageNet.",
+    ]
+    if not runs.empty:
+        lines.append(f"- **Hardware:** {', '.join(sorted(set(runs.device.astype(str))))}.")
+    return "\n".join(lines)
+
+
+def imagenet_fields(preset: str, t: dict, figures: Path, out_dir: Path) -> dict:
+    """The fields of report/template_imagenet.md."""
+    def table(name):
+        f = figures / preset / f"{name}.md"
+        return f.read_text() if f.is_file() else f"_{name}.md not drawn yet (`make figures`)._"
+
+    return dict(preset=preset, scale=scale_text(preset), data=data_text(t["runs"]),
+                protocol=imagenet_protocol_text(preset), deviations=imagenet_deviations_text(t["runs"], preset),
+                verdict=imagenet_verdict(t["runs"], preset), table2=table("table2"), table3=table("table3"),
+                figures=figure_links(preset, figures, out_dir), missing=missing_text(t["status"]),
+                provenance=provenance_table(t["runs"], "final_val_10crop_err", "val err (10-crop)"),
+                n_runs=str(len(t["runs"])))

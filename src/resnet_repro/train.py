@@ -5,6 +5,8 @@ A run writes `<out>/<preset>/runs/<arch>/seed<k>/`:
     metrics.csv    one row per eval interval: iteration, lr, train_loss, train_err (interval means),
                    test_loss, test_err (full test set), val_* if a split is held out, elapsed_s
     final.json     final-iterate errors, params, wall time, versions, device, commit, data source
+                   (image folders, dataset="imagefolder": curves and errors are on the folder's val set,
+                   and final.json adds top-5 and 10-crop val errors; see imagenet.py)
     checkpoints/   last.ckpt while training (resume), final.ckpt at the end (weights only; not in git)
 
 Lightning's own pieces do the work: Trainer, ModelCheckpoint, a Logger, the progress bar, DDP.
@@ -32,7 +34,8 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
 from . import data as D
-from .config import TrainConfig
+from . import imagenet as IN
+from .config import FULL_SCALE_PRESETS, PRESETS, TrainConfig
 from .models import build_model, count_params, parse_arch
 
 METRIC_COLUMNS = ["iteration", "lr", "train_loss", "train_err", "test_loss", "test_err", "val_loss", "val_err",
@@ -87,7 +90,7 @@ class LitResNet(L.LightningModule):
         super().__init__()
         self.save_hyperparameters(cfg)
         self.cfg = TrainConfig(**{**cfg, "milestones": tuple(cfg["milestones"])})
-        self.model = build_model(self.cfg.arch, bn_groups=self.cfg.bn_groups)
+        self.model = build_model(self.cfg.arch, num_classes=self.cfg.num_classes, bn_groups=self.cfg.bn_groups)
         if self.cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         if self.cfg.compile:
@@ -96,19 +99,32 @@ class LitResNet(L.LightningModule):
         # Sums kept on the device, read once per interval: no host sync inside the interval.
         self.register_buffer("_train_sums", torch.zeros(3), persistent=False)  # loss*n, errors, n
         self.register_buffer("_warm_sums", torch.zeros(2), persistent=False)  # errors, n since last check
-        self._eval_sums: dict[str, torch.Tensor] = {}
+        self._eval_sums: dict[str, torch.Tensor] = {}  # per evaluated set: loss*n, errors, n, top-5 errors
+        self._final: dict | None = None  # set during final_evaluation: where its results go
         self.elapsed_before = 0.0  # wall time of earlier (interrupted) sessions of this run
         self._t0 = time.time()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
-    def shared_step(self, batch) -> tuple[torch.Tensor, torch.Tensor, int]:
+    def shared_step(self, batch, top5: bool = False):
+        """(loss, top-1 errors, n[, top-5 errors]) of a batch.
+
+        A batch may hold several views of each image (x has len(y) * v images, the v views of an image
+        adjacent: 10-crop testing); the prediction is then the softmax averaged over the views, and the loss
+        the cross-entropy of that average."""
         x, y = batch
         logits = self(x)
-        loss = F.cross_entropy(logits, y)
-        errors = (logits.argmax(1) != y).sum()
-        return loss, errors, len(y)
+        if len(x) == len(y):
+            scores, loss = logits, F.cross_entropy(logits, y)
+        else:
+            scores = F.softmax(logits.float(), 1).view(len(y), len(x) // len(y), -1).mean(1)
+            loss = F.nll_loss(scores.clamp_min(1e-12).log(), y)
+        errors = (scores.argmax(1) != y).sum()
+        if not top5:
+            return loss, errors, len(y)
+        top = scores.topk(min(5, scores.shape[1]), 1).indices
+        return loss, errors, len(y), (top != y[:, None]).all(1).sum()
 
     def training_step(self, batch, batch_idx):
         loss, errors, n = self.shared_step(batch)
@@ -130,18 +146,26 @@ class LitResNet(L.LightningModule):
             self._warm_sums.zero_()
 
     def validation_step(self, batch, batch_idx, dataloader_idx=0):
-        loss, errors, n = self.shared_step(batch)
+        loss, errors, n, errors5 = self.shared_step(batch, top5=True)
         key = self._eval_names[dataloader_idx]
-        s = self._eval_sums.setdefault(key, torch.zeros(3, device=loss.device))
-        s += torch.stack([loss.detach() * n, errors.to(s.dtype), s.new_tensor(n)])
+        s = self._eval_sums.setdefault(key, torch.zeros(4, device=loss.device))
+        s += torch.stack([loss.detach() * n, errors.to(s.dtype), s.new_tensor(n), errors5.to(s.dtype)])
 
     def on_validation_epoch_end(self):
         if self.trainer.sanity_checking:
             return
         logs = {}
-        for key, s in self._eval_sums.items():
+        for key in self._eval_names:  # the same order on every rank, even one whose shard was empty
+            s = self._eval_sums.get(key, torch.zeros(4, device=self.device))
             s = self.trainer.strategy.reduce(s, reduce_op="sum")
+            if self._final is not None:
+                self._final.update({f"{key}_loss": (s[0] / s[2]).item(), f"{key}_err": (s[1] / s[2]).item(),
+                                    f"{key}_top5_err": (s[3] / s[2]).item(), f"n_{key}": int(s[2].item())})
+                continue
             logs[f"{key}/loss"], logs[f"{key}/err"] = s[0] / s[2], s[1] / s[2]
+        if self._final is not None:  # the final evaluation reports through final_evaluation, not the curves
+            self._eval_sums = {}
+            return
         t = self.trainer.strategy.reduce(self._train_sums.clone(), reduce_op="sum")
         if t[2] > 0:
             logs["train/loss"], logs["train/err"] = t[0] / t[2], t[1] / t[2]
@@ -155,7 +179,21 @@ class LitResNet(L.LightningModule):
 
     @property
     def _eval_names(self) -> list[str]:
+        if self._final is not None:
+            return self._final_names
+        if self.cfg.dataset != "cifar10":
+            return ["val"]  # the image folder's val set, where ImageNet reports its errors
         return ["val", "test"] if self.cfg.val_size else ["test"]
+
+    def final_evaluation(self, trainer: L.Trainer, loaders: dict) -> dict[str, float]:
+        """Loss, top-1 and top-5 error of the current weights on each named loader, reduced over the ranks:
+        {"<name>_err": ..., "<name>_top5_err": ..., "<name>_loss": ..., "n_<name>": ...}. Every rank calls it."""
+        self._final_names, self._final = list(loaders), {}
+        try:
+            trainer.validate(self, dataloaders=list(loaders.values()), verbose=False)
+            return self._final
+        finally:
+            self._final = None
 
     def configure_optimizers(self):
         params = list(self.model.parameters())
@@ -322,7 +360,8 @@ def check_existing(rd: Path, cfg: TrainConfig) -> str:
     if not (rd / "config.json").is_file():
         return "new"
     old = json.loads((rd / "config.json").read_text())
-    ignore = {"data_dir", "out", "accelerator", "devices", "compile", "precision", "channels_last"}
+    ignore = {"data_dir", "out", "accelerator", "devices", "num_nodes", "num_workers", "compile", "precision",
+              "channels_last"}
     diff = {k for k in old if k not in ignore and old[k] != cfg.to_dict().get(k)}
     if diff:
         raise RunExists(f"{rd} holds a run with different settings ({', '.join(sorted(diff))}); "
@@ -332,8 +371,17 @@ def check_existing(rd: Path, cfg: TrainConfig) -> str:
     return "resume" if (rd / "checkpoints" / "last.ckpt").is_file() else "new"
 
 
-def train(cfg: TrainConfig, arrays: D.CifarArrays | None = None, progress: bool | None = None,
-          stop_after: int | None = None) -> dict:
+def load_data(cfg: TrainConfig) -> D.CifarArrays | IN.FolderArrays | IN.FolderIndex:
+    """The data set of a configuration, checked (and decoded, where it is held in memory)."""
+    return D.load_cifar10(cfg.data_dir) if cfg.dataset == "cifar10" else IN.load_data(cfg)
+
+
+def make_datamodule(cfg: TrainConfig, data=None) -> L.LightningDataModule:
+    return CIFARDataModule(cfg, data) if cfg.dataset == "cifar10" else IN.ImageFolderDataModule(cfg, data)
+
+
+def train(cfg: TrainConfig, arrays: D.CifarArrays | IN.FolderArrays | IN.FolderIndex | None = None,
+          progress: bool | None = None, stop_after: int | None = None) -> dict:
     """Train one run into its folder and return final.json's content (or the existing one).
 
     `stop_after` (iterations) ends the session early without writing final.json, as an interruption
@@ -345,7 +393,7 @@ def train(cfg: TrainConfig, arrays: D.CifarArrays | None = None, progress: bool 
         print(f"[skip] {rd} is finished (final.json exists)", flush=True)
         return json.loads((rd / "final.json").read_text())
     if arrays is None:
-        arrays = D.load_cifar10(cfg.data_dir)  # fail on bad data before anything is written
+        arrays = load_data(cfg)  # fail on bad data before anything is written
     commit = CODE_COMMIT
     rd.mkdir(parents=True, exist_ok=True)
     (rd / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
@@ -360,7 +408,7 @@ def train(cfg: TrainConfig, arrays: D.CifarArrays | None = None, progress: bool 
 
     L.seed_everything(cfg.seed, workers=False, verbose=False)
     module = LitResNet(cfg.to_dict())
-    dm = CIFARDataModule(cfg, arrays)
+    dm = make_datamodule(cfg, arrays)
     if torch.cuda.is_available():
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -369,7 +417,8 @@ def train(cfg: TrainConfig, arrays: D.CifarArrays | None = None, progress: bool 
                               every_n_epochs=cfg.ckpt_every, enable_version_counter=False)
     max_steps = cfg.max_steps if stop_after is None else min(cfg.max_steps, stop_after)
     trainer = L.Trainer(
-        accelerator=cfg.accelerator, devices=cfg.devices, strategy="ddp" if cfg.devices > 1 else "auto",
+        accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
+        strategy="ddp" if cfg.devices * cfg.num_nodes > 1 else "auto",
         precision=cfg.precision, max_steps=max_steps, max_epochs=-1, num_sanity_val_steps=0,
         check_val_every_n_epoch=1, logger=RunCSVLogger(rd / "metrics.csv", keep_until=resume_step),
         callbacks=[ckpt_cb], enable_model_summary=False, use_distributed_sampler=False,
@@ -377,9 +426,13 @@ def train(cfg: TrainConfig, arrays: D.CifarArrays | None = None, progress: bool 
         default_root_dir=rd, benchmark=None, log_every_n_steps=cfg.eval_every,
     )
     trainer.fit(module, datamodule=dm, ckpt_path=str(last) if state == "resume" else None)
-    if trainer.global_rank != 0:
-        return {}
     if trainer.global_step < cfg.max_steps:  # an interruption: leave last.ckpt for the resume
+        return {}
+    wall = module.elapsed()
+    # Image folders: top-1/top-5 of the final weights, single center view and 10-crop (every rank takes part).
+    evals = module.final_evaluation(trainer, dm.final_eval_loaders()) if hasattr(dm, "final_eval_loaders") else {}
+    eval_s = module.elapsed() - wall
+    if trainer.global_rank != 0:
         return {}
 
     final_ckpt = ckpt_dir / "final.ckpt"
@@ -387,26 +440,36 @@ def train(cfg: TrainConfig, arrays: D.CifarArrays | None = None, progress: bool 
     last.unlink(missing_ok=True)
     rows = RunCSVLogger(rd / "metrics.csv", keep_until=cfg.max_steps).rows
     end = rows[cfg.max_steps]
-    wall = module.elapsed()
     final = dict(
         arch=cfg.arch, preset=cfg.preset, seed=cfg.seed, depth=parse_arch(cfg.arch).depth,
         residual=parse_arch(cfg.arch).residual,
         shortcut=parse_arch(cfg.arch).shortcut if parse_arch(cfg.arch).residual else "none",
         params=count_params(module.model), iterations=trainer.global_step,
-        final_test_err=end["test_err"], final_train_err=end.get("train_err"),
+        final_test_err=end.get("test_err"), final_train_err=end.get("train_err"),
         final_val_err=end.get("val_err"),
         train_err_note="mean training error (augmented, train-mode BN) over the last eval interval",
         warmup_switched_at=module.schedule.switched_at if cfg.use_warmup else None,
         wall_time_s=round(wall, 1), iters_per_s=round(trainer.global_step / max(wall, 1e-9), 3),
         n_train=dm.n_train, n_test=dm.n_test,
-        device=device_name(trainer.strategy.root_device), n_devices=cfg.devices, precision=cfg.precision,
+        device=device_name(trainer.strategy.root_device), n_devices=cfg.devices * cfg.num_nodes,
+        precision=cfg.precision,
         commit=commit, torch=torch.__version__, lightning=L.__version__,
         python=platform.python_version(), data_source=dm.source, data_path=str(Path(dm.source_path).resolve()),
-        scaled_down=cfg.preset != "paper" or cfg.max_steps != 64_000,
+        scaled_down=(cfg.preset not in FULL_SCALE_PRESETS
+                     or cfg.max_steps != PRESETS[cfg.preset].get("max_steps", TrainConfig.max_steps)),
         finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
+    if evals:
+        final.update(
+            final_val_top5_err=evals["val_top5_err"], final_val_10crop_err=evals["val_10crop_err"],
+            final_val_10crop_top5_err=evals["val_10crop_top5_err"], n_val=evals["n_val"],
+            final_val_single_view_err=evals["val_err"],  # recomputed; equals final_val_err (same weights, view)
+            eval_note="val: single center view and 10-crop (4 corners + center, and their mirror images; softmax "
+                      "averaged over the 10 views) of the final iterate; the val set selects nothing",
+            image_size=cfg.image_size, final_eval_s=round(eval_s, 1))
     final = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in final.items()}
     (rd / "final.json").write_text(json.dumps(final, indent=2) + "\n")
-    print(f"[done] {rd}: test err {final['final_test_err']:.2%}, train err {final['final_train_err']:.2%}, "
-          f"{wall:.0f}s", flush=True)
+    name = "test" if final["final_test_err"] is not None else "val"
+    err = final[f"final_{name}_err"]
+    print(f"[done] {rd}: {name} err {err:.2%}, train err {final['final_train_err']:.2%}, {wall:.0f}s", flush=True)
     return final
