@@ -21,7 +21,7 @@ RUN      := $(PY) -m resnet_repro
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test train grid analyze collect figures notebooks report reproduce-cifar reproduce-imagenet \
-        pack-data unpack-data bench models clean-smoke
+        pack-data unpack-data bench models clean-smoke gradflow lesion landscape beyond
 
 help: ## list the targets
 	@echo "usage: make <target> [PRESET=paper|short|smoke] [DATA_DIR=...] [ARCH=resnet56 SEED=0]"
@@ -64,6 +64,25 @@ notebooks: figures ## execute the notebooks for PRESET into notebooks/PRESET/
 
 report: figures ## report/PRESET/report.md and report.html from the CSVs
 	$(RUN) report --preset $(PRESET)
+
+# Issue 8, beyond the paper (src/resnet_repro/beyond.py); not part of reproduce-cifar.
+LANDSCAPE_ARCHS  ?= resnet56,plain56
+LANDSCAPE_GRID   ?= 51
+LANDSCAPE_SUBSET ?= 2000
+
+gradflow: setup ## gradient norms per block/layer: at init (plain/ResNet 20/56/110) and at finished runs' final weights
+	$(RUN) gradflow --preset $(PRESET) $(DATA_ARG)
+
+lesion: setup ## test error with one block removed at a time (Veit et al.), per finished run with a checkpoint
+	$(RUN) lesion --preset $(PRESET) $(DATA_ARG)
+
+landscape: setup ## loss landscape (Li et al.) around final LANDSCAPE_ARCHS, LANDSCAPE_GRID^2 points, 1-D and 2-D
+	$(RUN) landscape --preset $(PRESET) --archs $(LANDSCAPE_ARCHS) --grid $(LANDSCAPE_GRID) \
+	  --subset $(LANDSCAPE_SUBSET) $(DATA_ARG)
+
+beyond: setup ## issue 8: gradflow -> lesion -> landscape, then figures, notebook 05 and report/PRESET/beyond.md
+	$(MAKE) gradflow lesion landscape PRESET=$(PRESET) DATA_DIR=$(DATA_DIR)
+	$(RUN) beyond --preset $(PRESET) --notebook
 
 reproduce-cifar: setup ## the whole CIFAR chain: grid -> analyze -> collect -> figures -> notebooks -> report
 	$(MAKE) grid analyze PRESET=$(PRESET) DATA_DIR=$(DATA_DIR)

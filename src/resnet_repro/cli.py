@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default="results/bench")
     b.add_argument("--workers", type=int, default=None, help="DataLoader workers of the conventional path")
     b.add_argument("--compile", action="store_true", help="also time this project's path with torch.compile")
+
+    from .beyond import add_commands  # issue 8: gradflow, lesion, landscape, beyond
+
+    add_commands(sub, _preset_arg)
     return p
 
 
@@ -160,4 +164,8 @@ def _dispatch(args) -> int:
 
         run_bench(args)
         return 0
+    from .beyond import COMMANDS, dispatch
+
+    if cmd in COMMANDS:
+        return dispatch(args)
     raise UserError(f"unknown command {cmd}")

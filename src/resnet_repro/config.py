@@ -32,6 +32,7 @@ class TrainConfig:
     # --- evaluation and bookkeeping ---
     eval_every: int = 400  # test error on the full test set every this many iterations (Fig. 6 curves)
     ckpt_every: int = 5  # keep a resumable checkpoint every this many eval intervals
+    gradflow_every: int = 0  # >0: gradient norms per block and layer every this many iterations -> gradflow.csv
     val_size: int = 0  # >0 holds out a seeded validation split of train (the paper's 45k/5k: 5000)
     split_seed: int = 0  # seeds the validation split and the subsets, independently of `seed`
     train_subset: int | None = None  # use only this many training images (smoke tests)
@@ -64,6 +65,8 @@ class TrainConfig:
         parse_arch(self.arch)
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if self.gradflow_every < 0:
+            raise ValueError(f"gradflow_every must be >= 0, got {self.gradflow_every}")
         if self.max_steps <= 0 or self.eval_every <= 0 or self.max_steps % self.eval_every:
             raise ValueError(f"eval_every ({self.eval_every}) must divide max_steps ({self.max_steps})")
         if list(self.milestones) != sorted(self.milestones):

@@ -46,5 +46,24 @@ PAPER_TABLE3 = {"plain34": (28.54, 10.02), "resnet34": (25.03, 7.76), "resnet34b
                 "resnet34c": (24.19, 7.40)}
 
 
+# Issue 8, beyond the paper (beyond.py): the ResNet-110 block variants of He et al., "Identity Mappings in Deep
+# Residual Networks" (ECCV 2016), Table 1 (shortcuts) and Table 2 (activations); spellings in models.VARIANTS.
+# Data only: not part of GRIDS, so reproduce-cifar does not train them; train each with
+# `python -m resnet_repro train --arch resnet110-preact --seed k --preset paper` (paper scale needs a GPU).
+IDENTITY_VARIANTS = ["resnet110", "resnet110-const0.5", "resnet110-exclgate", "resnet110-scgate", "resnet110-conv1x1",
+                     "resnet110-scdrop0.5", "resnet110-bnafter", "resnet110-relubefore", "resnet110-relupreact",
+                     "resnet110-preact"]
+IDENTITY_GRID: dict[str, list[tuple[str, tuple[int, ...]]]] = {
+    "paper": [(a, (0, 1, 2, 3, 4)) for a in IDENTITY_VARIANTS],  # the ECCV paper reports medians of 5 runs
+    "short": [(a, (0,)) for a in IDENTITY_VARIANTS],
+}
+# The ECCV paper's CIFAR-10 test errors of ResNet-110 (%, median of 5 runs); None: the net failed to train.
+PAPER_ECCV_MEDIANS: dict[str, float | None] = {
+    "resnet110": 6.61, "resnet110-const0.5": 12.35, "resnet110-exclgate": 8.70, "resnet110-scgate": 6.91,
+    "resnet110-conv1x1": 12.22, "resnet110-scdrop0.5": None, "resnet110-bnafter": 8.17,
+    "resnet110-relubefore": 7.84, "resnet110-relupreact": 6.71, "resnet110-preact": 6.37}
+# The other issue-8 measurements use the nets of CIFAR_GRID (beyond.GRADFLOW_ARCHS, LESION_ARCHS, LANDSCAPE_ARCHS).
+
+
 def grid_runs(preset: str) -> list[tuple[str, int]]:
     return [(arch, s) for arch, seeds in GRIDS[preset] for s in seeds]

@@ -126,6 +126,10 @@ def arch_label(arch: str) -> str:
     except ValueError:
         return arch
     name = f"ResNet-{cfg.depth}" if cfg.residual else f"plain-{cfg.depth}"
+    if cfg.variant != "original":  # an ECCV 2016 block variant (issue 8)
+        from .models import variant_label
+
+        name += f", {variant_label(cfg.variant)}"
     return name + (f" (option {cfg.shortcut})" if cfg.residual and cfg.shortcut != "A" else "")
 
 
@@ -308,14 +312,15 @@ def new_figure(nrows: int = 1, ncols: int = 1, figsize=(6.4, 4.8), **kw) -> tupl
     return fig, axes
 
 
-def annotate(fig: Figure, title: str, preset: str, runs: pd.DataFrame, notes=()) -> Figure:
-    """Suptitle, plus a footer with the preset's scale, the data source and any notes (missing nets...)."""
+def annotate(fig: Figure, title: str, preset: str, runs: pd.DataFrame, notes=(), scale: str | None = None) -> Figure:
+    """Suptitle, plus a footer with the preset's scale (or `scale`), the data source and any notes (missing nets...)."""
     fig.suptitle(title, fontsize=11)
     scaled = preset not in FULL_SCALE_PRESETS
     size = 7.5
     width = max(40, int(fig.get_figwidth() * 72 / (size * 0.6)))  # characters per footer line
-    head = f"{scale_label(preset)}  |  {data_label(runs)}"
-    parts = [head] if len(head) <= width else [scale_label(preset), data_label(runs)]  # too long: one line each
+    scale = scale or scale_label(preset)
+    head = f"{scale}  |  {data_label(runs)}"
+    parts = [head] if len(head) <= width else [scale, data_label(runs)]  # too long: one line each
     lines = [(w, "#b00000" if scaled else "#333333")
              for part in parts for w in textwrap.wrap(part, width, subsequent_indent="    ")]
     for n in notes:

@@ -116,6 +116,34 @@ NOTEBOOKS: dict[str, list] = {
         new_markdown_cell("## What has not been run yet"),
         new_code_cell("display(Markdown(report.missing_text(t['status'])))"),
     ],
+    # Issue 8 (beyond.py): run by `python -m resnet_repro beyond --notebook` (make beyond), not by `make notebooks`.
+    "05_beyond_the_paper": [
+        new_markdown_cell(
+            "# Beyond the paper: why residual learning works\n\n"
+            "Four mechanisms, measured on the nets of this reproduction: **gradient flow** (plain vs residual, "
+            "at initialisation and after training), the **identity-mapping variants** of He et al. (ECCV 2016), "
+            "**loss landscapes** along filter-normalised directions (Li et al. 2018) and **block lesions** "
+            "(Veit et al. 2016). Every sentence below is computed from `results/<preset>/` by "
+            "`resnet_repro.beyond`; a step that has not run says so."),
+        PARAMS,
+        new_code_cell(SETUP),
+        new_code_cell("from resnet_repro import beyond\nb = beyond.load_beyond(PRESET, RESULTS)\n"
+                      "show_any = lambda key: show(beyond.FIGURE_NAMES[key])"),
+        new_markdown_cell("## 1. Gradient flow\nThe norm of the gradient of the loss with respect to each block's "
+                          "input (left) and each layer's weights (right), log scale."),
+        new_code_cell('show_any("gradflow_init"); show_any("gradflow_final"); show_any("gradflow_train")'),
+        new_code_cell("display(Markdown(beyond.gradflow_verdict(b)))"),
+        new_markdown_cell("## 2. Identity-mapping variants of ResNet-110 (ECCV 2016, Tables 1 and 2)"),
+        new_code_cell('show_any("identity_variants")\n'
+                      "display(Markdown(beyond.variants_markdown(b['identity_variants'])))\n"
+                      "display(Markdown(beyond.variants_verdict(b)))"),
+        new_markdown_cell("## 3. Loss landscapes (Li et al. 2018)"),
+        new_code_cell('show_any("landscape_1d"); show_any("landscape_contour"); show_any("landscape_surface")'),
+        new_code_cell("display(Markdown(beyond.landscape_verdict(b)))"),
+        new_markdown_cell("## 4. Block lesions (Veit et al. 2016)"),
+        new_code_cell('show_any("lesion")'),
+        new_code_cell("display(Markdown(beyond.lesion_verdict(b)))"),
+    ],
 }
 
 # The notebooks of each preset family (config.preset_family): CIFAR presets get 01-03, ImageNet-style ones 04.
@@ -133,8 +161,9 @@ def build(name: str, preset: str, results: str = "results", figures: str = "figu
 
 
 def run_notebooks(preset: str, out_root: str | Path | None = None, results: str | Path = "results",
-                  figures: str | Path = "figures", timeout: int = 600) -> list[Path]:
-    """Execute the notebooks of `preset`'s family and write them with their outputs to notebooks/<preset>/."""
+                  figures: str | Path = "figures", timeout: int = 600, names: list[str] | None = None) -> list[Path]:
+    """Execute the notebooks of `preset`'s family (or `names`) and write them with their outputs to
+    notebooks/<preset>/."""
     from nbclient import NotebookClient
 
     from .config import preset_family
@@ -142,7 +171,7 @@ def run_notebooks(preset: str, out_root: str | Path | None = None, results: str 
     out_dir = Path(out_root or ROOT / "notebooks") / preset
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in FAMILY_NOTEBOOKS[preset_family(preset)]:
+    for name in names or FAMILY_NOTEBOOKS[preset_family(preset)]:
         nb = build(name, preset, str(results), str(figures))
         NotebookClient(nb, timeout=timeout, kernel_name="python3",
                        resources={"metadata": {"path": str(ROOT)}}).execute()

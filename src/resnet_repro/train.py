@@ -361,7 +361,7 @@ def check_existing(rd: Path, cfg: TrainConfig) -> str:
         return "new"
     old = json.loads((rd / "config.json").read_text())
     ignore = {"data_dir", "out", "accelerator", "devices", "num_nodes", "num_workers", "compile", "precision",
-              "channels_last"}
+              "channels_last", "gradflow_every"}
     diff = {k for k in old if k not in ignore and old[k] != cfg.to_dict().get(k)}
     if diff:
         raise RunExists(f"{rd} holds a run with different settings ({', '.join(sorted(diff))}); "
@@ -416,12 +416,17 @@ def train(cfg: TrainConfig, arrays: D.CifarArrays | IN.FolderArrays | IN.FolderI
     ckpt_cb = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=0, save_last=True,
                               every_n_epochs=cfg.ckpt_every, enable_version_counter=False)
     max_steps = cfg.max_steps if stop_after is None else min(cfg.max_steps, stop_after)
+    callbacks = [ckpt_cb]
+    if cfg.gradflow_every:  # issue 8: gradient norms during training (beyond.py)
+        from .beyond import make_gradflow_callback
+
+        callbacks.append(make_gradflow_callback(cfg.gradflow_every, rd / "gradflow.csv", cfg.arch, cfg.seed))
     trainer = L.Trainer(
         accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
         strategy="ddp" if cfg.devices * cfg.num_nodes > 1 else "auto",
         precision=cfg.precision, max_steps=max_steps, max_epochs=-1, num_sanity_val_steps=0,
         check_val_every_n_epoch=1, logger=RunCSVLogger(rd / "metrics.csv", keep_until=resume_step),
-        callbacks=[ckpt_cb], enable_model_summary=False, use_distributed_sampler=False,
+        callbacks=callbacks, enable_model_summary=False, use_distributed_sampler=False,
         enable_progress_bar=sys.stderr.isatty() if progress is None else progress,
         default_root_dir=rd, benchmark=None, log_every_n_steps=cfg.eval_every,
     )

@@ -1,0 +1,387 @@
+"""Issue 8, beyond the paper: the ECCV 2016 block variants, gradient flow, block lesions, loss landscapes, and
+their figures and report section (beyond.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from resnet_repro import beyond, cli, notebooks
+from resnet_repro import data as D
+from resnet_repro.models import (VARIANTS, BasicBlock, ShortcutA, block_form, build_model, count_params, parse_arch,
+                                 registered_names, variant_names)
+
+
+@pytest.fixture
+def arrays() -> D.CifarArrays:
+    rng = np.random.default_rng(0)
+    tx = rng.integers(0, 256, (256, 32, 32, 3), dtype=np.uint8)
+    vx = rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
+    return D.CifarArrays(tx, np.arange(256) % 10, vx, np.arange(40) % 10, "imagefolder-jpeg (lossy)", "synthetic")
+
+
+def randomize_bn(model: nn.Module) -> nn.Module:
+    """Non-trivial BN statistics and affine parameters, as a trained net has."""
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.3, 0.3)
+    return model
+
+
+# ----------------------------------------------------------------------------- the variants
+
+
+def test_variant_names_parse_and_the_registry_is_unchanged():
+    assert all(parse_arch(n).variant == "original" for n in registered_names())
+    names = variant_names(110)
+    assert len(names) == len(VARIANTS) - 1 == 9
+    for n in names:
+        cfg = parse_arch(n)
+        assert cfg.residual and cfg.depth == 110 and cfg.variant == n.split("-", 1)[1]
+    assert parse_arch("resnet110-const0.25").variant == "const0.25"
+    assert block_form("const0.25").scale == 0.25 and block_form("scdrop0.3").drop == 0.3
+
+
+@pytest.mark.parametrize("bad", ["resnet20-foo", "plain20-preact", "resnet20-scdrop1.5", "resnet20-const0",
+                                 "resnet20-"])
+def test_bad_variants_are_rejected_listing_the_valid_ones(bad):
+    with pytest.raises(ValueError) as e:
+        parse_arch(bad)
+    msg = str(e.value)
+    assert all(v in msg for v in VARIANTS) and "resnet110" in msg and "plain20" in msg
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_every_variant_builds_runs_and_every_parameter_gets_a_gradient(variant):
+    torch.manual_seed(0)
+    name = "resnet8" if variant == "original" else f"resnet8-{variant}"
+    model = build_model(name).train()
+    out = model(torch.randn(4, 3, 32, 32))
+    assert out.shape == (4, 10) and torch.isfinite(out).all()
+    F.cross_entropy(out, torch.tensor([0, 1, 2, 3])).backward()
+    for n, p in model.named_parameters():
+        assert p.grad is not None, n
+        assert torch.isfinite(p.grad).all(), n
+        assert p.grad.abs().sum() > 0, n
+
+
+def test_conv1x1_variant_is_option_c_and_gates_add_only_their_1x1_convs():
+    assert count_params(build_model("resnet8-conv1x1")) == count_params(build_model("resnet8c"))
+    assert all(isinstance(b.shortcut, nn.Sequential) for b in build_model("resnet8-conv1x1").modules()
+               if isinstance(b, BasicBlock))
+    base, gated = build_model("resnet8"), build_model("resnet8-exclgate")
+    gates = [b.gate for b in gated.modules() if isinstance(b, BasicBlock)]
+    assert count_params(gated) - count_params(base) == sum(count_params(g) for g in gates)
+    assert all(g.kernel_size == (1, 1) and torch.all(g.bias == -6.0) for g in gates)
+    # Option A stays on the dimension-changing blocks of every other variant.
+    for v in ("preact", "exclgate", "const0.5", "bnafter"):
+        assert all(isinstance(b.shortcut, ShortcutA) for b in build_model(f"resnet8-{v}").modules()
+                   if isinstance(b, BasicBlock))
+
+
+def test_full_preact_block_is_x_plus_f_without_relu_after_the_addition():
+    model = randomize_bn(build_model("resnet14-preact")).eval()
+    blk = model.stages[0][1]
+    x = torch.randn(3, 16, 32, 32)
+    with torch.no_grad():
+        f = blk.conv2(F.relu(blk.conv1(blk.pre(x))))  # BN-ReLU-conv-BN-ReLU-conv
+        y = blk(x)
+    assert isinstance(blk.pre, nn.Sequential) and isinstance(blk.pre[0], nn.BatchNorm2d)
+    assert len(blk.conv2) == 1 and isinstance(blk.conv2[0], nn.Conv2d)  # the branch ends with a conv
+    assert torch.allclose(y, x + f, atol=1e-6)
+    assert (y < 0).any()  # no ReLU after the addition
+    # The block after the stem has no pre-activation of its own; the last addition is followed by BN+ReLU.
+    assert model.stages[0][0].pre is None
+    assert isinstance(model.head[0], nn.BatchNorm2d) and isinstance(model.head[1], nn.ReLU)
+    # A dimension-changing block shares its pre-activation between both paths.
+    down = model.stages[1][0]
+    with torch.no_grad():
+        h = down.pre(x)
+        assert torch.allclose(down(x), down.shortcut(h) + down.conv2(F.relu(down.conv1(h))), atol=1e-6)
+
+
+def branch(blk: BasicBlock, x: torch.Tensor) -> torch.Tensor:
+    return blk.conv2(F.relu(blk.conv1(x)))
+
+
+@pytest.mark.parametrize("variant,expected", [
+    ("original", lambda f, x, blk: F.relu(f + x)),
+    ("const0.5", lambda f, x, blk: F.relu(0.5 * f + 0.5 * x)),
+    ("relubefore", lambda f, x, blk: x + F.relu(f)),
+    ("bnafter", lambda f, x, blk: F.relu(blk.post_bn(f + x))),
+    ("relupreact", lambda f, x, blk: x + f),  # f: the branch of ReLU(x); no ReLU after the addition
+])
+def test_block_forms_follow_the_eccv_figures(variant, expected):
+    torch.manual_seed(0)
+    model = randomize_bn(build_model(f"resnet14-{variant}")).eval()
+    blk = model.stages[0][1]  # neither the first block nor a dimension-changing one
+    # A block input: non-negative as after a ReLU, except for the pre-activation forms, whose stream is not.
+    x = torch.rand(3, 16, 32, 32) - (0.5 if variant == "relupreact" else 0.0)
+    with torch.no_grad():
+        f = branch(blk, F.relu(x) if variant == "relupreact" else x)
+        assert torch.allclose(blk(x), expected(f, x, blk), atol=1e-6)
+        if variant == "relupreact":
+            assert isinstance(blk.pre, nn.ReLU) and isinstance(model.head, nn.ReLU) and (blk(x) < 0).any()
+        if variant == "original":
+            assert model.head is None and blk.pre is None and blk.gate is None and blk.post_bn is None
+    if variant == "bnafter":
+        assert len(blk.conv2) == 1  # no BN inside the branch after the second conv
+
+
+def test_gating_with_bias_minus_6_starts_close_to_the_shortcut():
+    x = torch.rand(4, 16, 32, 32)
+    torch.manual_seed(0)
+    excl = randomize_bn(build_model("resnet14-exclgate")).eval().stages[0][1]
+    torch.manual_seed(0)
+    sc = randomize_bn(build_model("resnet14-scgate")).eval().stages[0][1]
+    with torch.no_grad():
+        g = torch.sigmoid(excl.gate(x))
+        assert g.mean() < 0.02  # sigmoid(-6) = 0.0025, spread by W_g x
+        f = branch(excl, x)
+        # exclusive gating: (1-g) x + g F, close to the identity (the shortcut alone) at the start
+        assert torch.allclose(excl(x), F.relu((1 - g) * x + g * f), atol=1e-6)
+        assert (excl(x) - F.relu(x)).norm() / F.relu(x).norm() < 0.05
+        # shortcut-only gating: (1-g) x + F, close to the original block x + F at the start
+        g2, f2 = torch.sigmoid(sc.gate(x)), branch(sc, x)
+        assert torch.allclose(sc(x), F.relu((1 - g2) * x + f2), atol=1e-6)
+        orig = F.relu(f2 + x)
+        assert (sc(x) - orig).norm() / orig.norm() < 0.05
+        assert not torch.allclose(sc(x), orig)
+
+
+def test_dropout_shortcut_only_while_training():
+    torch.manual_seed(0)
+    blk = randomize_bn(build_model("resnet14-scdrop0.5")).stages[0][1]
+    x = torch.rand(2, 16, 32, 32)
+    with torch.no_grad():
+        blk.eval()
+        assert torch.allclose(blk(x), F.relu(branch(blk, x) + x), atol=1e-6)
+        blk.train()
+        for m in blk.modules():  # BN in inference mode, so only the dropout differs between the two modes
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()
+        torch.manual_seed(1)
+        y = blk(x)
+        torch.manual_seed(1)
+        assert torch.allclose(y, F.relu(branch(blk, x) + F.dropout(x, 0.5, True)), atol=1e-6)
+        assert not torch.allclose(y, F.relu(branch(blk, x) + x))
+
+
+# ----------------------------------------------------------------------------- gradient flow
+
+
+@pytest.mark.parametrize("arch,n_blocks,n_weights", [("resnet8", 3, 8), ("plain14", 6, 14), ("resnet8b", 3, 10),
+                                                     ("resnet8-exclgate", 3, 11)])
+def test_gradient_flow_gives_one_norm_per_block_and_weight_layer(arch, n_blocks, n_weights):
+    torch.manual_seed(0)
+    model = build_model(arch)
+    batches = [(torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])) for _ in range(2)]
+    df = beyond.gradient_flow(model, batches)
+    b, w = df[df.kind == "block_input"], df[df.kind == "weight"]
+    assert list(b["index"]) == list(range(1, n_blocks + 1)) and list(b.layer) == [2 * k for k in b["index"]]
+    assert len(w) == n_weights
+    main = w[w.role.isin(["stem", "conv1", "conv2", "fc"])]
+    assert list(main["index"]) == list(range(1, parse_arch(arch).depth + 1))
+    for col in ("grad_norm", "grad_rms", "grad_norm_std"):
+        assert np.isfinite(df[col]).all() and (df[col] > 0).all(), col
+    assert (w.weight_norm > 0).all() and set(df.n_batches) == {2}
+    assert all(p.grad is None for p in model.parameters())  # leaves the model clean
+
+
+def test_block_input_gradient_is_the_autograd_gradient():
+    torch.manual_seed(0)
+    model = build_model("resnet8").train()
+    x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    df = beyond.gradient_flow(model, [(x, y)])
+    inputs = []
+    hooks = [blk.register_forward_pre_hook(lambda m, a: inputs.append(a[0])) for *_, blk in beyond.blocks(model)]
+    loss = F.cross_entropy(model(x), y)
+    for h in hooks:
+        h.remove()
+    grads = torch.autograd.grad(loss, inputs + [model.fc.weight])
+    got = df[df.kind == "block_input"].grad_norm.to_numpy()
+    assert np.allclose(got, [float(g.double().norm()) for g in grads[:-1]], rtol=1e-5)
+    assert df[df.role == "fc"].grad_norm.item() == pytest.approx(float(grads[-1].double().norm()), rel=1e-5)
+
+
+def test_gradflow_init_writes_the_table_and_its_provenance(arrays, tmp_path):
+    df = beyond.gradflow_init("smoke", ["plain8", "resnet8"], seed=0, n_batches=2, dest=tmp_path, arrays=arrays)
+    saved = pd.read_csv(tmp_path / "gradflow_init.csv")
+    assert list(saved.columns) == beyond.GRADFLOW_COLUMNS and len(saved) == len(df) == 2 * (3 + 8)
+    assert set(saved.point) == {"init"} and set(saved.batch_size) == {128} and set(saved.n_batches) == {2}
+    meta = json.loads((tmp_path / "gradflow_init.json").read_text())
+    for k in ("commit", "device", "data_source", "torch", "seed", "n_batches", "archs"):
+        assert k in meta, k
+    assert meta["data_source"] == "imagefolder-jpeg (lossy)"
+
+
+def test_training_callback_records_the_same_norms_as_offline_on_the_first_batch(arrays, tmp_path):
+    from resnet_repro import train
+    from resnet_repro.config import make_config
+
+    cfg = make_config("smoke", arch="resnet8", max_steps=4, eval_every=2, milestones=(2, 3), batch_size=16,
+                      gradflow_every=2, out=str(tmp_path), accelerator="cpu", channels_last=False)
+    train.train(cfg, arrays=arrays, progress=False)
+    rec = pd.read_csv(train.run_dir(cfg) / "gradflow.csv")
+    assert sorted(set(rec.iteration)) == [0, 2] and set(rec.point) == {"train"}
+    stream, *_ = beyond._cifar_setup(cfg, arrays, torch.device("cpu"))
+    torch.manual_seed(cfg.seed)
+    offline = beyond.gradient_flow(build_model("resnet8"), beyond.first_batches(stream, 1, cfg.seed))
+    first = rec[rec.iteration == 0]
+    assert np.allclose(first.grad_norm.to_numpy(), offline.grad_norm.to_numpy(), rtol=1e-4)
+
+
+# ----------------------------------------------------------------------------- lesions
+
+
+def test_a_lesioned_block_returns_exactly_its_shortcut_and_restoring_gives_the_original_output():
+    torch.manual_seed(0)
+    model = randomize_bn(build_model("resnet8")).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        before = model(x)
+        blk = model.stages[1][0]  # a dimension-changing block: option A's subsample + zero-pad
+        h = torch.rand(2, 16, 32, 32)
+        with beyond.lesioned(model, 2):
+            assert torch.equal(blk(h), blk.shortcut(h))
+            assert not torch.allclose(model(x), before)
+        assert not blk.lesioned and torch.equal(model(x), before)
+    plain = build_model("plain14").eval()
+    with pytest.raises(ValueError):
+        with beyond.lesioned(plain, 3):  # stage 2's first block changes the shape
+            pass
+    with beyond.lesioned(plain, 2), torch.no_grad():
+        assert torch.equal(plain.stages[0][1](h), h)  # a plain layer pair removed: the identity
+
+
+def test_lesion_table_has_a_row_per_block_and_the_intact_error():
+    torch.manual_seed(0)
+    batches = [(torch.randn(8, 3, 32, 32), torch.arange(8) % 10)]
+    for arch, n_removed in (("resnet14", 6), ("plain14", 4)):
+        model = randomize_bn(build_model(arch))
+        t = beyond.lesion_table(model, batches)
+        assert list(t.block) == list(range(7)) and int(t.removed.sum()) == n_removed
+        loss, err, n = beyond.evaluate(model, batches)
+        assert t.test_err[0] == err and t.delta_err[0] == 0 and set(t.n_test) == {8}
+        assert t[t.removed].test_err.notna().all() and t[~t.removed & (t.block > 0)].test_err.isna().all()
+
+
+# ----------------------------------------------------------------------------- loss landscape
+
+
+def test_direction_has_the_weights_filter_norms_and_zeros_on_bn_and_biases():
+    torch.manual_seed(0)
+    model = randomize_bn(build_model("resnet8-exclgate"))
+    d = beyond.filter_normalized_direction(model, torch.Generator().manual_seed(3))
+    again = beyond.filter_normalized_direction(model, torch.Generator().manual_seed(3))
+    n_filters = 0
+    for (name, p), u, v in zip(model.named_parameters(), d, again):
+        assert u.shape == p.shape and torch.equal(u, v)
+        if p.dim() <= 1:
+            assert torch.all(u == 0), name
+        else:
+            assert torch.allclose(u.flatten(1).norm(dim=1), p.detach().flatten(1).norm(dim=1), rtol=1e-5), name
+            assert not torch.allclose(u, p.detach())
+            n_filters += 1
+    assert n_filters == 11  # stem, 6 convs, 3 gates, fc
+
+
+def test_the_centre_of_a_3x3_grid_is_the_unperturbed_loss_and_the_weights_come_back():
+    torch.manual_seed(0)
+    model = randomize_bn(build_model("resnet8"))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    batches = [(torch.randn(6, 3, 32, 32), torch.arange(6))]
+    loss, err, _ = beyond.evaluate(model, batches)
+    one, two, info = beyond.landscape(model, batches, grid=3)
+    assert len(one) == 3 and len(two) == 9 and abs(info["cos_d1_d2"]) < 0.2
+    centre = two[(two.alpha == 0) & (two.beta == 0)]
+    assert centre.loss.item() == pytest.approx(loss, rel=1e-6) and centre.err.item() == err
+    assert one[one.alpha == 0].loss.item() == pytest.approx(loss, rel=1e-6)
+    assert (two.loss != loss).sum() == 8
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+
+
+# ----------------------------------------------------------------------------- tables, figures, report, notebook
+
+
+def synthetic_results(root, arrays):
+    """results/short/ with gradflow_init, lesion, landscape and identity-variant files from tiny real nets."""
+    d = root / "short"
+    beyond.gradflow_init("smoke", ["plain20", "resnet20"], n_batches=1, dest=d, arrays=arrays)
+    batches = [(torch.randn(8, 3, 32, 32), torch.arange(8) % 10)]
+    frames, one, two = [], [], []
+    for arch in ("resnet14", "plain14"):
+        torch.manual_seed(0)
+        model = randomize_bn(build_model(arch))
+        t = beyond.lesion_table(model, batches)
+        t["arch"], t["seed"] = arch, 0
+        frames.append(t)
+        a, b, _ = beyond.landscape(model, batches, grid=5)
+        a["arch"] = b["arch"] = arch
+        a["seed"] = b["seed"] = 0
+        one.append(a)
+        two.append(b)
+    pd.concat(frames).to_csv(d / "lesion.csv", index=False)
+    pd.concat(one).to_csv(d / "landscape_1d.csv", index=False)
+    pd.concat(two).to_csv(d / "landscape_2d.csv", index=False)
+    finals = [dict(arch=a, final_test_err=e, final_train_err=e / 2) for a, e in
+              (("resnet110", 0.07), ("resnet110", 0.069), ("resnet110-preact", 0.065), ("resnet110-const0.5", 0.13))]
+    beyond.variants_table(finals).to_csv(d / "identity_variants.csv", index=False)
+
+
+def test_figures_report_and_notebook_cells_from_the_tables(arrays, tmp_path):
+    results, figures, report = tmp_path / "results", tmp_path / "figures", tmp_path / "report"
+    synthetic_results(results, arrays)
+    b = beyond.load_beyond("short", results)
+    assert len(b["identity_variants"]) == 3 and b["init_meta"]["archs"] == ["plain20", "resnet20"]
+    paths = beyond.make_beyond_figures("short", results, figures)
+    names = {p.name for p in paths}
+    for key in ("gradflow_init", "lesion", "landscape_1d", "landscape_contour", "landscape_surface",
+                "identity_variants"):
+        assert f"{beyond.FIGURE_NAMES[key]}.png" in names and f"{beyond.FIGURE_NAMES[key]}.pdf" in names, key
+    assert "beyond_gradflow_final.png" not in names  # no data, no figure
+    md = beyond.build_beyond_report("short", results, figures, report).read_text()
+    assert "20 layers, at initialisation" in md and "plain-20" in md
+    assert "at the final weights:** not run yet" in md
+    assert "**resnet14:** test error" in md and "**plain14:**" in md
+    assert "full pre-activation" in md and "paper 6.37%" in md
+    assert "2-D:" in md and "beyond_lesion.png" in md
+    assert (report / "short" / "beyond.html").is_file()
+    # Notebook 05: registered, and every beyond.<name> its cells use exists.
+    nb = notebooks.build("05_beyond_the_paper", "short")
+    used = {m for c in nb.cells for m in re.findall(r"beyond\.(\w+)", c.source)}
+    assert used and all(hasattr(beyond, u) for u in used), used - set(dir(beyond))
+    assert "05_beyond_the_paper" not in notebooks.FAMILY_NOTEBOOKS["cifar"]
+
+
+def test_verdicts_say_not_run_yet_without_numbers(tmp_path):
+    b = beyond.load_beyond("short", tmp_path)
+    for text in (beyond.gradflow_verdict(b), beyond.variants_verdict(b), beyond.landscape_verdict(b),
+                 beyond.lesion_verdict(b)):
+        assert "not run yet" in text and not re.search(r"\d+\.\d+%", text)
+
+
+def test_variants_verdict_compares_with_the_eccv_medians():
+    finals = [dict(arch="resnet110", final_test_err=0.07), dict(arch="resnet110-preact", final_test_err=0.065),
+              dict(arch="resnet110-const0.5", final_test_err=0.06)]
+    text = beyond.variants_verdict(dict(identity_variants=beyond.variants_table(finals)))
+    assert "full pre-activation:** median 6.50%" in text and "-0.50 points" in text
+    assert "1 of 2 variants" in text  # preact agrees (better), constant scaling does not (paper: worse)
+
+
+@pytest.mark.parametrize("argv", [["gradflow", "--preset", "smoke", "--archs", "resnet21"],
+                                  ["landscape", "--preset", "smoke", "--archs", "plain20-preact"]])
+def test_bad_arch_exits_2(argv, tmp_path, capsys):
+    assert cli.main(argv + ["--results", str(tmp_path)]) == 2
+    assert "error:" in capsys.readouterr().err and not any(tmp_path.iterdir())
