@@ -102,6 +102,8 @@ def test_collect_builds_the_tables(tmp_path):
     t = collect.collect("short", tmp_path)
     for name in ("runs", "table6", "curves", "layer_std", "status"):
         assert (tmp_path / "short" / f"{name}.csv").is_file()
+    label = (tmp_path / "short" / "LABEL.md").read_text()
+    assert "scaled-down" in label and "1/16" in label and "lossy JPEG copy" in label
     runs = pd.read_csv(tmp_path / "short" / "runs.csv")
     assert list(runs.columns) == collect.RUN_COLUMNS
     assert len(runs) == 4 and set(runs.arch) == {"resnet20", "plain56"}

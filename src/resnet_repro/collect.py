@@ -140,10 +140,23 @@ def collect(preset: str, results: str | Path = "results") -> dict[str, pd.DataFr
     out.mkdir(parents=True, exist_ok=True)
     for name, df in tables.items():
         df.to_csv(out / f"{name}.csv", index=False)
+    write_label(out, preset, runs)
     s = tables["status"].status.value_counts().to_dict()
     print(f"[collect] {out}: {len(runs)} finished runs ({s}); wrote {', '.join(t + '.csv' for t in tables)}",
           flush=True)
     return tables
+
+
+def write_label(out: Path, preset: str, runs: pd.DataFrame) -> None:
+    """LABEL.md beside the CSVs: the scale and the data of these numbers, so the folder says it on its own."""
+    from .report import data_text, scale_text  # report imports this module: import here, not at the top
+
+    n_dev = sorted(set(runs.device.astype(str))) if len(runs) else []
+    (out / "LABEL.md").write_text(
+        f"# results/{preset}\n\n- Scale: {scale_text(preset)}.\n- Data: {data_text(runs)}.\n"
+        f"- Finished runs: {len(runs)}; devices: {', '.join(n_dev) or 'none'}.\n"
+        f"- Written by `python -m resnet_repro collect --preset {preset}` from the run folders in `runs/`; "
+        f"the columns are documented in `results/README.md`.\n")
 
 
 def load_collected(preset: str, results: str | Path = "results") -> dict[str, pd.DataFrame]:
