@@ -186,7 +186,7 @@ def provenance_table(runs: pd.DataFrame, err_col: str = "final_test_err", err_na
 def figure_links(preset: str, figures_root: Path, report_dir: Path) -> str:
     fdir = figures_root / preset
     order = ["fig1", "fig4", "fig6_plain", "fig6_resnet", "fig6_deep", "fig7"]  # the paper's order
-    pngs = sorted(fdir.glob("*.png") if fdir.is_dir() else [],
+    pngs = sorted(fdir.glob("fig*.png") if fdir.is_dir() else [],  # the paper's figures; beyond_* go to beyond.md
                   key=lambda p: (next((i for i, k in enumerate(order) if p.stem.startswith(k)), len(order)), p.stem))
     if not pngs:
         return "_No figures yet (`make figures`)._"
