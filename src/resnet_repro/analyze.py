@@ -23,7 +23,7 @@ import torch
 
 from . import data as D
 from .config import TrainConfig
-from .models import ResNet, build_model
+from .models import ResNet, build_model, parse_arch
 
 LAYER_STD_COLUMNS = ["layer", "stage", "block", "conv", "std", "std_channel_mean"]
 
@@ -73,21 +73,27 @@ def layer_stds(model: ResNet, batches) -> pd.DataFrame:
     return stats.table()
 
 
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def run_config(run: Path) -> TrainConfig:
+    """The resolved configuration a run folder was trained with."""
+    return TrainConfig(**json.loads((run / "config.json").read_text()))
+
+
 def load_final_model(run: Path, device: torch.device) -> ResNet:
-    cfg = json.loads((run / "config.json").read_text())
     ckpt = torch.load(run / "checkpoints" / "final.ckpt", map_location="cpu", weights_only=False)
     sd = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
-    model = build_model(cfg["arch"])
+    model = build_model(run_config(run).arch)
     model.load_state_dict({k.replace("_orig_mod.", ""): v for k, v in sd.items()})
     return model.to(device)
 
 
 def analyze_run(run: Path, arrays: D.CifarArrays, device: torch.device) -> pd.DataFrame:
-    cfg_d = json.loads((run / "config.json").read_text())
-    cfg = TrainConfig(**{**cfg_d, "milestones": tuple(cfg_d["milestones"])})
     from .train import CIFARDataModule  # the same mean image as in training (same split and subset)
 
-    dm = CIFARDataModule(cfg, arrays)
+    dm = CIFARDataModule(run_config(run), arrays)
     dm.setup()
     model = load_final_model(run, device)
     test_x = D.to_tensor_nchw(arrays.test_x).to(device)  # the full test set, whatever the run evaluated
@@ -102,24 +108,50 @@ def finished_runs(preset: str, results: str | Path = "results") -> list[Path]:
     return sorted(p for p in root.glob("*/seed*") if (p / "final.json").is_file())
 
 
+def runs_with_checkpoint(preset: str, results: str | Path = "results", archs=None, name: str = "analyze",
+                         done=lambda run: False) -> list[Path]:
+    """Finished CIFAR runs of `preset` (only `archs`, if given) that still need work and have their final
+    checkpoint. `done(run)` drops a run silently; a run that needs work but has no checkpoint is reported."""
+    out = []
+    for run in finished_runs(preset, results):
+        if (archs and run.parent.name not in archs) or done(run):
+            continue
+        try:
+            if parse_arch(run.parent.name).family != "cifar":
+                continue
+        except ValueError:
+            continue
+        if not (run / "checkpoints" / "final.ckpt").is_file():
+            print(f"[{name}] {run}: no final checkpoint here, skipped", flush=True)
+            continue
+        out.append(run)
+    return out
+
+
+def arrays_for(runs: list[Path], data_dir: str | None = None) -> dict:
+    """CIFAR-10 arrays for the runs, loaded once per data folder and keyed by `data_key`."""
+    cache: dict = {}
+    for run in runs:
+        key = data_key(run, data_dir)
+        if key not in cache:
+            cache[key] = D.load_cifar10(key)
+    return cache
+
+
+def data_key(run: Path, data_dir: str | None = None) -> str | None:
+    """The data folder of a run: `data_dir` if given, else the one its config names."""
+    return data_dir or run_config(run).data_dir
+
+
 def analyze_preset(preset: str, results: str | Path = "results", data_dir: str | None = None,
                    force: bool = False) -> list[Path]:
     """Write layer_std.csv for every finished run that has its final checkpoint and lacks the file."""
-    todo, no_ckpt = [], []
-    for run in finished_runs(preset, results):
-        if (run / "layer_std.csv").is_file() and not force:
-            continue
-        (todo if (run / "checkpoints" / "final.ckpt").is_file() else no_ckpt).append(run)
-    for run in no_ckpt:
-        print(f"[analyze] {run}: no final checkpoint here, layer_std.csv not computed", flush=True)
+    todo = runs_with_checkpoint(preset, results, done=lambda r: not force and (r / "layer_std.csv").is_file())
     if not todo:
         print(f"[analyze] {preset}: nothing to do", flush=True)
         return []
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    data_dirs = {json.loads((r / "config.json").read_text()).get("data_dir") for r in todo}
-    arrays = {d: D.load_cifar10(data_dir or d) for d in data_dirs}
+    device, arrays = default_device(), arrays_for(todo, data_dir)
     for run in todo:
-        cfg_dir = json.loads((run / "config.json").read_text()).get("data_dir")
-        df = analyze_run(run, arrays[cfg_dir], device)
+        df = analyze_run(run, arrays[data_key(run, data_dir)], device)
         print(f"[analyze] {run}: {len(df)} layers, mean std {df['std'].mean():.3f}", flush=True)
     return todo

@@ -268,6 +268,24 @@ class CIFARPIL(torch.utils.data.Dataset):
         return img, int(self.y[i])
 
 
+def _time_sgd_steps(model: nn.Module, opt: torch.optim.Optimizer, next_batch, dev: torch.device, warmup: int,
+                    iters: int) -> float:
+    """Seconds per SGD step of a hand-written loop, timed over `iters` steps after `warmup` untimed ones."""
+    model.train()
+    t0 = time.perf_counter()
+    for i in range(warmup + iters):
+        if i == warmup:
+            _sync(dev)
+            t0 = time.perf_counter()
+        x, y = next_batch()
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    _sync(dev)
+    return (time.perf_counter() - t0) / iters
+
+
 def time_conventional(arch: str, arrays, dev: torch.device, warmup: int, iters: int, workers: int) -> float:
     """Seconds per timed iteration of the conventional pipeline."""
     import torchvision.transforms as T
@@ -288,21 +306,13 @@ def time_conventional(arch: str, arrays, dev: torch.device, warmup: int, iters: 
     torch.manual_seed(0)
     model = build_model(arch).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
-    model.train()
     it = batches()
-    t0 = time.perf_counter()
-    for i in range(warmup + iters):
-        if i == warmup:
-            _sync(dev)
-            t0 = time.perf_counter()
+
+    def next_batch():
         x, y = next(it)
-        x, y = x.to(dev, non_blocking=pin), y.to(dev, non_blocking=pin)
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    _sync(dev)
-    dt = (time.perf_counter() - t0) / iters
+        return x.to(dev, non_blocking=pin), y.to(dev, non_blocking=pin)
+
+    dt = _time_sgd_steps(model, opt, next_batch, dev, warmup, iters)
     it.close()
     del it, loader, model, opt
     _free(dev)
@@ -374,18 +384,7 @@ def time_bare(arch: str, dev: torch.device, warmup: int, iters: int) -> float:
                           fused=fused)
     x = torch.randn(BATCH, 3, 32, 32, device=dev).contiguous(memory_format=fmt)
     y = torch.randint(0, 10, (BATCH,), device=dev)
-    model.train()
-    t0 = time.perf_counter()
-    for i in range(warmup + iters):
-        if i == warmup:
-            _sync(dev)
-            t0 = time.perf_counter()
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    _sync(dev)
-    dt = (time.perf_counter() - t0) / iters
+    dt = _time_sgd_steps(model, opt, lambda: (x, y), dev, warmup, iters)
     del model, opt, x, y
     _free(dev)
     return dt

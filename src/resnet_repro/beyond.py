@@ -49,6 +49,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import data as D
+from .analyze import arrays_for, data_key, default_device, load_final_model, run_config, runs_with_checkpoint
 from .models import BasicBlock, ResNet, build_model, parse_arch, variant_label
 
 GRADFLOW_ARCHS = ["plain20", "plain56", "plain110", "resnet20", "resnet56", "resnet110"]
@@ -78,10 +79,6 @@ FIGURE_NAMES = {"gradflow_init": "beyond_gradflow_init", "gradflow_final": "beyo
                 "gradflow_train": "beyond_gradflow_training", "identity_variants": "beyond_identity_variants",
                 "landscape_1d": "beyond_landscape_1d", "landscape_contour": "beyond_landscape_2d_contour",
                 "landscape_surface": "beyond_landscape_2d_surface", "lesion": "beyond_lesion"}
-
-
-def _device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _arch_info(arch: str) -> dict:
@@ -275,7 +272,7 @@ def gradflow_init(preset: str = "paper", archs=GRADFLOW_ARCHS, seed: int = 0, n_
     cfg = make_config(preset, data_dir=data_dir, seed=seed)
     if cfg.dataset != "cifar10":
         raise ValueError(f"gradflow runs on the CIFAR presets, not {preset!r}")
-    device = _device()
+    device = default_device()
     arrays = arrays or D.load_cifar10(cfg.data_dir)
     stream, *_ = _cifar_setup(cfg, arrays, device)
     batches = first_batches(stream, n_batches, seed)
@@ -304,51 +301,15 @@ def gradflow_init(preset: str = "paper", archs=GRADFLOW_ARCHS, seed: int = 0, n_
     return out
 
 
-def _run_config(run: Path):
-    from .config import TrainConfig
-
-    return TrainConfig(**json.loads((run / "config.json").read_text()))
-
-
-def _runs_with_checkpoint(preset: str, results, archs=None, name: str = "") -> list[Path]:
-    from .analyze import finished_runs
-
-    out = []
-    for run in finished_runs(preset, results):
-        if archs and run.parent.name not in archs:
-            continue
-        if not (run / "checkpoints" / "final.ckpt").is_file():
-            print(f"[{name}] {run}: no final checkpoint here, skipped", flush=True)
-            continue
-        try:
-            if parse_arch(run.parent.name).family != "cifar":
-                continue
-        except ValueError:
-            continue
-        out.append(run)
-    return out
-
-
-def _arrays_for(runs: list[Path], data_dir: str | None) -> dict:
-    cache: dict = {}
-    for run in runs:
-        d = data_dir or json.loads((run / "config.json").read_text()).get("data_dir")
-        if d not in cache:
-            cache[d] = D.load_cifar10(d)
-    return cache
-
-
 def gradflow_final(preset: str, results: str | Path = "results", data_dir: str | None = None, archs=None,
                    n_batches: int = 8, force: bool = False) -> list[Path]:
     """Gradient norms at the final weights of every finished run with a checkpoint: <run>/gradflow_final.csv."""
-    from .analyze import load_final_model
-
-    runs = [r for r in _runs_with_checkpoint(preset, results, archs, "gradflow")
-            if force or not (r / RUN_FILES["gradflow_final"]).is_file()]
-    arrays, device = _arrays_for(runs, data_dir), _device()
+    runs = runs_with_checkpoint(preset, results, archs, "gradflow",
+                                done=lambda r: not force and (r / RUN_FILES["gradflow_final"]).is_file())
+    arrays, device = arrays_for(runs, data_dir), default_device()
     for run in runs:
-        cfg = _run_config(run)
-        a = arrays[data_dir or cfg.data_dir]
+        cfg = run_config(run)
+        a = arrays[data_key(run, data_dir)]
         stream, *_ = _cifar_setup(cfg, a, device)
         model = load_final_model(run, device)
         df = _label_rows(gradient_flow(model, first_batches(stream, n_batches, cfg.seed)), cfg.arch, cfg.seed,
@@ -413,14 +374,12 @@ def lesion_table(model: ResNet, batches) -> pd.DataFrame:
 def lesion_preset(preset: str, results: str | Path = "results", data_dir: str | None = None, archs=None,
                   force: bool = False) -> list[Path]:
     """<run>/lesion.csv for every finished CIFAR run with a checkpoint (the run's test set, final weights)."""
-    from .analyze import load_final_model
-
-    runs = [r for r in _runs_with_checkpoint(preset, results, archs, "lesion")
-            if force or not (r / RUN_FILES["lesion"]).is_file()]
-    arrays, device = _arrays_for(runs, data_dir), _device()
+    runs = runs_with_checkpoint(preset, results, archs, "lesion",
+                                done=lambda r: not force and (r / RUN_FILES["lesion"]).is_file())
+    arrays, device = arrays_for(runs, data_dir), default_device()
     for run in runs:
-        cfg = _run_config(run)
-        _, test, *_ = _cifar_setup(cfg, arrays[data_dir or cfg.data_dir], device)
+        cfg = run_config(run)
+        _, test, *_ = _cifar_setup(cfg, arrays[data_key(run, data_dir)], device)
         t0 = time.time()
         df = lesion_table(load_final_model(run, device), test)
         for k, v in {**_arch_info(cfg.arch), "seed": cfg.seed}.items():
@@ -494,8 +453,6 @@ def landscape_preset(preset: str, archs=LANDSCAPE_ARCHS, seed: int = 0, grid: in
                      subset: int = 2000, dir_seed: int = 0, results: str | Path = "results",
                      data_dir: str | None = None, force: bool = False) -> list[Path]:
     """landscape_1d.csv, landscape_2d.csv and landscape.json in the run folder of each arch (seed `seed`)."""
-    from .analyze import load_final_model
-
     runs = []
     for arch in archs:
         run = Path(results) / preset / "runs" / arch / f"seed{seed}"
@@ -509,10 +466,10 @@ def landscape_preset(preset: str, archs=LANDSCAPE_ARCHS, seed: int = 0, grid: in
                 print(f"[landscape] {run}: done already (--force to redo)", flush=True)
                 continue
         runs.append(run)
-    arrays, device = _arrays_for(runs, data_dir), _device()
+    arrays, device = arrays_for(runs, data_dir), default_device()
     for run in runs:
-        cfg = _run_config(run)
-        a = arrays[data_dir or cfg.data_dir]
+        cfg = run_config(run)
+        a = arrays[data_key(run, data_dir)]
         _, _, tx, ty, mean = _cifar_setup(cfg, a, device)
         idx = torch.from_numpy(D.subset_indices(len(tx), subset, cfg.split_seed)).to(device)
         batches = D.EvalBatches(tx[idx], ty[idx], mean, 1000)

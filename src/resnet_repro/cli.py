@@ -85,14 +85,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return _dispatch(args)
-    except (ValueError, DataError, UserError, FileExistsError) as e:
+    except (ValueError, DataError, UserError, FileExistsError) as e:  # train.RunExists is a ValueError
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except Exception as e:  # RunExists and friends
-        if type(e).__name__ == "RunExists":
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        raise
 
 
 def _dispatch(args) -> int:

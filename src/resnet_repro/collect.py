@@ -49,8 +49,8 @@ def read_runs(run_root: Path) -> tuple[list[dict], pd.DataFrame, pd.DataFrame, l
     for rd in sorted(run_root.glob("*/seed*")):
         arch, seed = rd.parent.name, int(rd.name[len("seed"):])
         m = rd / "metrics.csv"
-        if m.is_file() and m.stat().st_size:
-            df = pd.read_csv(m)
+        df = pd.read_csv(m) if m.is_file() and m.stat().st_size else pd.DataFrame(columns=["iteration"])
+        if len(df):
             long = df.melt(id_vars="iteration", var_name="metric", value_name="value").dropna()
             long = long[long.metric != "elapsed_s"]
             long.insert(0, "seed", seed)
@@ -65,9 +65,7 @@ def read_runs(run_root: Path) -> tuple[list[dict], pd.DataFrame, pd.DataFrame, l
                     ls.insert(0, col, val)
                 layers.append(ls)
         else:
-            logged = pd.read_csv(m)["iteration"] if m.is_file() and m.stat().st_size else pd.Series([], dtype=int)
-            n = int(logged.max()) if len(logged) else 0
-            partial.append((arch, seed, n))
+            partial.append((arch, seed, int(df["iteration"].max()) if len(df) else 0))
     curves_df = (pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=CURVE_COLUMNS))
     layers_df = (pd.concat(layers, ignore_index=True)[LAYER_COLUMNS] if layers
                  else pd.DataFrame(columns=LAYER_COLUMNS))
@@ -159,13 +157,32 @@ def write_label(out: Path, preset: str, runs: pd.DataFrame) -> None:
         f"the columns are documented in `results/README.md`.\n")
 
 
+# Columns read as text or as booleans; every other collected column is a number.
+TEXT_COLUMNS = {"arch", "shortcut", "device", "commit", "data_source", "torch", "lightning", "preset", "metric",
+                "status"}
+BOOL_COLUMNS = {"residual", "scaled_down", "in_grid"}
+
+
+def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
+    """One collected CSV. A missing or empty file gives an empty frame; every expected column exists, and the
+    numeric ones are numbers even in an empty frame, so callers never special-case what has not run yet."""
+    try:
+        df = pd.read_csv(path)
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        df = pd.DataFrame(columns=columns)
+    for c in columns:
+        if c not in df:
+            df[c] = math.nan
+        if c not in TEXT_COLUMNS | BOOL_COLUMNS:
+            df[c] = pd.to_numeric(df[c], errors="coerce")
+    if "arch" in df:
+        df["arch"] = df["arch"].astype(str).str.strip()
+    return df
+
+
 def load_collected(preset: str, results: str | Path = "results") -> dict[str, pd.DataFrame]:
-    """Read what collect wrote; a missing file gives an empty frame with the right columns."""
+    """Read what collect wrote, one frame per table (see read_table for missing files)."""
     cols = dict(runs=IMAGENET_RUN_COLUMNS if preset_family(preset) == "imagenet" else RUN_COLUMNS,
                 table6=TABLE6_COLUMNS, curves=CURVE_COLUMNS, layer_std=LAYER_COLUMNS, status=STATUS_COLUMNS,
                 imagenet=IMAGENET_COLUMNS)
-    out = {}
-    for name, c in cols.items():
-        f = Path(results) / preset / f"{name}.csv"
-        out[name] = pd.read_csv(f) if f.is_file() and f.stat().st_size else pd.DataFrame(columns=c)
-    return out
+    return {name: read_table(Path(results) / preset / f"{name}.csv", c) for name, c in cols.items()}

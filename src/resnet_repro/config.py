@@ -160,8 +160,6 @@ def make_config(preset: str = "paper", **overrides) -> TrainConfig:
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
     cfg = TrainConfig(preset=preset, **{**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}})
-    if isinstance(cfg.milestones, list):
-        cfg.milestones = tuple(cfg.milestones)
     cfg.validate()
     return cfg
 

@@ -28,30 +28,17 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MultipleLocator
 
+from .collect import (CURVE_COLUMNS, IMAGENET_COLUMNS, LAYER_COLUMNS, RUN_COLUMNS, STATUS_COLUMNS,
+                      TABLE6_COLUMNS, load_collected, table6)
 from .config import FULL_SCALE_PRESETS, imagenet_schedule_text, preset_family
 from .experiments import (GRIDS, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE6, PAPER_TABLE6_NOTE, PUBLIC_REPRO,
                           PUBLIC_REPRO_NOTE)
 
 DPI = 150
 
-COLUMNS: dict[str, list[str]] = {
-    "runs": ["arch", "depth", "residual", "shortcut", "seed", "params", "final_test_err", "final_train_err",
-             "iterations", "wall_time_s", "device", "commit", "data_source", "preset", "scaled_down"],
-    "curves": ["arch", "seed", "iteration", "metric", "value"],
-    "layer_std": ["arch", "seed", "depth", "residual", "layer", "stage", "block", "conv", "std"],
-    "table6": ["arch", "depth", "params", "n", "mean_test_err_pct", "std_test_err_pct", "min_test_err_pct",
-               "paper_test_err_pct", "public_repro_test_err_pct"],
-    "status": ["arch", "seed", "status", "iterations_logged", "in_grid"],  # optional: runs still training
-    "imagenet": ["arch", "depth", "shortcut", "params", "n", "val_10crop_err_pct", "val_10crop_top5_err_pct",
-                 "val_err_pct", "val_top5_err_pct", "train_err_pct"],  # ImageNet-style presets only
-}
-_NUMERIC = {"runs": ["depth", "seed", "params", "final_test_err", "final_train_err", "iterations", "wall_time_s"],
-            "curves": ["seed", "iteration", "value"],
-            "layer_std": ["seed", "depth", "layer", "stage", "block", "conv", "std"],
-            "table6": COLUMNS["table6"][1:],
-            "status": ["seed", "iterations_logged"],
-            "imagenet": ["depth", "params", "n", "val_10crop_err_pct", "val_10crop_top5_err_pct", "val_err_pct",
-                         "val_top5_err_pct", "train_err_pct"]}
+# The collected tables, with the columns collect writes (one schema, defined in collect.py).
+COLUMNS: dict[str, list[str]] = {"runs": RUN_COLUMNS, "curves": CURVE_COLUMNS, "layer_std": LAYER_COLUMNS,
+                                 "table6": TABLE6_COLUMNS, "status": STATUS_COLUMNS, "imagenet": IMAGENET_COLUMNS}
 
 # What each figure draws (the paper's nets; whatever of them exists is drawn).
 FIG1_ARCHS = ["plain20", "plain56"]
@@ -170,27 +157,10 @@ def missing_note(requested: list[str], present, preset: str) -> str:
 # ----------------------------------------------------------------------------- loading
 
 
-def _read_csv(path: Path, kind: str) -> pd.DataFrame:
-    cols = COLUMNS[kind]
-    try:
-        df = pd.read_csv(path)
-    except (FileNotFoundError, pd.errors.EmptyDataError):
-        df = pd.DataFrame(columns=cols)
-    for c in cols:
-        if c not in df:
-            df[c] = np.nan
-    for c in _NUMERIC[kind]:
-        df[c] = pd.to_numeric(df[c], errors="coerce")
-    if "arch" in df:
-        df["arch"] = df["arch"].astype(str).str.strip()
-    return df
-
-
 def load_results(preset: str, root: str | Path = "results") -> dict[str, pd.DataFrame]:
-    """{"runs", "curves", "layer_std", "table6", "status"} -> DataFrame; a missing or empty file gives an
-    empty frame with the right columns (status.csv, collect's list of done/partial/missing runs, is optional)."""
-    d = Path(root) / preset
-    return {kind: _read_csv(d / f"{kind}.csv", kind) for kind in COLUMNS}
+    """{"runs", "curves", "layer_std", "table6", "status", "imagenet"} -> DataFrame, as collect wrote them; a
+    missing or empty file gives an empty frame with the right columns."""
+    return load_collected(preset, root)
 
 
 # ----------------------------------------------------------------------------- curves
@@ -459,24 +429,12 @@ def _params_of(arch: str) -> float:
         return float("nan")
 
 
-def table6_from_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """The Table 6 frame computed from runs.csv (used where table6.csv is missing)."""
-    rows = []
-    for arch, d in runs.dropna(subset=["final_test_err"]).groupby("arch"):
-        e = d["final_test_err"].to_numpy(float) * 100
-        rows.append(dict(arch=arch, depth=arch_depth(arch), params=d["params"].iloc[0], n=len(e),
-                         mean_test_err_pct=e.mean(), std_test_err_pct=e.std(ddof=1) if len(e) > 1 else np.nan,
-                         min_test_err_pct=e.min(), paper_test_err_pct=PAPER_TABLE6.get(arch, np.nan),
-                         public_repro_test_err_pct=PUBLIC_REPRO.get(arch, np.nan)))
-    return pd.DataFrame(rows, columns=COLUMNS["table6"])
-
-
 def table6_frame(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Rows of Table 6: table6.csv (or runs.csv), plus a paper-only row for every paper net not run.
 
     ResNets first, then plain nets, each by depth."""
     t = results["table6"]
-    t = t if not t.empty else table6_from_runs(results["runs"])
+    t = t if not t.empty else table6(results["runs"].dropna(subset=["final_test_err"]))  # collect's own rows
     t = t.copy()
     extra = [dict(arch=a, depth=arch_depth(a), params=_params_of(a), n=0, paper_test_err_pct=p,
                   public_repro_test_err_pct=PUBLIC_REPRO.get(a, np.nan))

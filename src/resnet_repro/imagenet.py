@@ -321,14 +321,6 @@ class ViewBatches(D.EvalBatches):
             yield x, self.y[i: i + self.batch_size]
 
 
-def mean_image(x_uint8: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
-    """data.mean_image in chunks: a float64 copy of a whole ImageNet-size set would not fit."""
-    total = torch.zeros(x_uint8.shape[1:], dtype=torch.float64, device=x_uint8.device)
-    for i in range(0, len(x_uint8), chunk):
-        total += x_uint8[i: i + chunk].double().sum(0)
-    return (total / len(x_uint8) / 255.0).float()
-
-
 # ----------------------------------------------------------------------------- the workers loader
 
 
@@ -426,7 +418,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.train_y = torch.from_numpy(d.train_y[train_idx]).to(dev)
         self.val_x = D.to_tensor_nchw(d.val_x[val_idx]).to(dev)
         self.val_y = torch.from_numpy(d.val_y[val_idx]).to(dev)
-        self.mean = mean_image(self.train_x)  # per-pixel, of the training images as stored (S x S)
+        self.mean = D.mean_image(self.train_x)  # per-pixel, of the training images as stored (S x S)
         self.train_batches = ScaleAugStream(self.train_x, self.train_y, self.mean, cfg.batch_size, cfg.seed,
                                             cfg.eval_every, self.step, rank=self.rank, world_size=self.world,
                                             channels_last=cfg.channels_last, image_size=cfg.image_size,

@@ -89,16 +89,18 @@ class LitResNet(L.LightningModule):
     def __init__(self, cfg: dict):
         super().__init__()
         self.save_hyperparameters(cfg)
-        self.cfg = TrainConfig(**{**cfg, "milestones": tuple(cfg["milestones"])})
+        self.cfg = TrainConfig(**cfg)
         self.model = build_model(self.cfg.arch, num_classes=self.cfg.num_classes, bn_groups=self.cfg.bn_groups)
         if self.cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         if self.cfg.compile:
             self.model.compile()  # in place: the state_dict keys stay those of the plain module
         self.schedule = LRSchedule(self.cfg)
-        # Sums kept on the device, read once per interval: no host sync inside the interval.
-        self.register_buffer("_train_sums", torch.zeros(3), persistent=False)  # loss*n, errors, n
-        self.register_buffer("_warm_sums", torch.zeros(2), persistent=False)  # errors, n since last check
+        # Sums kept on the device, read once per interval: no host sync inside the interval. Image counts are
+        # known on the host and kept there, so no step copies a number to the device either.
+        self.register_buffer("_train_sums", torch.zeros(2), persistent=False)  # loss*n, errors
+        self.register_buffer("_warm_errors", torch.zeros(()), persistent=False)  # errors since the last check
+        self._train_n = self._warm_n = 0  # images of this rank since the last eval / warm-up check
         self._eval_sums: dict[str, torch.Tensor] = {}  # per evaluated set: loss*n, errors, n, top-5 errors
         self._final: dict | None = None  # set during final_evaluation: where its results go
         self.elapsed_before = 0.0  # wall time of earlier (interrupted) sessions of this run
@@ -129,21 +131,25 @@ class LitResNet(L.LightningModule):
     def training_step(self, batch, batch_idx):
         loss, errors, n = self.shared_step(batch)
         d = loss.detach()
-        self._train_sums += torch.stack([d * n, errors.to(d.dtype), d.new_tensor(n)])
+        self._train_sums += torch.stack([d * n, errors.to(d.dtype)])
+        self._train_n += n
         if self.schedule.warming:
-            self._warm_sums += torch.stack([errors.to(d.dtype), d.new_tensor(n)])
+            self._warm_errors += errors
+            self._warm_n += n
         return loss
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
         it = self.global_step  # iterations done so far
-        if self.schedule.warming and it % self.cfg.warmup_check_every == 0:
-            s = self.trainer.strategy.reduce(self._warm_sums.clone(), reduce_op="sum")
-            err = (s[0] / s[1]).item()
+        if self.schedule.warming and self._warm_n and it % self.cfg.warmup_check_every == 0:
+            # Every rank takes an equal slice of the global batch, so the global count is n * world_size.
+            errors = self.trainer.strategy.reduce(self._warm_errors.clone(), reduce_op="sum")
+            err = errors.item() / (self._warm_n * self.trainer.world_size)
             if self.schedule.observe(it, err):
                 why = (f"training error {err:.1%} < {self.cfg.warmup_until_err:.0%}" if err < self.cfg.warmup_until_err
                        else "first lr milestone reached")
                 print(f"[warm-up] ends at iteration {it} ({why}); lr follows the step schedule", flush=True)
-            self._warm_sums.zero_()
+            self._warm_errors.zero_()
+            self._warm_n = 0
 
     def validation_step(self, batch, batch_idx, dataloader_idx=0):
         loss, errors, n, errors5 = self.shared_step(batch, top5=True)
@@ -166,9 +172,10 @@ class LitResNet(L.LightningModule):
         if self._final is not None:  # the final evaluation reports through final_evaluation, not the curves
             self._eval_sums = {}
             return
-        t = self.trainer.strategy.reduce(self._train_sums.clone(), reduce_op="sum")
-        if t[2] > 0:
-            logs["train/loss"], logs["train/err"] = t[0] / t[2], t[1] / t[2]
+        if self._train_n:
+            t = self.trainer.strategy.reduce(self._train_sums.clone(), reduce_op="sum")
+            n = self._train_n * self.trainer.world_size
+            logs["train/loss"], logs["train/err"] = t[0] / n, t[1] / n
         it = self.global_step
         logs["iteration"] = torch.tensor(float(it))
         logs["lr"] = torch.tensor(self.schedule(it - 1))  # the lr of the interval's last iteration
@@ -176,6 +183,7 @@ class LitResNet(L.LightningModule):
         self.log_dict({k: v.float() for k, v in logs.items()}, prog_bar=False)
         self._eval_sums = {}
         self._train_sums.zero_()
+        self._train_n = 0
 
     @property
     def _eval_names(self) -> list[str]:
@@ -197,9 +205,9 @@ class LitResNet(L.LightningModule):
 
     def configure_optimizers(self):
         params = list(self.model.parameters())
-        foreach_ok = all(p.device.type == "cuda" for p in params)
+        on_cuda = all(p.device.type == "cuda" for p in params)  # the fused kernel exists for CUDA tensors
         opt = torch.optim.SGD(params, lr=self.cfg.lr, momentum=self.cfg.momentum,
-                              weight_decay=self.cfg.weight_decay, fused=True if foreach_ok else None)
+                              weight_decay=self.cfg.weight_decay, fused=True if on_cuda else None)
         # LambdaLR multiplies the base lr by this factor; the schedule reads the warm-up state live.
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: self.schedule(it) / self.cfg.lr)
         return dict(optimizer=opt, lr_scheduler=dict(scheduler=sched, interval="step"))
@@ -351,7 +359,7 @@ def device_name(accelerator_device: torch.device) -> str:
 CODE_COMMIT = git_commit()
 
 
-class RunExists(Exception):
+class RunExists(ValueError):
     """The run folder holds a run with a different configuration."""
 
 
