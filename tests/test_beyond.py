@@ -357,12 +357,22 @@ def test_figures_report_and_notebook_cells_from_the_tables(arrays, tmp_path):
     assert "**resnet14:** test error" in md and "**plain14:**" in md
     assert "full pre-activation" in md and "paper 6.37%" in md
     assert "2-D:" in md and "beyond_lesion.png" in md
+    assert "landscape.json files are missing" in md  # synthetic tables without run folders
     assert (report / "short" / "beyond.html").is_file()
     # Notebook 05: registered, and every beyond.<name> its cells use exists.
     nb = notebooks.build("05_beyond_the_paper", "short")
     used = {m for c in nb.cells for m in re.findall(r"beyond\.(\w+)", c.source)}
     assert used and all(hasattr(beyond, u) for u in used), used - set(dir(beyond))
     assert "05_beyond_the_paper" not in notebooks.FAMILY_NOTEBOOKS["cifar"]
+
+
+def test_landscape_setting_flags_a_grid_coarser_than_li_et_al():
+    m = dict(arch="resnet56", grid=21, grid_1d=51, subset=500, span=1.0, dir_seed=0, device="cpu", commit="abc",
+             wall_time_s=600)
+    text = beyond.landscape_setting([m, {**m, "arch": "plain56"}])
+    assert "plain56, resnet56: a 21×21 grid" in text and "scaled down" in text and "500 training images" in text
+    assert "20 min" in text
+    assert "scaled down" not in beyond.landscape_setting([{**m, "grid": 51}])
 
 
 def test_verdicts_say_not_run_yet_without_numbers(tmp_path):

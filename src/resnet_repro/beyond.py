@@ -544,6 +544,7 @@ def load_beyond(preset: str, results: str | Path = "results") -> dict:
     out["init_meta"] = json.loads(meta.read_text()) if meta.is_file() else {}
     finals = [json.loads(p.read_text()) for p in sorted(d.glob("runs/*/seed*/final.json"))]
     out["runs"] = pd.DataFrame(finals)
+    out["landscape_meta"] = [json.loads(p.read_text()) for p in sorted(d.glob("runs/*/seed*/landscape.json"))]
     return out
 
 
@@ -651,12 +652,31 @@ def surface_stats(a: np.ndarray, b: np.ndarray, z: np.ndarray) -> dict:
                 concave=float((lap < 0).mean()) if inner.size else math.nan, max=float(np.nanmax(z)))
 
 
+def landscape_setting(metas: list[dict]) -> str:
+    """One line on how the landscapes were measured (grid, subset, device), from the runs' landscape.json, saying
+    so where the grid is coarser than Li et al.'s 51x51."""
+    if not metas:
+        return "- **Setting:** the runs' landscape.json files are missing, so the grid and subset are unknown."
+    key = lambda m: (m.get("grid"), m.get("grid_1d"), m.get("subset"), m.get("span", 1.0), m.get("dir_seed"))
+    parts = []
+    for k in sorted({key(m) for m in metas}, key=str):
+        grid, grid_1d, subset, span, dir_seed = k
+        ms = [m for m in metas if key(m) == k]
+        archs = ", ".join(sorted(str(m.get("arch")) for m in ms))
+        where = "; ".join(sorted({f"{m.get('device')}, commit `{str(m.get('commit'))[:12]}`" for m in ms}))
+        secs = sum(float(m.get("wall_time_s") or 0) for m in ms)
+        coarse = (f" (**scaled down** from Li et al.'s 51×51 to fit the hardware)" if grid and grid < 51 else "")
+        parts.append(f"{archs}: a {grid}×{grid} grid over [−{span:g}, {span:g}]²{coarse} and {grid_1d} points in "
+                     f"1-D, on {subset} training images, direction seed {dir_seed}; {where}; {secs / 60:.0f} min")
+    return "- **Setting:** " + "; ".join(parts) + "."
+
+
 def landscape_verdict(b: dict) -> str:
     l1, l2 = b["landscape_1d"], b["landscape_2d"]
     if l1.empty and l2.empty:
         return ("- **Loss landscapes:** not run yet (`make landscape`: needs finished ResNet-56 and plain-56 runs "
                 "with checkpoints; the 51×51 paper grid needs a GPU).")
-    lines = []
+    lines = [landscape_setting(b.get("landscape_meta", []))]
     for arch in sorted(set(l1.arch) | set(l2.arch)):
         parts = []
         d = l1[l1.arch == arch].sort_values("alpha")
