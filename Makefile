@@ -92,8 +92,8 @@ reproduce-imagenet: setup ## ImageNet-style 18 vs 34 layers (Fig. 4, Tables 2-3)
 	$(MAKE) grid PRESET=$(IMAGENET_PRESET) DATA_DIR=$(DATA)
 	$(MAKE) notebooks report PRESET=$(IMAGENET_PRESET)
 
-pack-data: ## split the image folder DATA into tar parts of PART_MIB MiB in .carry/ (to copy it to a GPU machine)
-	test -d $(DATA)/train && test -d $(DATA)/val
+pack-data: ## split the image folder DATA (train/ + val/ or test/) into tar parts of PART_MIB MiB in .carry/ (to copy it to a GPU machine)
+	test -d $(DATA)/train && { test -d $(DATA)/val || test -d $(DATA)/test; }
 	mkdir -p .carry && rm -f .carry/$(DATA_NAME).tar.part-* .carry/$(DATA_NAME).sha256
 	tar -C $(dir $(abspath $(DATA))) -cf - $(DATA_NAME) | split -b $(PART_MIB)M -d -a 2 - .carry/$(DATA_NAME).tar.part-
 	cd .carry && sha256sum $(DATA_NAME).tar.part-* > $(DATA_NAME).sha256 && ls -l $(DATA_NAME).*
@@ -101,7 +101,7 @@ pack-data: ## split the image folder DATA into tar parts of PART_MIB MiB in .car
 unpack-data: ## check the parts of pack-data in .carry/ and join them into data/<name>/ (then: DATA=data/<name>)
 	cd .carry && sha256sum -c $(DATA_NAME).sha256
 	mkdir -p data && cat .carry/$(DATA_NAME).tar.part-* | tar -C data -xf -
-	test -d data/$(DATA_NAME)/train && test -d data/$(DATA_NAME)/val && echo "unpacked: use DATA=data/$(DATA_NAME)"
+	test -d data/$(DATA_NAME)/train && { test -d data/$(DATA_NAME)/val || test -d data/$(DATA_NAME)/test; } && echo "unpacked: use DATA=data/$(DATA_NAME)"
 
 bench: setup ## time this project's training path against the conventional pipeline -> results/bench/
 	$(RUN) bench $(DATA_ARG) $(ARGS)
