@@ -472,9 +472,15 @@ def landscape_preset(preset: str, archs=LANDSCAPE_ARCHS, seed: int = 0, grid: in
         a = arrays[data_key(run, data_dir)]
         _, _, tx, ty, mean = _cifar_setup(cfg, a, device)
         idx = torch.from_numpy(D.subset_indices(len(tx), subset, cfg.split_seed)).to(device)
-        batches = D.EvalBatches(tx[idx], ty[idx], mean, 1000)
+        # Inference-mode BN makes each image's loss independent of the batch, so the batch size is free: small
+        # channels_last batches are ~4x faster on a CPU (measured: ResNet-56, 325 -> 1,312 images/s on 2 cores).
+        cpu = device.type == "cpu"
+        batches = D.EvalBatches(tx[idx], ty[idx], mean, 100 if cpu else 1000, channels_last=cpu)
+        model = load_final_model(run, device)
+        if cpu:
+            model = model.to(memory_format=torch.channels_last)
         t0 = time.time()
-        one, two, info = landscape(load_final_model(run, device), batches, grid, grid_1d, dir_seed)
+        one, two, info = landscape(model, batches, grid, grid_1d, dir_seed)
         for df, cols, name in ((one, LANDSCAPE_1D_COLUMNS, "landscape_1d"), (two, LANDSCAPE_2D_COLUMNS, "landscape_2d")):
             df["arch"], df["seed"] = cfg.arch, cfg.seed
             df[cols].to_csv(run / RUN_FILES[name], index=False)
