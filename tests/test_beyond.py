@@ -395,3 +395,9 @@ def test_variants_verdict_compares_with_the_eccv_medians():
 def test_bad_arch_exits_2(argv, tmp_path, capsys):
     assert cli.main(argv + ["--results", str(tmp_path)]) == 2
     assert "error:" in capsys.readouterr().err and not any(tmp_path.iterdir())
+
+
+def test_gradflow_init_only_and_final_only_exclude_each_other(tmp_path, capsys):
+    argv = ["gradflow", "--preset", "smoke", "--init-only", "--final-only", "--results", str(tmp_path)]
+    assert cli.main(argv) == 2
+    assert "exclude each other" in capsys.readouterr().err and not any(tmp_path.iterdir())

@@ -1039,6 +1039,8 @@ def add_commands(sub, preset_arg) -> None:
     g.add_argument("--batches", type=int, default=8, help="batches averaged (default 8, of the preset's batch size)")
     g.add_argument("--dest", default=None, help="folder for gradflow_init.csv/.json (default results/<preset>)")
     g.add_argument("--init-only", action="store_true", help="skip the finished runs (final weights)")
+    g.add_argument("--final-only", action="store_true", help="skip the measurement at initialisation (keeps "
+                   "gradflow_init.csv as it is)")
     g.add_argument("--force", action="store_true", help="recompute gradflow_final.csv where it exists")
 
     les = sub.add_parser("lesion", help="test error with one block removed at a time (Veit et al. 2016), per "
@@ -1079,7 +1081,10 @@ def dispatch(args) -> int:
         archs = _list(args.archs)
         for a in archs:
             parse_arch(a)  # a bad name fails before any work
-        gradflow_init(args.preset, archs, args.seed, args.batches, args.data_dir, args.dest, args.results)
+        if args.init_only and args.final_only:
+            raise ValueError("--init-only and --final-only exclude each other")
+        if not args.final_only:
+            gradflow_init(args.preset, archs, args.seed, args.batches, args.data_dir, args.dest, args.results)
         if not args.init_only:
             gradflow_final(args.preset, args.results, args.data_dir, n_batches=args.batches, force=args.force)
         return 0
