@@ -82,12 +82,22 @@ def run_config(run: Path) -> TrainConfig:
     return TrainConfig(**json.loads((run / "config.json").read_text()))
 
 
+def inference_batches(x_uint8: torch.Tensor, y: torch.Tensor, mean: torch.Tensor, device: torch.device) -> D.EvalBatches:
+    """Un-augmented batches for the analyses of trained nets (layer stds, lesions, landscapes). Inference-mode BN
+    makes each image's output independent of its batch, so the size is free: on a CPU, small channels_last
+    batches are ~4x faster (ResNet-56 on 2 cores: 325 images/s in batches of 1000, 1,312 in channels_last 100s)."""
+    cpu = device.type == "cpu"
+    return D.EvalBatches(x_uint8, y, mean, 100 if cpu else 1000, channels_last=cpu)
+
+
 def load_final_model(run: Path, device: torch.device) -> ResNet:
+    """The run's final weights, channels_last on a CPU (to match inference_batches)."""
     ckpt = torch.load(run / "checkpoints" / "final.ckpt", map_location="cpu", weights_only=False)
     sd = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     model = build_model(run_config(run).arch)
     model.load_state_dict({k.replace("_orig_mod.", ""): v for k, v in sd.items()})
-    return model.to(device)
+    fmt = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+    return model.to(device, memory_format=fmt)
 
 
 def analyze_run(run: Path, arrays: D.CifarArrays, device: torch.device) -> pd.DataFrame:
@@ -98,7 +108,7 @@ def analyze_run(run: Path, arrays: D.CifarArrays, device: torch.device) -> pd.Da
     model = load_final_model(run, device)
     test_x = D.to_tensor_nchw(arrays.test_x).to(device)  # the full test set, whatever the run evaluated
     test_y = torch.from_numpy(arrays.test_y).to(device)
-    df = layer_stds(model, D.EvalBatches(test_x, test_y, dm.mean.to(device), 500))
+    df = layer_stds(model, inference_batches(test_x, test_y, dm.mean.to(device), device))
     df.to_csv(run / "layer_std.csv", index=False)
     return df
 
