@@ -354,7 +354,8 @@ def test_figures_report_and_notebook_cells_from_the_tables(arrays, tmp_path):
     md = beyond.build_beyond_report("short", results, figures, report).read_text()
     assert "20 layers, at initialisation" in md and "plain-20" in md
     assert "at the final weights:** not run yet" in md
-    assert "**resnet14:** test error" in md and "**plain14:**" in md
+    assert "**resnet14** (seed 0): test error" in md and "**plain14** (seed 0)" in md
+    assert "resnet14 seed 0: no lesion.json" in md  # synthetic tables without run folders
     assert "full pre-activation" in md and "paper 6.37%" in md
     assert "2-D:" in md and "beyond_lesion.png" in md
     assert "landscape.json files are missing" in md  # synthetic tables without run folders
@@ -401,3 +402,30 @@ def test_gradflow_init_only_and_final_only_exclude_each_other(tmp_path, capsys):
     argv = ["gradflow", "--preset", "smoke", "--init-only", "--final-only", "--results", str(tmp_path)]
     assert cli.main(argv) == 2
     assert "exclude each other" in capsys.readouterr().err and not any(tmp_path.iterdir())
+
+
+def _train_rows(arch: str, ratios: dict[int, float], n_blocks: int = 3) -> pd.DataFrame:
+    """gradflow.csv rows whose first/last block-input norm is `ratios[iteration]` (geometric in between)."""
+    rows = [dict(arch=arch, seed=1, kind="block_input", iteration=it, index=i, grad_norm=r ** (1 - i / (n_blocks - 1)))
+            for it, r in ratios.items() for i in range(n_blocks)]
+    return pd.DataFrame(rows)
+
+
+def test_gradflow_training_lines_give_the_first_second_and_last_ratio_and_compare_the_pair():
+    gf = pd.concat([_train_rows("plain56", {0: 9000.0, 250: 30.0, 500: 5.0, 750: 2.5}),
+                    _train_rows("resnet56", {0: 36.0, 250: 3.0, 500: 2.2, 750: 2.0})])
+    text = "\n".join(beyond.gradflow_training_lines(gf))
+    assert "plain-56 during training** (seed 1; one training batch every 250 iterations, 4 points)" in text
+    assert "9e+03× at iteration 0, 30× at iteration 250, 2.5× at iteration 750" in text
+    assert "from 9e+03 to 2.5 in plain-56 and from 36 to 2 in ResNet-56" in text and "evens out" in text
+    gf = pd.concat([_train_rows("plain56", {0: 9000.0, 750: 500.0}), _train_rows("resnet56", {0: 36.0, 750: 2.0})])
+    assert "stays far more uneven" in "\n".join(beyond.gradflow_training_lines(gf))
+    assert beyond.gradflow_training_lines(pd.DataFrame(columns=beyond.GRADFLOW_COLUMNS)) == []
+
+
+def test_lesion_setting_names_the_device_and_the_nets_without_lesion_json():
+    t = pd.DataFrame(dict(arch=["resnet56", "resnet56", "plain56"], seed=[0, 1, 0], n_test=[10000] * 3))
+    metas = [dict(arch="resnet56", seed=1, device="cpu (2 cores)", commit="0123456789abcdef")]
+    text = beyond.lesion_setting(t, metas)
+    assert "10,000 test images" in text and "resnet56 seed 1: cpu (2 cores), commit `0123456789ab`" in text
+    assert "plain56 seed 0, resnet56 seed 0: no lesion.json" in text
