@@ -371,7 +371,7 @@ def test_landscape_setting_flags_a_grid_coarser_than_li_et_al():
     m = dict(arch="resnet56", grid=21, grid_1d=51, subset=500, span=1.0, dir_seed=0, device="cpu", commit="abc",
              wall_time_s=600)
     text = beyond.landscape_setting([m, {**m, "arch": "plain56"}])
-    assert "plain56, resnet56: a 21×21 grid" in text and "scaled down" in text and "500 training images" in text
+    assert "plain56 seed 0, resnet56 seed 0: a 21×21 grid" in text and "scaled down" in text and "500 training images" in text
     assert "20 min" in text
     assert "scaled down" not in beyond.landscape_setting([{**m, "grid": 51}])
 
@@ -429,3 +429,26 @@ def test_lesion_setting_names_the_device_and_the_nets_without_lesion_json():
     text = beyond.lesion_setting(t, metas)
     assert "10,000 test images" in text and "resnet56 seed 1: cpu (2 cores), commit `0123456789ab`" in text
     assert "plain56 seed 0, resnet56 seed 0: no lesion.json" in text
+
+
+def test_landscape_verdict_and_figures_keep_each_seeds_surface_apart(tmp_path):
+    """Two seeds of one net: a line and a panel each, never a mean of two different nets' surfaces."""
+    a = np.linspace(-1, 1, 5)
+    A, B = np.meshgrid(a, a)
+    bowl = pd.DataFrame(dict(alpha=A.ravel(), beta=B.ravel(), loss=0.5 + A.ravel() ** 2 + B.ravel() ** 2, err=0.1))
+    pits = (np.abs(bowl.alpha) == 0.5) & (np.abs(bowl.beta) == 0.5)  # 4 strict local minima, 16% below ln 10
+    bumpy = bowl.assign(loss=np.where(pits, 1.5, 4.0))
+    l2 = pd.concat([bowl.assign(arch="resnet56", seed=0), bumpy.assign(arch="resnet56", seed=1),
+                    bumpy.assign(arch="plain56", seed=0), bumpy.assign(arch="plain56", seed=1)], ignore_index=True)
+    l1 = l2[l2.beta == 0].drop(columns="beta")
+    b = dict(landscape_1d=l1, landscape_2d=l2, landscape_meta=[])
+    text = beyond.landscape_verdict(b)
+    assert "**resnet56** (seed 0): 1-D: loss 0.5 at the trained weights" in text
+    assert "**resnet56** (seed 1): 1-D: loss 4 at the trained weights" in text
+    assert "resnet56 vs plain56, seed 0:** the residual net's surface is wider" in text
+    assert "resnet56 vs plain56, seed 1:** the residual net's surface is **not**" in text
+    assert beyond._surface(l2, "resnet56", 1)[2][1, 1] == pytest.approx(1.5)  # seed 1's own surface, not a mean
+    runs = pd.DataFrame(columns=["data_source"])
+    fig = beyond.fig_landscape_2d(l2, "short", runs)
+    assert len([ax for ax in fig.axes if ax.get_title()]) == 4
+    assert len(beyond.fig_landscape_1d(l1, "short", runs).axes[0].lines) == 4

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import math
 import platform
@@ -674,8 +675,10 @@ def variants_verdict(b: dict) -> str:
     return "\n".join(lines)
 
 
-def _surface(l2: pd.DataFrame, arch: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    d = l2[l2.arch == arch]
+def _surface(l2: pd.DataFrame, arch: str, seed: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(alphas, betas, loss grid) of one net; of one seed's run if given (a mean of different nets' surfaces
+    would smooth away their features)."""
+    d = l2[(l2.arch == arch) & ((l2.seed == seed) if seed is not None else True)]
     p = d.groupby(["beta", "alpha"])["loss"].mean().unstack("alpha")
     return p.columns.to_numpy(float), p.index.to_numpy(float), p.to_numpy(float)
 
@@ -704,7 +707,7 @@ def landscape_setting(metas: list[dict]) -> str:
     for k in sorted({key(m) for m in metas}, key=str):
         grid, grid_1d, subset, span, dir_seed = k
         ms = [m for m in metas if key(m) == k]
-        archs = ", ".join(sorted(str(m.get("arch")) for m in ms))
+        archs = ", ".join(sorted(f"{m.get('arch')} seed {m.get('seed', 0)}" for m in ms))
         where = "; ".join(sorted({f"{m.get('device')}, commit `{str(m.get('commit'))[:12]}`" for m in ms}))
         secs = sum(float(m.get("wall_time_s") or 0) for m in ms)
         coarse = (" (**scaled down** from Li et al.'s 51×51 to fit the hardware)" if grid and grid < 51 else "")
@@ -719,27 +722,28 @@ def landscape_verdict(b: dict) -> str:
         return ("- **Loss landscapes:** not run yet (`make landscape`: needs finished ResNet-56 and plain-56 runs "
                 "with checkpoints; the 51×51 paper grid needs a GPU).")
     lines = [landscape_setting(b.get("landscape_meta", []))]
-    for arch in sorted(set(l1.arch) | set(l2.arch)):
+    nets = sorted(set(zip(l1.arch, l1.seed.astype(int))) | set(zip(l2.arch, l2.seed.astype(int))))
+    for arch, seed in nets:
         parts = []
-        d = l1[l1.arch == arch].sort_values("alpha")
+        d = l1[(l1.arch == arch) & (l1.seed == seed)].sort_values("alpha")
         if len(d):
             a, loss = d.alpha.to_numpy(float), d.loss.to_numpy(float)
             c = loss[np.argmin(np.abs(a))]
             half = loss[np.argmin(np.abs(np.abs(a) - 0.5 * np.abs(a).max()))]
             parts.append(f"1-D: loss {c:.3g} at the trained weights, {half:.3g} half-way to the edge and {loss[0]:.3g} / "
                          f"{loss[-1]:.3g} at the two ends")
-        if len(l2[l2.arch == arch]):
-            s = surface_stats(*_surface(l2, arch))
+        if len(l2[(l2.arch == arch) & (l2.seed == seed)]):
+            s = surface_stats(*_surface(l2, arch, seed))
             parts.append(f"2-D: {100 * s['below_chance']:.0f}% of the plane below chance-level loss (ln 10), "
                          f"{s['local_minima']} strict local minima, {100 * s['concave']:.0f}% of the interior "
                          f"locally concave")
-        lines.append(f"- **{arch}:** " + "; ".join(parts) + ".")
-    pairs = [(f"resnet{d}", f"plain{d}") for d in (20, 56, 110)]
-    for r, p in pairs:
-        if r in set(l2.arch) and p in set(l2.arch):
-            sr, sp = surface_stats(*_surface(l2, r)), surface_stats(*_surface(l2, p))
+        lines.append(f"- **{arch}** (seed {seed}): " + "; ".join(parts) + ".")
+    surfaces = set(zip(l2.arch, l2.seed.astype(int)))
+    for r, p, seed in [(f"resnet{d}", f"plain{d}", s) for d in (20, 56, 110) for s in sorted(set(l2.seed.astype(int)))]:
+        if (r, seed) in surfaces and (p, seed) in surfaces:
+            sr, sp = surface_stats(*_surface(l2, r, seed)), surface_stats(*_surface(l2, p, seed))
             smoother = sr["below_chance"] > sp["below_chance"] and sr["local_minima"] <= sp["local_minima"]
-            lines.append(f"- **{r} vs {p}:** " + ("the residual net's surface is wider and no rougher, as in Li et "
+            lines.append(f"- **{r} vs {p}, seed {seed}:** " + ("the residual net's surface is wider and no rougher, as in Li et "
                                                    "al.'s Fig. 5." if smoother else
                                                    "the residual net's surface is **not** clearly wider and smoother "
                                                    "here (Li et al. find it is)."))
@@ -917,9 +921,13 @@ def fig_landscape_1d(l1: pd.DataFrame, preset: str, runs: pd.DataFrame):
 
     fig, axes = new_figure(1, 2, figsize=(10, 4.2))
     for arch in _arch_sort(set(l1.arch)):
-        d = l1[l1.arch == arch].groupby("alpha")[["loss", "err"]].mean().sort_index()
-        axes[0, 0].plot(d.index, d.loss, label=arch_label(arch), **_style(arch))
-        axes[0, 1].plot(d.index, d.err * 100, label=arch_label(arch), **_style(arch))
+        seeds = sorted(set(l1[l1.arch == arch].seed.astype(int)))
+        for i, seed in enumerate(seeds):
+            d = l1[(l1.arch == arch) & (l1.seed == seed)].set_index("alpha").sort_index()
+            label = arch_label(arch) + (f", seed {seed}" if len(seeds) > 1 else "")
+            style = {**_style(arch), "alpha": 1.0 if i == 0 else 0.55}
+            axes[0, 0].plot(d.index, d.loss, label=label, **style)
+            axes[0, 1].plot(d.index, d.err * 100, label=label, **style)
     axes[0, 0].set_yscale("log")
     axes[0, 0].set_ylabel("training loss (subset)")
     axes[0, 1].set_ylabel("training error (%, subset)")
@@ -939,11 +947,15 @@ def fig_landscape_2d(l2: pd.DataFrame, preset: str, runs: pd.DataFrame, kind: st
     """One panel per net: contour lines of the loss (log-spaced levels), or a 3-D surface of min(loss, clip)."""
     from .figures import annotate, arch_label, new_figure
 
-    archs = _arch_sort(set(l2.arch))
+    archs, seeds = _arch_sort(set(l2.arch)), sorted(set(l2.seed.astype(int)))
     kw = dict(subplot_kw=dict(projection="3d")) if kind == "surface" else {}
-    fig, axes = new_figure(1, len(archs), figsize=(5.2 * len(archs), 4.8), **kw)
-    for ax, arch in zip(axes[0], archs):
-        a, b, z = _surface(l2, arch)
+    fig, axes = new_figure(len(seeds), len(archs), figsize=(5.2 * len(archs), 4.6 * len(seeds) + 0.4), **kw)
+    for (row, seed), (col, arch) in itertools.product(enumerate(seeds), enumerate(archs)):
+        ax = axes[row, col]
+        if not len(l2[(l2.arch == arch) & (l2.seed == seed)]):
+            ax.set_axis_off()
+            continue
+        a, b, z = _surface(l2, arch, seed)
         A, B = np.meshgrid(a, b)
         if kind == "surface":
             ax.plot_surface(A, B, np.minimum(z, clip), cmap="viridis", linewidth=0, antialiased=True)
@@ -956,7 +968,7 @@ def fig_landscape_2d(l2: pd.DataFrame, preset: str, runs: pd.DataFrame, kind: st
             ax.clabel(cs, cs.levels[::4], fontsize=6, fmt="%.2g")
             ax.plot([0], [0], marker="*", color="red", markersize=8)
             ax.set_aspect("equal")
-        ax.set_title(arch_label(arch), fontsize=10)
+        ax.set_title(arch_label(arch) + (f", seed {seed}" if len(seeds) > 1 else ""), fontsize=10)
         ax.set_xlabel("α")
         ax.set_ylabel("β")
     note = (f"surface clipped at loss {clip:g}" if kind == "surface" else "contour levels log-spaced; star: the "
