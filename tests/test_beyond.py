@@ -452,3 +452,11 @@ def test_landscape_verdict_and_figures_keep_each_seeds_surface_apart(tmp_path):
     fig = beyond.fig_landscape_2d(l2, "short", runs)
     assert len([ax for ax in fig.axes if ax.get_title()]) == 4
     assert len(beyond.fig_landscape_1d(l1, "short", runs).axes[0].lines) == 4
+
+
+def test_gradflow_verdict_at_the_final_weights_says_which_seeds_it_averages():
+    gf = pd.concat([_train_rows(a, {4000: 2.0}).assign(seed=s) for a in ("plain20", "resnet20") for s in (0, 1)])
+    empty = pd.DataFrame(columns=beyond.GRADFLOW_COLUMNS)
+    text = beyond.gradflow_verdict(dict(gradflow_init=empty, gradflow_final=gf, gradflow_train=empty))
+    assert "**20 layers, at the final weights (mean over seeds 0, 1):** the gradient norm" in text
+    assert "2× that at the last block in plain-20" in text

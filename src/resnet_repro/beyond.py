@@ -592,8 +592,10 @@ def gradflow_verdict(b: dict) -> str:
             if not all(len(v) for v in got.values()):
                 continue
             p, r = got["plain"], got["resnet"]
+            seeds = sorted(int(x) for x in set(gf[gf.arch.isin([f"plain{d}", f"resnet{d}"])].seed))
+            over = f" (mean over seeds {', '.join(map(str, seeds))})" if len(seeds) > 1 else ""
             lines.append(
-                f"- **{d} layers, {point}:** the gradient norm at the input of the first block is "
+                f"- **{d} layers, {point}{over}:** the gradient norm at the input of the first block is "
                 f"{_fmt(p[0] / p[-1])}× that at the last block in plain-{d} and {_fmt(r[0] / r[-1])}× in "
                 f"ResNet-{d}; across all {len(p)} blocks it spans a factor of {_fmt(p.max() / p.min())} (plain) "
                 f"against {_fmt(r.max() / r.min())} (ResNet). "
