@@ -460,3 +460,18 @@ def test_gradflow_verdict_at_the_final_weights_says_which_seeds_it_averages():
     text = beyond.gradflow_verdict(dict(gradflow_init=empty, gradflow_final=gf, gradflow_train=empty))
     assert "**20 layers, at the final weights (mean over seeds 0, 1):** the gradient norm" in text
     assert "2× that at the last block in plain-20" in text
+
+
+def test_collect_takes_only_finished_runs_so_a_run_in_training_is_not_read_as_its_whole_record(tmp_path):
+    runs = tmp_path / "short" / "runs"
+    for arch, finished in (("resnet20", True), ("resnet110", False)):
+        d = runs / arch / "seed0"
+        d.mkdir(parents=True)
+        _train_rows(arch, {0: 9.0, 250: 2.0}).to_csv(d / "gradflow.csv", index=False)
+        if finished:
+            (d / "final.json").write_text(json.dumps(dict(arch=arch, final_test_err=0.2, final_train_err=0.1)))
+    tables = beyond.collect_beyond("short", tmp_path)
+    assert set(tables["gradflow_train"].arch) == {"resnet20"}
+    assert set(pd.read_csv(tmp_path / "short" / "gradflow_train.csv").arch) == {"resnet20"}
+    one = "\n".join(beyond.gradflow_training_lines(_train_rows("resnet20", {0: 9.0})))
+    assert "one training batch 1 point)" in one

@@ -500,13 +500,14 @@ def collect_beyond(preset: str, results: str | Path = "results") -> dict[str, pd
     """Gather the run folders' files into results/<preset>/{gradflow_final,gradflow_train,lesion,landscape_1d,
     landscape_2d,identity_variants}.csv (only the non-empty ones are written)."""
     out = Path(results) / preset
-    run_dirs = sorted((out / "runs").glob("*/seed*"))
+    # Finished runs only: a run still training has a partial gradflow.csv that would read as the whole record.
+    run_dirs = sorted(r for r in (out / "runs").glob("*/seed*") if (r / "final.json").is_file())
     tables = {}
     for key, fname in RUN_FILES.items():
         frames = [pd.read_csv(r / fname) for r in run_dirs if (r / fname).is_file() and (r / fname).stat().st_size]
         tables[key] = (pd.concat(frames, ignore_index=True).reindex(columns=TABLE_COLUMNS[key]) if frames
                        else pd.DataFrame(columns=TABLE_COLUMNS[key]))
-    finals = [json.loads((r / "final.json").read_text()) for r in run_dirs if (r / "final.json").is_file()]
+    finals = [json.loads((r / "final.json").read_text()) for r in run_dirs]
     tables["identity_variants"] = variants_table(finals)
     for key, df in tables.items():
         if not df.empty:
@@ -627,7 +628,7 @@ def gradflow_training_lines(gf: pd.DataFrame) -> list[str]:
         seeds = ", ".join(str(int(s)) for s in sorted(set(d.seed)))
         every = f"every {its[1] - its[0]:,} iterations, " if len(its) > 1 else ""
         lines.append(f"- **{arch_label(arch)} during training** (seed {seeds}; one training batch {every}"
-                     f"{len(its)} points): the first block's input gradient is "
+                     f"{len(its)} point{'s' if len(its) > 1 else ''}): the first block's input gradient is "
                      + ", ".join(f"{_fmt(ratio[it])}× at iteration {it:,}" for it in picks)
                      + " that of the last block.")
         last[arch] = (ratio[its[0]], ratio[its[-1]])
