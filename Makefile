@@ -21,7 +21,7 @@ RUN      := $(PY) -m resnet_repro
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test train grid analyze collect figures notebooks report reproduce-cifar reproduce-imagenet \
-        pack-data unpack-data bench models clean-smoke gradflow lesion landscape beyond
+        pack-data unpack-data bench models clean-smoke gradflow lesion landscape identity beyond
 
 help: ## list the targets
 	@echo "usage: make <target> [PRESET=paper|short|smoke] [DATA_DIR=...] [ARCH=resnet56 SEED=0]"
@@ -79,6 +79,9 @@ lesion: setup ## test error with one block removed at a time (Veit et al.), per 
 landscape: setup ## loss landscape (Li et al.) around final LANDSCAPE_ARCHS, LANDSCAPE_GRID^2 points, 1-D and 2-D
 	$(RUN) landscape --preset $(PRESET) --archs $(LANDSCAPE_ARCHS) --grid $(LANDSCAPE_GRID) \
 	  --subset $(LANDSCAPE_SUBSET) $(DATA_ARG)
+
+identity: setup ## issue 8: train the ResNet-110 block variants (ECCV 2016) of IDENTITY_GRID[PRESET]; paper: 5 seeds each, GPU
+	$(RUN) grid --experiment identity --preset $(PRESET) $(DATA_ARG) $(ARGS)
 
 beyond: setup ## issue 8: gradflow -> lesion -> landscape, then figures, notebook 05 and report/PRESET/beyond.md
 	$(MAKE) gradflow lesion landscape PRESET=$(PRESET) DATA_DIR=$(DATA_DIR)

@@ -475,3 +475,24 @@ def test_collect_takes_only_finished_runs_so_a_run_in_training_is_not_read_as_it
     assert set(pd.read_csv(tmp_path / "short" / "gradflow_train.csv").arch) == {"resnet20"}
     one = "\n".join(beyond.gradflow_training_lines(_train_rows("resnet20", {0: 9.0})))
     assert "one training batch 1 point)" in one
+
+
+def test_identity_grid_trains_the_eccv_variants_original_first(monkeypatch):
+    from resnet_repro import experiments
+    from resnet_repro import train as T
+
+    runs = experiments.grid_runs("paper", "identity")
+    assert len(runs) == 50 and runs[0] == ("resnet110", 0) and {s for _, s in runs} == {0, 1, 2, 3, 4}
+    assert {a for a, _ in runs} == set(experiments.IDENTITY_VARIANTS) == set(experiments.PAPER_ECCV_MEDIANS)
+    assert all(parse_arch(a).depth == 110 for a, _ in runs)
+    trained = []
+    monkeypatch.setattr(T, "load_data", lambda cfg: None)
+    monkeypatch.setattr(T, "train", lambda cfg, arrays=None: trained.append((cfg.arch, cfg.seed, cfg.preset)))
+    argv = ["grid", "--experiment", "identity", "--preset", "short", "--only", "resnet110-preact,resnet110-scgate"]
+    assert cli.main(argv) == 0
+    assert trained == [("resnet110-scgate", 0, "short"), ("resnet110-preact", 0, "short")]
+
+
+def test_identity_grid_without_that_preset_exits_2(capsys):
+    assert cli.main(["grid", "--experiment", "identity", "--preset", "smoke"]) == 2
+    assert "no identity grid for preset 'smoke'" in capsys.readouterr().err

@@ -5,7 +5,7 @@ reproduction as steps of the same pipeline (run folders -> collected CSVs -> fig
    layer's weights, for plain and residual nets of 20, 56 and 110 layers: at initialisation (averaged over the
    first batches of a run), at the final weights of finished runs, and during training (`--gradflow-every N`).
 2. **Identity-mapping variants** (He et al., ECCV 2016, Tables 1 and 2): the block forms of models.VARIANTS,
-   trained like any other net (`train --arch resnet110-preact ...`; the grid is experiments.IDENTITY_GRID),
+   trained like any other net (`make identity`: `grid --experiment identity`, experiments.IDENTITY_GRID),
    tabulated here beside the ECCV paper's medians.
 3. **Loss landscapes** (Li et al., NeurIPS 2018): the training loss around the final weights along
    filter-normalised random directions, 1-D and 2-D.
@@ -654,8 +654,9 @@ def variants_verdict(b: dict) -> str:
     t = b["identity_variants"]
     if t.empty or not (t.arch != "resnet110").any():
         return ("- **Identity-mapping variants:** not run yet. They are trained like any net "
-                "(`python -m resnet_repro train --arch resnet110-preact --seed 0 --preset paper`; the grid is "
-                "`experiments.IDENTITY_GRID`); paper scale needs a GPU.")
+                "(`make identity PRESET=paper`, the grid `experiments.IDENTITY_GRID`: 10 nets × 5 seeds; one net is "
+                "`python -m resnet_repro train --arch resnet110-preact --seed 0 --preset paper`); paper scale needs "
+                "a GPU.")
     t = t.set_index("arch")
     orig = t.loc["resnet110", "median_test_err_pct"] if "resnet110" in t.index else math.nan
     lines, agree, n = [], 0, 0

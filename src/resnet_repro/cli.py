@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "finished runs are skipped.")
     add_config_args(g)
     g.add_argument("--only", default=None, help="comma-separated archs to restrict the grid to")
+    g.add_argument("--experiment", choices=["paper", "identity"], default="paper",
+                   help="paper: the paper's nets (experiments.GRIDS); identity: the ResNet-110 block variants of "
+                        "He et al., ECCV 2016 (experiments.IDENTITY_GRID)")
 
     m = sub.add_parser("models", help="list the registered nets with their parameter counts")
     m.add_argument("--format", choices=["table", "csv"], default="table")
@@ -116,12 +119,13 @@ def _dispatch(args) -> int:
             return 0
         import dataclasses
 
-        from .experiments import GRIDS, grid_runs
+        from .experiments import EXPERIMENTS, grid_runs
         from .train import load_data
 
-        if cfg.preset not in GRIDS:
-            raise UserError(f"no grid for preset {cfg.preset!r}")
-        runs = grid_runs(cfg.preset)
+        if cfg.preset not in EXPERIMENTS[args.experiment]:
+            raise UserError(f"no {args.experiment} grid for preset {cfg.preset!r} "
+                            f"(it has: {', '.join(EXPERIMENTS[args.experiment])})")
+        runs = grid_runs(cfg.preset, args.experiment)
         if args.only:
             keep = set(args.only.split(","))
             runs = [r for r in runs if r[0] in keep]

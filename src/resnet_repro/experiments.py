@@ -48,8 +48,8 @@ PAPER_TABLE3 = {"plain34": (28.54, 10.02), "resnet34": (25.03, 7.76), "resnet34b
 
 # Issue 8, beyond the paper (beyond.py): the ResNet-110 block variants of He et al., "Identity Mappings in Deep
 # Residual Networks" (ECCV 2016), Table 1 (shortcuts) and Table 2 (activations); spellings in models.VARIANTS.
-# Data only: not part of GRIDS, so reproduce-cifar does not train them; train each with
-# `python -m resnet_repro train --arch resnet110-preact --seed k --preset paper` (paper scale needs a GPU).
+# Not part of GRIDS, so reproduce-cifar does not train them: `make identity PRESET=paper` (grid --experiment
+# identity) trains them in this order, the original first; paper scale needs a GPU.
 IDENTITY_VARIANTS = ["resnet110", "resnet110-const0.5", "resnet110-exclgate", "resnet110-scgate", "resnet110-conv1x1",
                      "resnet110-scdrop0.5", "resnet110-bnafter", "resnet110-relubefore", "resnet110-relupreact",
                      "resnet110-preact"]
@@ -65,5 +65,10 @@ PAPER_ECCV_MEDIANS: dict[str, float | None] = {
 # The other issue-8 measurements use the nets of CIFAR_GRID (beyond.GRADFLOW_ARCHS, LESION_ARCHS, LANDSCAPE_ARCHS).
 
 
-def grid_runs(preset: str) -> list[tuple[str, int]]:
-    return [(arch, s) for arch, seeds in GRIDS[preset] for s in seeds]
+# The experiments `grid --experiment NAME` can train: the paper's (CIFAR or ImageNet-style, by preset) and issue 8's.
+EXPERIMENTS = {"paper": GRIDS, "identity": IDENTITY_GRID}
+
+
+def grid_runs(preset: str, experiment: str = "paper") -> list[tuple[str, int]]:
+    """(arch, seed) pairs of an experiment's grid at a preset, in priority order (KeyError if it has none)."""
+    return [(arch, s) for arch, seeds in EXPERIMENTS[experiment][preset] for s in seeds]
