@@ -17,11 +17,13 @@ DATA     ?= ../shared/data/imagenette-224
 IMAGENET_PRESET := $(if $(filter file,$(origin PRESET)),imagenette,$(PRESET))
 DATA_NAME = $(notdir $(abspath $(DATA)))
 PART_MIB ?= 56
+PACK_OUT ?= .carry
+PACK_IN  ?= .carry
 RUN      := $(PY) -m resnet_repro
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test train grid analyze collect figures notebooks report reproduce-cifar reproduce-imagenet \
-        pack-data unpack-data bench models clean-smoke gradflow lesion landscape identity beyond
+        pack-data unpack-data pack-runs unpack-runs bench models clean-smoke gradflow lesion landscape identity beyond
 
 help: ## list the targets
 	@echo "usage: make <target> [PRESET=paper|short|smoke] [DATA_DIR=...] [ARCH=resnet56 SEED=0]"
@@ -105,6 +107,17 @@ unpack-data: ## check the parts of pack-data in .carry/ and join them into data/
 	cd .carry && sha256sum -c $(DATA_NAME).sha256
 	mkdir -p data && cat .carry/$(DATA_NAME).tar.part-* | tar -C data -xf -
 	test -d data/$(DATA_NAME)/train && { test -d data/$(DATA_NAME)/val || test -d data/$(DATA_NAME)/test; } && echo "unpacked: use DATA=data/$(DATA_NAME)"
+
+pack-runs: ## tar results/PRESET/runs without checkpoints into PACK_OUT (default .carry/) in 15 MiB parts + sha256 (to bring runs back from a GPU machine)
+	mkdir -p $(PACK_OUT) && rm -f $(PACK_OUT)/runs-$(PRESET).tar.part-* $(PACK_OUT)/runs-$(PRESET).sha256
+	tar -C results --exclude=checkpoints --exclude='*.ckpt' --exclude=lightning_logs -cf - $(PRESET)/runs \
+	  | split -b 15M -d -a 2 - $(PACK_OUT)/runs-$(PRESET).tar.part-
+	cd $(PACK_OUT) && sha256sum runs-$(PRESET).tar.part-* > runs-$(PRESET).sha256 && ls -l runs-$(PRESET).*
+
+unpack-runs: ## check the parts of pack-runs in PACK_IN and unpack them into results/PRESET/runs (then collect/figures/report)
+	cd $(PACK_IN) && sha256sum -c runs-$(PRESET).sha256
+	cat $(PACK_IN)/runs-$(PRESET).tar.part-* | tar -C results -xf -
+	@echo "unpacked into results/$(PRESET)/runs: every run folder keeps its own config.json/final.json provenance"
 
 bench: setup ## time this project's training path against the conventional pipeline -> results/bench/
 	$(RUN) bench $(DATA_ARG) $(ARGS)
