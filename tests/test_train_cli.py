@@ -69,6 +69,7 @@ def test_train_writes_a_complete_run(run_a):
     assert final["data_source"] == "official-python-batches"
     assert final["arch"] == "resnet20" and final["depth"] == 20 and final["residual"] is True
     assert final["shortcut"] == "A" and final["seed"] == 0 and final["scaled_down"] is True
+    assert final["variant"] == "original"
     assert final["n_train"] == 2_048 and final["n_test"] == 1_000  # the smoke preset's subsets
     for k in ("final_test_err", "final_train_err"):
         assert 0.0 <= final[k] <= 1.0, k
@@ -191,3 +192,17 @@ def test_help_works_everywhere(cmd, capsys):
         cli.main(cmd + ["--help"])
     assert e.value.code == 0
     assert "usage:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("arch", ["resnet20-preact", "resnet20-exclgate"])
+def test_an_eccv_block_variant_trains_through_the_same_command(arch, env, full_cifar_dir, tmp_path):
+    """Issue 8: a variant is an ordinary run: its own folder, the net in config.json, final.json naming the variant."""
+    from resnet_repro.models import build_model, count_params
+
+    assert cli.main(train_args(full_cifar_dir, tmp_path, arch=arch, max_steps=2)) == 0
+    rd = run_folder(tmp_path, arch=arch)
+    final = json.loads((rd / "final.json").read_text())
+    assert final["arch"] == arch and final["iterations"] == 2 and final["params"] == count_params(build_model(arch))
+    assert json.loads((rd / "config.json").read_text())["arch"] == arch
+    assert (rd / "checkpoints" / "final.ckpt").is_file() and 0.0 <= final["final_test_err"] <= 1.0
+    assert final["variant"] == arch.split("-")[1] and final["depth"] == 20 and final["residual"] is True

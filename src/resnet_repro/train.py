@@ -453,10 +453,10 @@ def train(cfg: TrainConfig, arrays: D.CifarArrays | IN.FolderArrays | IN.FolderI
     last.unlink(missing_ok=True)
     rows = RunCSVLogger(rd / "metrics.csv", keep_until=cfg.max_steps).rows
     end = rows[cfg.max_steps]
+    net = parse_arch(cfg.arch)
     final = dict(
-        arch=cfg.arch, preset=cfg.preset, seed=cfg.seed, depth=parse_arch(cfg.arch).depth,
-        residual=parse_arch(cfg.arch).residual,
-        shortcut=parse_arch(cfg.arch).shortcut if parse_arch(cfg.arch).residual else "none",
+        arch=cfg.arch, preset=cfg.preset, seed=cfg.seed, depth=net.depth, residual=net.residual,
+        shortcut=net.shortcut if net.residual else "none", variant=net.variant if net.residual else "none",
         params=count_params(module.model), iterations=trainer.global_step,
         final_test_err=end.get("test_err"), final_train_err=end.get("train_err"),
         final_val_err=end.get("val_err"),
