@@ -496,3 +496,22 @@ def test_identity_grid_trains_the_eccv_variants_original_first(monkeypatch):
 def test_identity_grid_without_that_preset_exits_2(capsys):
     assert cli.main(["grid", "--experiment", "identity", "--preset", "smoke"]) == 2
     assert "no identity grid for preset 'smoke'" in capsys.readouterr().err
+
+
+def _lesion_rows(arch: str, deltas: list[float], base: float = 0.2) -> list[dict]:
+    """lesion.csv rows: the intact net (block 0), then one same-shape block per entry of `deltas`."""
+    rows = [dict(arch=arch, seed=0, block=0, reshape=False, removed=False, test_err=base, delta_err=0.0, n_test=100)]
+    rows += [dict(arch=arch, seed=0, block=i + 1, reshape=False, removed=True, test_err=base + d, delta_err=d,
+                  n_test=100) for i, d in enumerate(deltas)]
+    return rows
+
+
+def test_lesion_verdict_counts_the_blocks_that_cost_under_a_point_and_compares_resnet_depths():
+    t = pd.DataFrame(_lesion_rows("resnet20", [0.3, 0.1, 0.005]) + _lesion_rows("resnet56", [0.02, 0.005, 0.001, 0.0]))
+    text = beyond.lesion_verdict(dict(lesion=t))
+    assert "**resnet20** (seed 0): test error 20.00% intact" in text and "1 of 3 cost less than 1 point" in text
+    assert "3 of 4 cost less than 1 point" in text
+    assert "13.50 (ResNet-20), 0.65 (ResNet-56) points on average: the deeper the net" in text
+    t = pd.DataFrame(_lesion_rows("resnet20", [0.01]) + _lesion_rows("resnet56", [0.05]))
+    assert "not monotone in depth" in beyond.lesion_verdict(dict(lesion=t))
+    assert "ResNets by depth" not in beyond.lesion_verdict(dict(lesion=pd.DataFrame(_lesion_rows("resnet56", [0.1]))))

@@ -777,7 +777,7 @@ def lesion_verdict(b: dict) -> str:
     if t.empty:
         return ("- **Block lesions:** not run yet (`make lesion`: needs finished runs with checkpoints, e.g. "
                 "ResNet-56/110 and plain-56/110).")
-    lines = [lesion_setting(t, b.get("lesion_meta", []))]
+    lines, by_depth = [lesion_setting(t, b.get("lesion_meta", []))], {}
     for arch in sorted(set(t.arch), key=lambda a: (a.startswith("plain"), parse_arch(a).depth)):
         d = t[t.arch == arch]
         seeds = sorted(int(s) for s in set(d.seed))
@@ -789,8 +789,19 @@ def lesion_verdict(b: dict) -> str:
         worst = f"; the worst single removal (block {int(g.idxmax())}) adds {100 * g.max():.2f} points" if len(g) else ""
         down_txt = (f"; removing a downsampling block adds {100 * down.delta_err.mean():.2f} points on average"
                     if len(down) else "")
+        small = f"; {int((g < 0.01).sum())} of {len(g)} cost less than 1 point" if len(g) else ""
         lines.append(f"- **{arch}** {over}: test error {100 * base:.2f}% intact; removing one block whose shapes match adds "
-                     f"{100 * same.delta_err.mean():.2f} points on average ({len(g)} blocks){worst}{down_txt}.")
+                     f"{100 * same.delta_err.mean():.2f} points on average ({len(g)} blocks){worst}{small}{down_txt}.")
+        if parse_arch(arch).residual and len(g):
+            by_depth[parse_arch(arch).depth] = g.mean()
+    if len(by_depth) > 1:
+        depths = sorted(by_depth)
+        falls = all(by_depth[a] > by_depth[b] for a, b in zip(depths, depths[1:]))
+        lines.append("- **ResNets by depth:** one removed block whose shapes match costs "
+                     + ", ".join(f"{100 * by_depth[k]:.2f} (ResNet-{k})" for k in depths) + " points on average"
+                     + (": the deeper the net, the less any single block matters, as Veit et al. find for "
+                        "ResNet-110 (many blocks contribute little on their own)." if falls else
+                        ": not monotone in depth."))
     for d in (56, 110):
         r, p = t[(t.arch == f"resnet{d}") & (t.block > 0)], t[(t.arch == f"plain{d}") & (t.block > 0)]
         r, p = r[r.removed.astype(bool) & ~r["reshape"].astype(bool)], p[p.removed.astype(bool)]
