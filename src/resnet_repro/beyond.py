@@ -50,7 +50,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import data as D
-from .analyze import arrays_for, data_key, default_device, inference_batches, load_final_model, run_config, runs_with_checkpoint
+from .analyze import (arrays_for, data_key, default_device, finished_runs, inference_batches, load_final_model,
+                      run_config, runs_with_checkpoint)
 from .models import BasicBlock, ResNet, build_model, parse_arch, variant_label
 
 GRADFLOW_ARCHS = ["plain20", "plain56", "plain110", "resnet20", "resnet56", "resnet110"]
@@ -501,7 +502,7 @@ def collect_beyond(preset: str, results: str | Path = "results") -> dict[str, pd
     landscape_2d,identity_variants}.csv (only the non-empty ones are written)."""
     out = Path(results) / preset
     # Finished runs only: a run still training has a partial gradflow.csv that would read as the whole record.
-    run_dirs = sorted(r for r in (out / "runs").glob("*/seed*") if (r / "final.json").is_file())
+    run_dirs = finished_runs(preset, results)
     tables = {}
     for key, fname in RUN_FILES.items():
         frames = [pd.read_csv(r / fname) for r in run_dirs if (r / fname).is_file() and (r / fname).stat().st_size]
@@ -792,8 +793,9 @@ def lesion_verdict(b: dict) -> str:
         small = f"; {int((g < 0.01).sum())} of {len(g)} cost less than 1 point" if len(g) else ""
         lines.append(f"- **{arch}** {over}: test error {100 * base:.2f}% intact; removing one block whose shapes match adds "
                      f"{100 * same.delta_err.mean():.2f} points on average ({len(g)} blocks){worst}{small}{down_txt}.")
-        if parse_arch(arch).residual and len(g):
-            by_depth[parse_arch(arch).depth] = g.mean()
+        net = parse_arch(arch)
+        if net.residual and len(g):
+            by_depth[net.depth] = same.delta_err.mean()  # the per-net average stated above
     if len(by_depth) > 1:
         depths = sorted(by_depth)
         falls = all(by_depth[a] > by_depth[b] for a, b in zip(depths, depths[1:]))
