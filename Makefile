@@ -22,6 +22,7 @@ PACK_IN  ?= .carry
 RUN      := $(PY) -m resnet_repro
 
 .DEFAULT_GOAL := help
+.PHONY: campaign campaign-status campaign-stop campaign-pause campaign-resume
 .PHONY: help setup test train grid analyze collect figures notebooks report reproduce-cifar reproduce-imagenet \
         pack-data unpack-data pack-runs unpack-runs bench models clean-smoke gradflow lesion landscape identity beyond
 
@@ -40,8 +41,8 @@ $(STAMP): requirements.lock pyproject.toml
 
 setup: $(STAMP) ## create .venv with the pinned packages (idempotent)
 
-test: setup ## run the test suite (pytest)
-	$(PY) -m pytest -q tests
+test: setup ## run the test suite (pytest); a running campaign is paused meanwhile, so the two never share the cores
+	$(RUN) campaign hold -- $(PY) -m pytest -q tests
 
 models: setup ## list the registered nets and their parameter counts
 	$(RUN) models
@@ -66,6 +67,29 @@ notebooks: figures ## execute the notebooks for PRESET into notebooks/PRESET/
 
 report: figures ## report/PRESET/report.md and report.html from the CSVs
 	$(RUN) report --preset $(PRESET)
+
+# The background training campaign (campaign.py, experiments.CAMPAIGNS): outlives the command and the session's
+# shell, resumes where it stopped. WORKERS x THREADS must not exceed the cores (default: one 1-thread worker per core).
+WORKERS ?=
+THREADS ?= 1
+# the CIFAR-10 copy: DATA_DIR if given, else this workplace's JPEG copy if present, else the torchvision download
+CAMPAIGN_DATA ?= $(if $(DATA_DIR),$(DATA_DIR),$(wildcard ../shared/data/cifar10-jpeg))
+
+campaign: setup ## start the training campaign PRESET (default quarter) in the background: make campaign PRESET=quarter
+	$(RUN) campaign start --name $(if $(filter file,$(origin PRESET)),quarter,$(PRESET)) \
+	  $(if $(WORKERS),--workers $(WORKERS),) --threads $(THREADS) $(if $(CAMPAIGN_DATA),--data-dir $(CAMPAIGN_DATA),)
+
+campaign-status: setup ## each queued run: done, iteration k of n, or waiting; speed and ETA
+	$(RUN) campaign status
+
+campaign-stop: setup ## stop the campaign (runs resume from their last checkpoint at the next `make campaign`)
+	$(RUN) campaign stop
+
+campaign-pause: setup ## freeze the campaign (SIGSTOP) to free the cores; campaign-resume continues it
+	$(RUN) campaign pause
+
+campaign-resume: setup ## continue a paused campaign
+	$(RUN) campaign resume
 
 # Issue 8, beyond the paper (src/resnet_repro/beyond.py); not part of reproduce-cifar.
 LANDSCAPE_ARCHS  ?= resnet56,plain56

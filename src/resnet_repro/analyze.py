@@ -119,12 +119,13 @@ def finished_runs(preset: str, results: str | Path = "results") -> list[Path]:
 
 
 def runs_with_checkpoint(preset: str, results: str | Path = "results", archs=None, name: str = "analyze",
-                         done=lambda run: False) -> list[Path]:
-    """Finished CIFAR runs of `preset` (only `archs`, if given) that still need work and have their final
-    checkpoint. `done(run)` drops a run silently; a run that needs work but has no checkpoint is reported."""
+                         done=lambda run: False, seeds=None) -> list[Path]:
+    """Finished CIFAR runs of `preset` (only `archs` and `seeds`, if given) that still need work and have their
+    final checkpoint. `done(run)` drops a run silently; a run that needs work but has no checkpoint is reported."""
     out = []
     for run in finished_runs(preset, results):
-        if (archs and run.parent.name not in archs) or done(run):
+        if (archs and run.parent.name not in archs) or (seeds is not None and run.name not in
+                                                        {f"seed{k}" for k in seeds}) or done(run):
             continue
         try:
             if parse_arch(run.parent.name).family != "cifar":
@@ -154,9 +155,10 @@ def data_key(run: Path, data_dir: str | None = None) -> str | None:
 
 
 def analyze_preset(preset: str, results: str | Path = "results", data_dir: str | None = None,
-                   force: bool = False) -> list[Path]:
+                   force: bool = False, archs=None, seeds=None) -> list[Path]:
     """Write layer_std.csv for every finished run that has its final checkpoint and lacks the file."""
-    todo = runs_with_checkpoint(preset, results, done=lambda r: not force and (r / "layer_std.csv").is_file())
+    todo = runs_with_checkpoint(preset, results, archs, done=lambda r: not force and (r / "layer_std.csv").is_file(),
+                                seeds=seeds)
     if not todo:
         print(f"[analyze] {preset}: nothing to do", flush=True)
         return []

@@ -304,10 +304,10 @@ def gradflow_init(preset: str = "paper", archs=GRADFLOW_ARCHS, seed: int = 0, n_
 
 
 def gradflow_final(preset: str, results: str | Path = "results", data_dir: str | None = None, archs=None,
-                   n_batches: int = 8, force: bool = False) -> list[Path]:
+                   n_batches: int = 8, force: bool = False, seeds=None) -> list[Path]:
     """Gradient norms at the final weights of every finished run with a checkpoint: <run>/gradflow_final.csv."""
     runs = runs_with_checkpoint(preset, results, archs, "gradflow",
-                                done=lambda r: not force and (r / RUN_FILES["gradflow_final"]).is_file())
+                                done=lambda r: not force and (r / RUN_FILES["gradflow_final"]).is_file(), seeds=seeds)
     arrays, device = arrays_for(runs, data_dir), default_device()
     for run in runs:
         cfg = run_config(run)
@@ -374,10 +374,10 @@ def lesion_table(model: ResNet, batches) -> pd.DataFrame:
 
 
 def lesion_preset(preset: str, results: str | Path = "results", data_dir: str | None = None, archs=None,
-                  force: bool = False) -> list[Path]:
+                  force: bool = False, seeds=None) -> list[Path]:
     """<run>/lesion.csv for every finished CIFAR run with a checkpoint (the run's test set, final weights)."""
     runs = runs_with_checkpoint(preset, results, archs, "lesion",
-                                done=lambda r: not force and (r / RUN_FILES["lesion"]).is_file())
+                                done=lambda r: not force and (r / RUN_FILES["lesion"]).is_file(), seeds=seeds)
     arrays, device = arrays_for(runs, data_dir), default_device()
     for run in runs:
         cfg = run_config(run)

@@ -76,6 +76,19 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--workers", type=int, default=None, help="DataLoader workers of the conventional path")
     b.add_argument("--compile", action="store_true", help="also time this project's path with torch.compile")
 
+    cp = sub.add_parser("campaign", help="the background training campaign: start, status, stop, pause, resume",
+                        description="A priority queue of runs (experiments.CAMPAIGNS) trained in the background by "
+                                    "pinned workers; see campaign.py.")
+    cp.add_argument("action", choices=["start", "status", "stop", "pause", "resume", "hold", "run", "post"],
+                    help="start | status | stop | pause | resume; hold -- CMD (run CMD with the campaign paused); "
+                         "run (the supervisor itself) and post --run DIR (one run's analysis) are internal")
+    cp.add_argument("cmd", nargs=argparse.REMAINDER, help="hold: the command to run with the campaign paused")
+    cp.add_argument("--name", default=None, help="campaign (experiments.CAMPAIGNS), e.g. quarter")
+    cp.add_argument("--workers", type=int, default=None, help="training processes (default: one per core)")
+    cp.add_argument("--threads", type=int, default=1, help="torch threads per worker (workers x threads <= cores)")
+    cp.add_argument("--data-dir", default=None, help="the CIFAR-10 folder (default: as `train`)")
+    cp.add_argument("--run", default=None, help="post: the finished run folder to analyse")
+
     from .beyond import add_commands  # issue 8: gradflow, lesion, landscape, beyond
 
     add_commands(sub, _preset_arg)
@@ -163,8 +176,41 @@ def _dispatch(args) -> int:
 
         run_bench(args)
         return 0
+    if cmd == "campaign":
+        return _campaign(args)
     from .beyond import COMMANDS, dispatch
 
     if cmd in COMMANDS:
         return dispatch(args)
     raise UserError(f"unknown command {cmd}")
+
+
+def _campaign(args) -> int:
+    import os
+    from pathlib import Path
+
+    from . import campaign as C
+
+    a = args.action
+    workers = args.workers or max(1, (os.cpu_count() or 1) // args.threads)
+    if a == "start":
+        return C.start(args.name or "quarter", workers, args.threads, args.data_dir)
+    if a == "run":
+        return C.supervise(args.name or "quarter", workers, args.threads, args.data_dir)
+    if a == "status":
+        return C.status(args.name)
+    if a == "stop":
+        return C.stop()
+    if a in ("pause", "resume"):
+        changed = C.pause(a == "pause")
+        print(f"[campaign] {a + 'd' if changed else 'nothing to ' + a}")
+        return 0
+    if a == "hold":
+        cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+        if not cmd:
+            raise UserError("hold needs a command: campaign hold -- CMD ...")
+        return C.hold(cmd)
+    if not args.run:
+        raise UserError("post needs --run <run folder>")
+    C.post_analysis(Path(args.run), args.data_dir)
+    return 0

@@ -12,6 +12,10 @@ from dataclasses import dataclass, field, fields
 from .models import parse_arch
 
 
+# Lightning precision names this project trains with: fp32 (TF32 convolutions on a GPU) and bf16 autocast.
+PRECISIONS = ("32-true", "bf16-mixed")
+
+
 @dataclass
 class TrainConfig:
     arch: str = "resnet20"  # registry name, see `python -m resnet_repro models`
@@ -65,9 +69,20 @@ class TrainConfig:
         parse_arch(self.arch)
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
+        for name in ("batch_size", "max_steps", "eval_every", "ckpt_every", "devices", "num_nodes", "bn_groups"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("lr", "warmup_lr"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0 <= self.momentum < 1 or self.weight_decay < 0:
+            raise ValueError(f"momentum must be in [0, 1) and weight_decay >= 0, got {self.momentum}, "
+                             f"{self.weight_decay}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.gradflow_every < 0:
             raise ValueError(f"gradflow_every must be >= 0, got {self.gradflow_every}")
-        if self.max_steps <= 0 or self.eval_every <= 0 or self.max_steps % self.eval_every:
+        if self.max_steps % self.eval_every:
             raise ValueError(f"eval_every ({self.eval_every}) must divide max_steps ({self.max_steps})")
         if list(self.milestones) != sorted(self.milestones):
             raise ValueError(f"milestones must be increasing, got {self.milestones}")
@@ -113,6 +128,14 @@ PRESETS: dict[str, dict] = {
     "paper": {},
     # The same schedule shape at 1/16 of the length: 4k iterations, milestones 2k and 3k.
     "short": dict(max_steps=4_000, milestones=(2_000, 3_000), eval_every=200, ckpt_every=1),
+    # The same as short, in bf16 autocast: the check that bf16 trains as well as fp32 (issue 15), pair by pair.
+    "short-bf16": dict(max_steps=4_000, milestones=(2_000, 3_000), eval_every=200, ckpt_every=1,
+                       precision="bf16-mixed"),
+    # 1/4 of the paper's schedule: 16k iterations, lr /10 at 8k and 12k, test error every 400 iterations (the
+    # paper's curve resolution), the warm-up rule for 110 layers; bf16 autocast, the CPU campaign's precision
+    # (chosen by the short vs short-bf16 check, see report/short-bf16).
+    "quarter": dict(max_steps=16_000, milestones=(8_000, 12_000), eval_every=400, ckpt_every=1,
+                    precision="bf16-mixed"),
     # A handful of iterations on a small subset: exercises every code path in seconds (tests, CI).
     "smoke": dict(max_steps=20, milestones=(10, 15), eval_every=10, ckpt_every=1,
                   train_subset=2_048, test_subset=1_000, warmup_check_every=5),

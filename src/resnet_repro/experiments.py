@@ -72,3 +72,26 @@ EXPERIMENTS = {"paper": GRIDS, "identity": IDENTITY_GRID}
 def grid_runs(preset: str, experiment: str = "paper") -> list[tuple[str, int]]:
     """(arch, seed) pairs of an experiment's grid at a preset, in priority order (KeyError if it has none)."""
     return [(arch, s) for arch, seeds in EXPERIMENTS[experiment][preset] for s in seeds]
+
+
+# Issue 15/18: the CPU training campaign (`make campaign PRESET=quarter`, campaign.py), a priority queue of
+# (preset, arch, seed, overrides) run in order by the workers; finished runs are skipped, started ones resume.
+# Overrides are TrainConfig fields that differ from the preset for a CPU run (the `paper` preset trained on this
+# CPU in bf16 says so in its final.json: device and precision).
+_CPU_PAPER = {"precision": "bf16-mixed", "ckpt_every": 1}
+CAMPAIGNS: dict[str, list[tuple[str, str, int, dict]]] = {
+    "quarter": (
+        # 1. Does bf16 train as well as fp32? The committed fp32 `short` runs of these nets and seeds are the pairs.
+        [("short-bf16", a, s, {}) for s in (0, 1) for a in ("resnet20", "plain20")]
+        # 2. The degradation pair and its residual twins at 1/4 of the schedule.
+        + [("quarter", a, 0, {}) for a in ("resnet20", "resnet56", "plain20", "plain56")]
+        # 3. (issue 16: the ImageNet-style runs at imagenette-cpu go here once that preset exists.)
+        # 4. The paper's full protocol on this CPU: Fig. 1 and Table 6's first rows at full scale.
+        + [("paper", a, 0, _CPU_PAPER) for a in ("resnet20", "plain20", "resnet56", "plain56")]
+        # 5. The rest of the depths at 1/4 (Table 6, Fig. 6), 110 with its warm-up rule.
+        + [("quarter", a, 0, {}) for a in ("resnet110", "plain110", "resnet32", "resnet44", "plain32", "plain44")]
+        # 6. Seeds for mean ± std.
+        + [("quarter", a, s, {}) for s in (1, 2) for a in ("resnet20", "resnet56", "plain20", "plain56")]
+        + [("quarter", "resnet110", s, {}) for s in (1, 2)]
+    ),
+}

@@ -7,11 +7,15 @@ A run writes `<out>/<preset>/runs/<arch>/seed<k>/`:
     final.json     final-iterate errors, params, wall time, versions, device, commit, data source
                    (image folders, dataset="imagefolder": curves and errors are on the folder's val set,
                    and final.json adds top-5 and 10-crop val errors; see imagenet.py)
+    sessions.jsonl one line per training session: start time, commit, host, the iteration it resumed from
     checkpoints/   last.ckpt while training (resume), final.ckpt at the end (weights only; not in git)
+    .lock          held (flock) by the process training the run; a second process on the folder exits 2
 
-Lightning's own pieces do the work: Trainer, ModelCheckpoint, a Logger, the progress bar, DDP.
-One Lightning "epoch" is one eval interval, so the test error is measured at fixed iterations and a
-resumed run restarts exactly at an interval boundary.
+Lightning's own pieces do the work: Trainer, a Logger, the progress bar, DDP. One Lightning "epoch" is one
+eval interval, so the test error is measured at fixed iterations and a resumed run restarts exactly at an
+interval boundary. last.ckpt is written every `ckpt_every` intervals to a temporary file that is then
+renamed over the old one, so a kill at any moment (SIGINT, SIGTERM, SIGKILL, a machine stop) leaves a
+usable checkpoint and loses at most one checkpoint interval.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.callbacks import ModelCheckpoint
+import fcntl
+
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
@@ -329,6 +335,59 @@ class RunCSVLogger(Logger):
         tmp.replace(self.path)
 
 
+# ----------------------------------------------------------------------------- crash-safe checkpoints
+
+
+class ResumeCheckpoint(Callback):
+    """last.ckpt every `every` eval intervals, written atomically: temporary file, fsync, rename.
+
+    (Lightning's ModelCheckpoint with save_top_k=0 writes no last.ckpt before training ends, so an
+    interrupted run had nothing to resume from.)"""
+
+    def __init__(self, path: Path, every: int, end: int):
+        self.path, self.every, self.end = Path(path), every, end  # end: the run's last iteration (final.ckpt)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if (trainer.current_epoch + 1) % self.every == 0 and trainer.global_step < self.end:
+            save_atomic(trainer, self.path)
+
+
+def save_atomic(trainer: L.Trainer, path: Path) -> None:
+    """trainer.save_checkpoint to `path` through a temporary file: a kill mid-write leaves the old file."""
+    tmp = path.with_name(path.name + ".tmp")
+    trainer.save_checkpoint(tmp)
+    if trainer.is_global_zero:
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    trainer.strategy.barrier("resume-checkpoint")
+
+
+class RunLocked(ValueError):
+    """Another process is training this run folder."""
+
+
+def lock_run(rd: Path):
+    """Hold <rd>/.lock (flock, released by the OS when the process dies, however it dies); the pid is in it.
+
+    Returns the open file, to keep for the process's lifetime; raises RunLocked if another process holds it."""
+    rd.mkdir(parents=True, exist_ok=True)
+    fh = open(rd / ".lock", "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "?"
+        fh.close()
+        raise RunLocked(f"{rd} is being trained by another process (pid {holder}, lock {rd / '.lock'}); "
+                        "wait for it or stop it") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"{os.getpid()}\n")
+    fh.flush()
+    return fh
+
+
 # ----------------------------------------------------------------------------- the run
 
 
@@ -368,8 +427,10 @@ def check_existing(rd: Path, cfg: TrainConfig) -> str:
     if not (rd / "config.json").is_file():
         return "new"
     old = json.loads((rd / "config.json").read_text())
-    ignore = {"data_dir", "out", "accelerator", "devices", "num_nodes", "num_workers", "compile", "precision",
-              "channels_last", "gradflow_every"}
+    # Settings that change speed or bookkeeping, not the numbers a run computes. Precision is not among them:
+    # a run never mixes fp32 and bf16 sessions.
+    ignore = {"data_dir", "out", "accelerator", "devices", "num_nodes", "num_workers", "compile",
+              "channels_last", "gradflow_every", "ckpt_every"}
     diff = {k for k in old if k not in ignore and old[k] != cfg.to_dict().get(k)}
     if diff:
         raise RunExists(f"{rd} holds a run with different settings ({', '.join(sorted(diff))}); "
@@ -402,8 +463,24 @@ def train(cfg: TrainConfig, arrays: D.CifarArrays | IN.FolderArrays | IN.FolderI
         return json.loads((rd / "final.json").read_text())
     if arrays is None:
         arrays = load_data(cfg)  # fail on bad data before anything is written
+    lock = lock_run(rd) if _is_rank_zero() else None
+    try:
+        return _train_locked(cfg, rd, arrays, progress, stop_after)
+    finally:
+        if lock is not None:
+            lock.close()  # the file stays (git-ignored): unlinking it would let a waiting process lock a ghost
+
+
+def _is_rank_zero() -> bool:
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0
+
+
+def _train_locked(cfg: TrainConfig, rd: Path, arrays, progress, stop_after) -> dict:
+    state = check_existing(rd, cfg)  # again, under the lock: another process may have moved the run on
+    if state == "done":
+        print(f"[skip] {rd} is finished (final.json exists)", flush=True)
+        return json.loads((rd / "final.json").read_text())
     commit = CODE_COMMIT
-    rd.mkdir(parents=True, exist_ok=True)
     (rd / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
     ckpt_dir = rd / "checkpoints"
     last = ckpt_dir / "last.ckpt"
@@ -421,10 +498,9 @@ def train(cfg: TrainConfig, arrays: D.CifarArrays | IN.FolderArrays | IN.FolderI
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    ckpt_cb = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=0, save_last=True,
-                              every_n_epochs=cfg.ckpt_every, enable_version_counter=False)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
     max_steps = cfg.max_steps if stop_after is None else min(cfg.max_steps, stop_after)
-    callbacks = [ckpt_cb]
+    callbacks = [ResumeCheckpoint(last, cfg.ckpt_every, cfg.max_steps)]
     if cfg.gradflow_every:  # issue 8: gradient norms during training (beyond.py)
         from .beyond import make_gradflow_callback
 
@@ -434,7 +510,7 @@ def train(cfg: TrainConfig, arrays: D.CifarArrays | IN.FolderArrays | IN.FolderI
         strategy="ddp" if cfg.devices * cfg.num_nodes > 1 else "auto",
         precision=cfg.precision, max_steps=max_steps, max_epochs=-1, num_sanity_val_steps=0,
         check_val_every_n_epoch=1, logger=RunCSVLogger(rd / "metrics.csv", keep_until=resume_step),
-        callbacks=callbacks, enable_model_summary=False, use_distributed_sampler=False,
+        callbacks=callbacks, enable_checkpointing=False, enable_model_summary=False, use_distributed_sampler=False,
         enable_progress_bar=sys.stderr.isatty() if progress is None else progress,
         default_root_dir=rd, benchmark=None, log_every_n_steps=cfg.eval_every,
     )

@@ -1,0 +1,411 @@
+"""A training campaign on one machine: a priority queue of runs that outlives sessions and interruptions.
+
+`make campaign PRESET=quarter` starts a supervisor in the background (its own session, so it outlives the
+command) that trains `experiments.CAMPAIGNS[name]` in order with N workers, each a `train` subprocess pinned
+to its own cores with its own thread count, so that the total number of torch threads never exceeds the
+cores. After a CIFAR run finishes, the same worker computes its layer stds (Fig. 7), block lesions and
+gradient flow at the final weights. Finished runs are skipped; started ones resume from their last
+checkpoint (train.py writes one atomically every `ckpt_every` eval intervals), so stopping the campaign at
+any moment, by `make campaign-stop`, a kill or a machine stop, loses at most one checkpoint interval.
+
+The campaign runs the code of one commit, checked out as a git worktree under .campaign/code/<commit>, and
+writes into this checkout's results/: code edited meanwhile does not change a run halfway, and each
+session line of a run (sessions.jsonl) records the commit that trained it.
+
+    .campaign/state.json        the supervisor: pid, commit, workers, threads, what each worker runs
+    .campaign/campaign.log      what the supervisor did
+    .campaign/logs/<run>.log    each run's training and analysis output
+
+This module imports neither torch nor lightning: status, pause and resume answer at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .experiments import CAMPAIGNS
+
+HOME = Path(".campaign")
+STATE = HOME / "state.json"
+LOG = HOME / "campaign.log"
+ANALYSIS_FILES = ("layer_std.csv", "lesion.csv", "gradflow_final.csv")  # per finished CIFAR run
+
+
+@dataclass(frozen=True)
+class Job:
+    preset: str
+    arch: str
+    seed: int
+    overrides: dict = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.preset}/{self.arch}/seed{self.seed}"
+
+    def run_dir(self, results: Path) -> Path:
+        return Path(results) / self.preset / "runs" / self.arch / f"seed{self.seed}"
+
+    @property
+    def cifar(self) -> bool:
+        from .config import preset_family
+
+        return preset_family(self.preset) == "cifar"
+
+    def max_steps(self) -> int:
+        from .config import PRESETS, TrainConfig
+
+        return self.overrides.get("max_steps", PRESETS[self.preset].get("max_steps", TrainConfig.max_steps))
+
+    def train_args(self, data_dir: str | None) -> list[str]:
+        args = ["train", "--preset", self.preset, "--arch", self.arch, "--seed", str(self.seed), "--accelerator", "cpu"]
+        args += ["--data-dir", data_dir] if data_dir else []
+        for k, v in self.overrides.items():
+            args += ["--" + k.replace("_", "-"), ",".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v)]
+        return args
+
+
+def queue(name: str) -> list[Job]:
+    if name not in CAMPAIGNS:
+        raise ValueError(f"no campaign {name!r}; defined in experiments.CAMPAIGNS: {', '.join(CAMPAIGNS)}")
+    return [Job(p, a, s, dict(o)) for p, a, s, o in CAMPAIGNS[name]]
+
+
+# ----------------------------------------------------------------------------- the state of a run
+
+
+def last_logged(rd: Path) -> tuple[int, float | None, float | None]:
+    """(iteration, elapsed_s, seconds per iteration over the last logged interval) from metrics.csv."""
+    try:
+        lines = (rd / "metrics.csv").read_text().splitlines()
+    except FileNotFoundError:
+        return 0, None, None
+    if len(lines) < 2:
+        return 0, None, None
+    head = lines[0].split(",")
+    rows = [dict(zip(head, ln.split(","))) for ln in lines[1:]]
+    it, el = int(float(rows[-1]["iteration"])), float(rows[-1]["elapsed_s"] or "nan")
+    spi = None
+    if len(rows) >= 2:
+        it0, el0 = int(float(rows[-2]["iteration"])), float(rows[-2]["elapsed_s"] or "nan")
+        spi = (el - el0) / (it - it0) if it > it0 and el > el0 else None
+    return it, el, spi
+
+
+def is_locked(rd: Path) -> bool:
+    """True while a process holds the run's lock (train.lock_run), i.e. it is training now."""
+    import fcntl
+
+    if not (rd / ".lock").is_file():
+        return False
+    with open(rd / ".lock") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return False
+
+
+def job_state(job: Job, results: Path) -> str:
+    """'done' (trained and analysed), 'analysis' (trained, analysis missing), 'running', 'partial' or 'waiting'."""
+    rd = job.run_dir(results)
+    if (rd / "final.json").is_file():
+        needs = job.cifar and (rd / "checkpoints" / "final.ckpt").is_file() and not all(
+            (rd / f).is_file() for f in ANALYSIS_FILES)
+        return "analysis" if needs else "done"
+    if is_locked(rd):
+        return "running"
+    return "partial" if (rd / "checkpoints" / "last.ckpt").is_file() else "waiting"
+
+
+# ----------------------------------------------------------------------------- the supervisor
+
+
+def _log(msg: str) -> None:
+    print(time.strftime("%Y-%m-%d %H:%M:%S ") + msg, flush=True)
+
+
+def _write_state(state: dict) -> None:
+    tmp = STATE.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2) + "\n")
+    tmp.replace(STATE)
+
+
+def _spawn(args: list[str], cores: list[int], threads: int, logfile: Path) -> subprocess.Popen:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
+    logfile.parent.mkdir(parents=True, exist_ok=True)
+    out = open(logfile, "a")
+    out.write(time.strftime("\n=== %Y-%m-%d %H:%M:%S ") + " ".join(args) + "\n")
+    out.flush()
+    return subprocess.Popen([sys.executable, "-m", "resnet_repro", *args], stdout=out, stderr=subprocess.STDOUT,
+                            env=env, preexec_fn=lambda: os.sched_setaffinity(0, cores))
+
+
+def supervise(name: str, workers: int, threads: int, data_dir: str | None, results: Path = Path("results"),
+              poll_s: float = 5.0) -> int:
+    """Train the queue to its end (or until SIGTERM/SIGINT); return 0. Runs in the foreground of its process."""
+    jobs = queue(name)
+    ncpu = os.cpu_count() or 1
+    if workers * threads > ncpu:
+        raise ValueError(f"{workers} workers x {threads} threads > {ncpu} cores: that oversubscribes the CPU")
+    cores = [list(range(i * threads, (i + 1) * threads)) for i in range(workers)]
+    slots: list[dict | None] = [None] * workers
+    failed: set[str] = set()
+    stopping = []
+
+    def stop(signum, frame):
+        stopping.append(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    state = dict(pid=os.getpid(), name=name, workers=workers, threads=threads, data_dir=data_dir,
+                 commit=os.environ.get("RESNET_REPRO_CAMPAIGN_COMMIT", "?"), started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                 slots=[None] * workers)
+    _log(f"campaign {name}: {len(jobs)} runs, {workers} workers x {threads} threads, commit {state['commit']}")
+    while not stopping:
+        for i, slot in enumerate(slots):
+            if slot is None or slot["proc"].poll() is None:
+                continue
+            job, phase, rc = slot["job"], slot["phase"], slot["proc"].returncode
+            _log(f"worker {i}: {phase} {job.name} ended with exit code {rc} after {time.time() - slot['t0']:.0f}s")
+            slots[i] = None
+            if rc != 0 and rc != 2:  # 2: a user error or a lock held elsewhere; either way not ours to retry now
+                failed.add(job.name)
+            elif rc == 2:
+                failed.add(job.name)
+        busy = {s["job"].name for s in slots if s}
+        for i in range(workers):
+            if slots[i] is not None:
+                continue
+            for job in jobs:
+                if job.name in busy or job.name in failed:
+                    continue
+                st = job_state(job, results)
+                if st in ("done", "running"):
+                    continue
+                logfile = HOME / "logs" / (job.name.replace("/", "_") + ".log")
+                if st == "analysis":
+                    args, phase = ["campaign", "post", "--run", str(job.run_dir(results))] + (
+                        ["--data-dir", data_dir] if data_dir else []), "analysis"
+                else:
+                    args, phase = job.train_args(data_dir), "train"
+                slots[i] = dict(job=job, phase=phase, proc=_spawn(args, cores[i], threads, logfile), t0=time.time())
+                busy.add(job.name)
+                _log(f"worker {i} (cores {cores[i]}): {phase} {job.name} (pid {slots[i]['proc'].pid})")
+                break
+        state["slots"] = [dict(job=s["job"].name, phase=s["phase"], pid=s["proc"].pid) if s else None for s in slots]
+        state["failed"] = sorted(failed)
+        _write_state(state)
+        if all(s is None for s in slots):
+            _log(f"campaign {name}: nothing left to start ({len(failed)} failed: {', '.join(sorted(failed)) or 'none'})")
+            break
+        time.sleep(poll_s)
+    if stopping:
+        _log(f"campaign {name}: stopping on signal {stopping[0]}")
+        for s in slots:
+            if s and s["proc"].poll() is None:
+                s["proc"].terminate()
+        deadline = time.time() + 30
+        for s in slots:
+            if s:
+                try:
+                    s["proc"].wait(max(0.1, deadline - time.time()))
+                except subprocess.TimeoutExpired:
+                    s["proc"].kill()
+    state["slots"], state["ended_at"] = [None] * workers, time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    _write_state(state)
+    return 0
+
+
+def post_analysis(run: Path, data_dir: str | None = None) -> None:
+    """Layer stds (Fig. 7), block lesions and gradient flow at the final weights of one finished CIFAR run."""
+    from .analyze import analyze_preset
+    from .beyond import gradflow_final, lesion_preset
+
+    preset, arch, seed = run.parents[2].name, run.parent.name, int(run.name[len("seed"):])
+    results = run.parents[3]
+    analyze_preset(preset, results, data_dir, archs=[arch], seeds=[seed])
+    gradflow_final(preset, results, data_dir, archs=[arch], seeds=[seed])
+    lesion_preset(preset, results, data_dir, archs=[arch], seeds=[seed])
+
+
+# ----------------------------------------------------------------------------- control: start, stop, pause, status
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def read_state() -> dict | None:
+    try:
+        return json.loads(STATE.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def running_pid() -> int | None:
+    """The supervisor's pid while it runs, else None."""
+    s = read_state()
+    if not s or "pid" not in s:
+        return None
+    try:
+        cmd = Path(f"/proc/{s['pid']}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    return s["pid"] if b"campaign" in cmd and b"run" in cmd else None
+
+
+def start(name: str, workers: int, threads: int, data_dir: str | None) -> int:
+    queue(name)  # an unknown campaign fails here
+    if (pid := running_pid()) is not None:
+        raise ValueError(f"a campaign is already running (supervisor pid {pid}); `make campaign-status`")
+    if workers * threads > (os.cpu_count() or 1):
+        raise ValueError(f"{workers} workers x {threads} threads > {os.cpu_count()} cores: that oversubscribes the CPU")
+    sha = _git("rev-parse", "HEAD")
+    if _git("status", "--porcelain", "--untracked-files=no", "src"):
+        print(f"[campaign] note: src/ has uncommitted changes; the campaign runs the committed code of {sha[:12]}")
+    HOME.mkdir(exist_ok=True)
+    code = (HOME / "code" / sha[:12]).resolve()
+    for old in (HOME / "code").glob("*") if (HOME / "code").is_dir() else []:
+        if old.resolve() != code:
+            subprocess.run(["git", "worktree", "remove", "--force", str(old)], capture_output=True)
+    subprocess.run(["git", "worktree", "prune"], capture_output=True)
+    if not code.is_dir():
+        _git("worktree", "add", "--detach", str(code), sha)
+    env = dict(os.environ, PYTHONPATH=str(code / "src"), RESNET_REPRO_CAMPAIGN_COMMIT=sha)
+    args = [sys.executable, "-m", "resnet_repro", "campaign", "run", "--name", name, "--workers", str(workers),
+            "--threads", str(threads)] + (["--data-dir", data_dir] if data_dir else [])
+    (HOME / "paused").unlink(missing_ok=True)
+    with open(LOG, "a") as log:
+        p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                             start_new_session=True)
+    _write_state(dict(pid=p.pid, name=name, workers=workers, threads=threads, commit=sha, slots=[]))
+    print(f"[campaign] {name} started: supervisor pid {p.pid}, {workers} workers x {threads} threads, code of "
+          f"{sha[:12]} ({code}); log {LOG}")
+    return 0
+
+
+def signal_campaign(sig: int) -> int | None:
+    """Send `sig` to the supervisor and its workers (one process group); the pid, or None if none runs."""
+    pid = running_pid()
+    if pid is not None:
+        os.killpg(pid, sig)
+    return pid
+
+
+def stop(timeout_s: float = 60) -> int:
+    pid = signal_campaign(signal.SIGCONT)
+    if pid is None:
+        print("[campaign] not running")
+        return 0
+    (HOME / "paused").unlink(missing_ok=True)
+    os.kill(pid, signal.SIGTERM)  # the supervisor passes it on to its workers and waits for them
+    deadline = time.time() + timeout_s
+    while running_pid() is not None and time.time() < deadline:
+        time.sleep(0.5)
+    if running_pid() is not None:
+        os.killpg(pid, signal.SIGKILL)
+    print(f"[campaign] stopped (supervisor pid {pid}); started runs resume from their last checkpoint")
+    return 0
+
+
+def pause(on: bool) -> bool:
+    """SIGSTOP (on) or SIGCONT the campaign; True if it was running and changed state."""
+    flag = HOME / "paused"
+    if running_pid() is None or flag.exists() == on:
+        return False
+    signal_campaign(signal.SIGSTOP if on else signal.SIGCONT)
+    flag.touch() if on else flag.unlink(missing_ok=True)
+    return True
+
+
+def hold(cmd: list[str]) -> int:
+    """Run cmd with the campaign paused (if it runs), then resume it: the two never share the cores."""
+    paused = pause(True)
+    if paused:
+        print("[campaign] paused while this command runs", flush=True)
+    try:
+        return subprocess.call(cmd)
+    finally:
+        if paused:
+            pause(False)
+            print("[campaign] resumed", flush=True)
+
+
+def _fmt_s(s: float | None) -> str:
+    if s is None:
+        return "?"
+    return f"{s / 3600:.1f} h" if s >= 5400 else f"{s / 60:.0f} min"
+
+
+def seconds_per_iteration(jobs: list[Job], results: Path) -> dict[tuple[str, str], float]:
+    """Measured s/iteration (evaluations included) per (arch, precision) from this queue's runs."""
+    from_runs: dict[tuple[str, str], float] = {}
+    for j in jobs:
+        rd = j.run_dir(results)
+        prec = json.loads((rd / "config.json").read_text()).get("precision") if (rd / "config.json").is_file() else None
+        if (rd / "final.json").is_file():
+            f = json.loads((rd / "final.json").read_text())
+            from_runs[(j.arch, prec)] = 1 / f["iters_per_s"]
+        elif (spi := last_logged(rd)[2]) is not None:
+            from_runs.setdefault((j.arch, prec), spi)
+    return from_runs
+
+
+def estimate(job: Job, measured: dict, precision: str) -> float | None:
+    """s/iteration of a job: measured for its net, else scaled by depth from a measured CIFAR net."""
+    if (job.arch, precision) in measured:
+        return measured[(job.arch, precision)]
+    if not job.cifar:
+        return None
+    from .models import parse_arch
+
+    for (arch, prec), spi in measured.items():
+        a = parse_arch(arch)
+        if prec == precision and a.family == "cifar" and a.variant in ("original", None):
+            return spi * (parse_arch(job.arch).depth - 2) / (a.depth - 2)
+    return None
+
+
+def status(name: str | None = None, results: Path = Path("results")) -> int:
+    st = read_state() or {}
+    pid = running_pid()
+    name = name or st.get("name") or next(iter(CAMPAIGNS))
+    jobs = queue(name)
+    how = ("paused" if (HOME / "paused").exists() else "running") if pid else "not running"
+    print(f"campaign {name}: {how}" + (f" (supervisor pid {pid}, {st.get('workers')} workers x {st.get('threads')} "
+                                       f"threads, code {str(st.get('commit', '?'))[:12]})" if pid else ""))
+    from .config import PRESETS, TrainConfig
+
+    measured = seconds_per_iteration(jobs, results)
+    total, unknown = 0.0, 0
+    for j in jobs:
+        rd = j.run_dir(results)
+        s = job_state(j, results)
+        it, _, spi = last_logged(rd)
+        n = j.max_steps()
+        prec = j.overrides.get("precision", PRESETS[j.preset].get("precision", TrainConfig.precision))
+        spi = spi or estimate(j, measured, prec)
+        left = None if spi is None else (n - it) * spi
+        if s in ("done", "analysis"):
+            line = "done" + (" (analysis to do)" if s == "analysis" else "")
+        elif s in ("running", "partial"):
+            speed = f", {spi:.2f} s/it" if spi else ""
+            line = f"{s}: iteration {it:,} of {n:,}{speed}, about {_fmt_s(left)} left"
+        else:
+            line = f"waiting ({n:,} iterations, about {_fmt_s(left)})"
+        if s not in ("done", "analysis"):
+            total, unknown = (total + left, unknown) if left is not None else (total, unknown + 1)
+        print(f"  {j.name:<28} {prec:<10} {line}")
+    workers = st.get("workers") or 1
+    print(f"queue left: about {_fmt_s(total / workers)} with {workers} worker(s)"
+          + (f", plus {unknown} run(s) with no speed measured yet" if unknown else "")
+          + " (estimates from this queue's measured speeds, scaled by depth for unmeasured nets)")
+    return 0
