@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("action", choices=["start", "status", "stop", "pause", "resume", "hold", "run", "post"],
                     help="start | status | stop | pause | resume; hold -- CMD (run CMD with the campaign paused); "
                          "run (the supervisor itself) and post --run DIR (one run's analysis) are internal")
-    cp.add_argument("cmd", nargs=argparse.REMAINDER, help="hold: the command to run with the campaign paused")
+    cp.add_argument("cmd", nargs="*", help="hold: the command to run with the campaign paused, after --")
     cp.add_argument("--name", default=None, help="campaign (experiments.CAMPAIGNS), e.g. quarter")
     cp.add_argument("--workers", type=int, default=None, help="training processes (default: one per core)")
     cp.add_argument("--threads", type=int, default=1, help="torch threads per worker (workers x threads <= cores)")
@@ -205,8 +205,10 @@ def _campaign(args) -> int:
         changed = C.pause(a == "pause")
         print(f"[campaign] {a + 'd' if changed else 'nothing to ' + a}")
         return 0
+    if args.cmd and a != "hold":
+        raise UserError(f"campaign {a} takes no command ({' '.join(args.cmd)})")
     if a == "hold":
-        cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+        cmd = args.cmd
         if not cmd:
             raise UserError("hold needs a command: campaign hold -- CMD ...")
         return C.hold(cmd)
