@@ -352,8 +352,9 @@ def seconds_per_iteration(jobs: list[Job], results: Path) -> dict[tuple[str, str
         rd = j.run_dir(results)
         prec = json.loads((rd / "config.json").read_text()).get("precision") if (rd / "config.json").is_file() else None
         if (rd / "final.json").is_file():
-            f = json.loads((rd / "final.json").read_text())
-            from_runs[(j.arch, prec)] = 1 / f["iters_per_s"]
+            ips = json.loads((rd / "final.json").read_text()).get("iters_per_s")
+            if ips:
+                from_runs[(j.arch, prec)] = 1 / ips
         elif (spi := last_logged(rd)[2]) is not None:
             from_runs.setdefault((j.arch, prec), spi)
     return from_runs

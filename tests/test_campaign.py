@@ -1,0 +1,169 @@
+"""Issue 15, parts 3-5: the campaign queue, its supervisor, and its controls.
+
+The supervisor is run for real on a toy queue (smoke runs of a generated CIFAR-10 copy, in subprocesses pinned
+to their cores); start/stop/pause are checked against a stand-in supervisor process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from resnet_repro import campaign as C
+from resnet_repro import cli
+from resnet_repro.config import PRESETS, config_from_args, make_config
+from resnet_repro.experiments import CAMPAIGNS
+
+FAST = {"max_steps": 2, "eval_every": 1, "milestones": (1,), "batch_size": 32, "test_subset": 200}
+
+
+@pytest.mark.parametrize("name", list(CAMPAIGNS))
+def test_every_queued_run_is_a_valid_configuration_and_the_train_args_say_so(name):
+    jobs = C.queue(name)
+    assert len({j.name for j in jobs}) == len(jobs), "a run is queued twice"
+    for j in jobs:
+        want = make_config(j.preset, arch=j.arch, seed=j.seed, **j.overrides)  # validates
+        args = cli.build_parser().parse_args(j.train_args("/data"))
+        got = config_from_args(args)
+        assert got.to_dict() == {**want.to_dict(), "accelerator": "cpu", "data_dir": "/data"}, j.name
+
+
+def test_the_quarter_campaign_follows_the_issue_order():
+    jobs = C.queue("quarter")
+    first = [(j.preset, j.arch) for j in jobs[:8]]
+    assert first[:4] == [("short-bf16", a) for a in ("resnet20", "plain20")] * 2  # the bf16 check first
+    assert first[4:] == [("quarter", a) for a in ("resnet20", "resnet56", "plain20", "plain56")]
+    assert PRESETS["quarter"]["max_steps"] == 16_000 and PRESETS["quarter"]["milestones"] == (8_000, 12_000)
+    assert PRESETS["quarter"]["eval_every"] == 400
+    paper = [j for j in jobs if j.preset == "paper"]
+    assert [j.arch for j in paper] == ["resnet20", "plain20", "resnet56", "plain56"]
+    assert all(j.overrides["precision"] == PRESETS["quarter"]["precision"] for j in paper)  # the CPU's precision
+
+
+@pytest.fixture
+def toy(monkeypatch, tmp_path, full_cifar_dir):
+    """A campaign folder in tmp_path with a three-run queue: one to train, one already done, one that cannot run."""
+    monkeypatch.chdir(tmp_path)
+    queue = [("smoke", "resnet20", 0, FAST), ("smoke", "plain20", 0, FAST),
+             ("smoke", "resnet20", 1, {**FAST, "lr": -1.0})]
+    monkeypatch.setitem(CAMPAIGNS, "toy", queue)
+    done = tmp_path / "results" / "smoke" / "runs" / "plain20" / "seed0"
+    done.mkdir(parents=True)
+    (done / "final.json").write_text("{}")  # finished, no checkpoint here: nothing left to do
+    return tmp_path
+
+
+def test_the_supervisor_trains_analyses_skips_and_reports(toy, full_cifar_dir, capsys):
+    assert C.supervise("toy", workers=2, threads=1, data_dir=str(full_cifar_dir), poll_s=0.2) == 0
+    rd = toy / "results" / "smoke" / "runs" / "resnet20" / "seed0"
+    final = json.loads((rd / "final.json").read_text())
+    assert final["iterations"] == 2 and final["arch"] == "resnet20"
+    for f in C.ANALYSIS_FILES:  # Fig. 7 layer stds, gradient flow and lesions at the final weights
+        assert (rd / f).is_file(), f
+    state = json.loads((toy / ".campaign" / "state.json").read_text())
+    assert state["failed"] == ["smoke/resnet20/seed1"] and state["slots"] == [None, None]
+    log = (toy / ".campaign" / "logs" / "smoke_resnet20_seed0.log").read_text()
+    assert "[done]" in log and "[lesion]" in log
+    assert "lr must be > 0" in (toy / ".campaign" / "logs" / "smoke_resnet20_seed1.log").read_text()
+    assert not (toy / "results" / "smoke" / "runs" / "resnet20" / "seed1").exists()
+    assert C.job_state(C.queue("toy")[0], toy / "results") == "done"
+
+    capsys.readouterr()
+    assert C.status("toy") == 0
+    out = capsys.readouterr().out
+    assert "campaign toy: not running" in out
+    lines = {ln.split()[0]: ln for ln in out.splitlines() if ln.startswith("  ")}
+    assert "done" in lines["smoke/resnet20/seed0"] and "waiting" in lines["smoke/resnet20/seed1"]
+
+
+def test_oversubscribing_the_cores_is_refused(toy):
+    with pytest.raises(ValueError, match="oversubscribes"):
+        C.supervise("toy", workers=(os.cpu_count() or 1) + 1, threads=1, data_dir=None)
+
+
+def test_a_partial_run_is_resumable_and_a_finished_one_needs_its_analysis(tmp_path):
+    job = C.Job("smoke", "resnet20", 0)
+    rd = job.run_dir(tmp_path)
+    assert C.job_state(job, tmp_path) == "waiting"
+    (rd / "checkpoints").mkdir(parents=True)
+    (rd / "checkpoints" / "last.ckpt").write_bytes(b"")
+    (rd / "metrics.csv").write_text("iteration,elapsed_s\n10,5.0\n20,9.0\n")
+    assert C.job_state(job, tmp_path) == "partial"
+    assert C.last_logged(rd) == (20, 9.0, pytest.approx(0.4))
+    (rd / "final.json").write_text("{}")
+    (rd / "checkpoints" / "final.ckpt").write_bytes(b"")
+    assert C.job_state(job, tmp_path) == "analysis"
+    for f in C.ANALYSIS_FILES:
+        (rd / f).write_text("")
+    assert C.job_state(job, tmp_path) == "done"
+
+
+def test_a_held_lock_means_running(tmp_path):
+    from resnet_repro.train import lock_run
+
+    job = C.Job("smoke", "resnet20", 0)
+    fh = lock_run(job.run_dir(tmp_path))
+    p = subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; from resnet_repro import campaign "
+                        "as C; print(C.job_state(C.Job('smoke', 'resnet20', 0), Path(sys.argv[1])))", str(tmp_path)],
+                       capture_output=True, text=True, check=True)
+    assert p.stdout.strip() == "running"
+    fh.close()
+    assert C.job_state(job, tmp_path) == "waiting"
+
+
+@pytest.fixture
+def fake_supervisor(monkeypatch, tmp_path):
+    """A process whose command line reads like a supervisor's, in its own session, named in state.json."""
+    monkeypatch.chdir(tmp_path)
+    p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "campaign", "run"],
+                         start_new_session=True)
+    (tmp_path / ".campaign").mkdir()
+    C._write_state(dict(pid=p.pid, name="quarter", workers=1, threads=1))
+    yield p
+    if p.poll() is None:
+        p.kill()
+    p.wait()
+
+
+def proc_state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_pause_hold_resume_and_stop(fake_supervisor, tmp_path):
+    pid = fake_supervisor.pid
+    assert C.running_pid() == pid
+    assert C.pause(True) is True
+    time.sleep(0.2)
+    assert proc_state(pid) == "T"
+    assert C.pause(True) is False  # already paused: nothing to do, and hold will not resume it
+    assert C.pause(False) is True
+    time.sleep(0.2)
+    assert proc_state(pid) in "RS"
+
+    seen = tmp_path / "seen"
+    rc = C.hold([sys.executable, "-c", f"open({str(seen)!r}, 'w').write(open('/proc/{pid}/stat').read())"])
+    assert rc == 0
+    assert seen.read_text().rsplit(")", 1)[1].split()[0] == "T"  # the campaign was stopped while the command ran
+    time.sleep(0.2)
+    assert proc_state(pid) in "RS"  # and runs again after it
+
+    assert C.stop(timeout_s=10) == 0
+    fake_supervisor.wait(10)
+    assert fake_supervisor.returncode is not None and C.running_pid() is None
+
+
+def test_hold_without_a_campaign_just_runs_the_command(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert C.hold([sys.executable, "-c", "raise SystemExit(3)"]) == 3
+    assert cli.main(["campaign", "hold", "--", sys.executable, "-c", "pass"]) == 0
+
+
+def test_start_refuses_a_second_campaign(fake_supervisor):
+    with pytest.raises(ValueError, match="already running"):
+        C.start("quarter", 1, 1, None)
