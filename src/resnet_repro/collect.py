@@ -24,7 +24,7 @@ from .experiments import GRIDS, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE6, PUBLIC
 from .models import parse_arch
 
 RUN_COLUMNS = ["arch", "depth", "residual", "shortcut", "seed", "params", "final_test_err", "final_train_err",
-               "iterations", "wall_time_s", "iters_per_s", "warmup_switched_at", "device", "commit",
+               "iterations", "wall_time_s", "iters_per_s", "warmup_switched_at", "device", "precision", "torch_threads", "commit",
                "data_source", "torch", "lightning", "preset", "scaled_down", "n_train", "n_test"]
 TABLE6_COLUMNS = ["arch", "depth", "residual", "params", "n", "mean_test_err_pct", "std_test_err_pct",
                   "min_test_err_pct", "max_test_err_pct", "mean_train_err_pct", "paper_test_err_pct",

@@ -179,6 +179,18 @@ def imagenet_schedule_text(preset: str) -> str:
             f"at {' and '.join(f'{m:,}' for m in c.milestones)}{subset}")
 
 
+def cifar_schedule_text(preset: str) -> str:
+    """'1/4 of the paper's schedule: 16,000 iterations, lr /10 at 8,000 and 12,000' (or 'the paper's protocol: ...'),
+    computed from the preset; precision named where the preset sets one."""
+    c = make_config(preset)
+    frac = c.max_steps / TrainConfig.max_steps
+    share = "the paper's protocol" if frac == 1 else (f"1/{1 / frac:.0f}" if (1 / frac).is_integer() else f"{frac:.3g}")
+    share += "" if frac == 1 else " of the paper's schedule"
+    prec = f", {c.precision}" if "precision" in PRESETS[preset] else ""
+    return (f"{share}: {c.max_steps:,} iterations of {c.batch_size}, lr /10 at "
+            f"{' and '.join(f'{m:,}' for m in c.milestones)}, test error every {c.eval_every:,}{prec}")
+
+
 def make_config(preset: str = "paper", **overrides) -> TrainConfig:
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")

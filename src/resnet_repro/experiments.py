@@ -19,6 +19,12 @@ CIFAR_GRID: dict[str, list[tuple[str, tuple[int, ...]]]] = {
     + [(a, (1, 2, 3, 4)) for a in DEGRADATION[2:] + FIG6[2:] + DEEP[:1]]
     + [(a, (0,)) for a in HUGE],
     "short": [(a, (0,)) for a in DEGRADATION + FIG6],
+    # 1/4 of the schedule, trained on the CPU by the campaign (CAMPAIGNS below): three seeds of the Fig. 1 nets and
+    # ResNet-110, one of the rest.
+    "quarter": [(a, (0, 1, 2)) for a in DEGRADATION] + [(a, (0,)) for a in FIG6] + [("resnet110", (0, 1, 2)),
+                                                                                   ("plain110", (0,))],
+    # The bf16 check: the same nets and seeds as the committed fp32 `short` runs they are compared with.
+    "short-bf16": [(a, (0, 1)) for a in ("resnet20", "plain20")],
     # smoke: enough nets for every figure and table to have something to draw (not 1202: too slow on CPU)
     "smoke": [(a, (0,)) for a in DEGRADATION + ["resnet110"]],
 }

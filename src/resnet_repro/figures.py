@@ -30,7 +30,7 @@ from matplotlib.ticker import MultipleLocator
 
 from .collect import (CURVE_COLUMNS, IMAGENET_COLUMNS, LAYER_COLUMNS, RUN_COLUMNS, STATUS_COLUMNS,
                       TABLE6_COLUMNS, load_collected, table6)
-from .config import FULL_SCALE_PRESETS, imagenet_schedule_text, preset_family
+from .config import FULL_SCALE_PRESETS, PRESETS, TrainConfig, imagenet_schedule_text, make_config, preset_family
 from .experiments import (GRIDS, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE6, PAPER_TABLE6_NOTE, PUBLIC_REPRO,
                           PUBLIC_REPRO_NOTE)
 
@@ -71,11 +71,15 @@ def scale_label(preset: str) -> str:
     if preset_family(preset) == "imagenet":
         scaled = "" if preset in FULL_SCALE_PRESETS else "SCALED-DOWN: "
         return f"{scaled}{preset} preset, {imagenet_schedule_text(preset)}"
-    return {
-        "paper": "paper protocol (64k iterations)",
-        "short": "SCALED-DOWN: short preset, 1/16 of the paper's schedule (4k iterations)",
-        "smoke": "SCALED-DOWN: smoke preset (a few iterations on a subset; not a result)",
-    }.get(preset, f"preset {preset!r} (not one of paper/short/smoke; scale unknown)")
+    if preset == "smoke":
+        return "SCALED-DOWN: smoke preset (a few iterations on a subset; not a result)"
+    if preset not in PRESETS:
+        return f"preset {preset!r} (not a preset of this version; scale unknown)"
+    c = make_config(preset)
+    if preset in FULL_SCALE_PRESETS:
+        return f"paper protocol ({c.max_steps // 1000}k iterations)"
+    frac = f"1/{TrainConfig.max_steps / c.max_steps:.3g} of the paper's schedule"
+    return f"SCALED-DOWN: {preset} preset, {frac} ({c.max_steps // 1000}k iterations)"
 
 
 def data_label(runs: pd.DataFrame) -> str:

@@ -24,7 +24,7 @@ while not (root / "pyproject.toml").is_file() and root != root.parent:
 os.chdir(root)  # RESULTS and FIGURES are relative to the repository root unless absolute
 from IPython.display import Image, Markdown, display
 import pandas as pd
-from resnet_repro import report
+from resnet_repro import claims, report
 from resnet_repro.collect import load_collected
 t = load_collected(PRESET, RESULTS)
 fig_dir = pathlib.Path(FIGURES) / PRESET
@@ -48,11 +48,11 @@ NOTEBOOKS: dict[str, list] = {
         new_markdown_cell("## Fig. 1: plain-20 vs plain-56\nTraining error dashed, test error bold."),
         new_code_cell('show("fig1_degradation_plain20_vs_plain56")'),
         new_markdown_cell("## What the numbers show"),
-        new_code_cell("display(Markdown(report.degradation_verdict(t['runs'])))"),
+        new_code_cell("display(Markdown(claims.claims_text(t)))"),
         new_markdown_cell("## Fig. 6: plain nets (left) and ResNets (middle), and the deepest nets (right)"),
         new_code_cell('show("fig6_plain"); show("fig6_resnet"); show("fig6_deep_resnet110_vs_resnet1202")'),
         new_markdown_cell("## Final errors of every run (%)"),
-        new_code_cell("r = t['runs'][['arch', 'seed', 'final_train_err', 'final_test_err', 'iterations', 'device']].copy()\n"
+        new_code_cell("r = t['runs'][['arch', 'seed', 'final_train_err', 'final_test_err', 'iterations', 'device', 'precision']].copy()\n"
                       "r[['final_train_err', 'final_test_err']] *= 100\nr.round(2)"),
     ],
     "02_table6_depth_vs_error": [
@@ -83,7 +83,7 @@ NOTEBOOKS: dict[str, list] = {
         new_code_cell(SETUP),
         new_code_cell('show("fig7_layer_response_std")'),
         new_markdown_cell("## What the numbers show"),
-        new_code_cell("display(Markdown(report.fig7_findings(t['layer_std'])))"),
+        new_code_cell("display(Markdown(claims.fig7(t['layer_std'])))"),
         new_markdown_cell("## Mean, median and max response std per net"),
         new_code_cell("t['layer_std'].groupby('arch')['std'].agg(['count', 'mean', 'median', 'max']).round(3)"),
     ],

@@ -15,19 +15,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from .claims import claims_text
+from .claims import fig7 as claims_fig7
 from .collect import load_collected
-from .config import FULL_SCALE_PRESETS, PRESETS, TrainConfig, imagenet_schedule_text, make_config, preset_family
+from .config import (FULL_SCALE_PRESETS, PRESETS, TrainConfig, cifar_schedule_text, imagenet_schedule_text,
+                     make_config, preset_family)
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "report" / "template.md"
 TEMPLATE_IMAGENET = TEMPLATE.with_name("template_imagenet.md")  # the ImageNet-style presets (Fig. 4, Tables 2-3)
 
-SCALE = {
-    "paper": "the paper's protocol (64,000 iterations)",
-    "short": "**scaled-down**: the `short` preset, 1/16 of the paper's schedule (4,000 iterations, "
-             "lr /10 at 2,000 and 3,000)",
-    "smoke": "**scaled-down, not a result**: the `smoke` preset (20 iterations on a 2,048-image subset), "
-             "which only checks that the pipeline runs",
-}
+SMOKE = ("**scaled-down, not a result**: the `smoke` preset (20 iterations on a 2,048-image subset), "
+         "which only checks that the pipeline runs")
 
 
 def pct(x: float, digits: int = 2) -> str:
@@ -38,7 +36,12 @@ def scale_text(preset: str) -> str:
     if preset_family(preset) == "imagenet":
         scaled = "" if preset in FULL_SCALE_PRESETS else "**scaled-down**: "
         return f"{scaled}the `{preset}` preset, {imagenet_schedule_text(preset)}"
-    return SCALE.get(preset, f"preset `{preset}`")
+    if preset == "smoke":
+        return SMOKE
+    if preset not in PRESETS:
+        return f"preset `{preset}`"
+    scaled = "" if preset in FULL_SCALE_PRESETS else "**scaled-down**: "
+    return f"{scaled}the `{preset}` preset, {cifar_schedule_text(preset)}"
 
 
 def data_text(runs: pd.DataFrame) -> str:
@@ -70,59 +73,6 @@ def _final(runs: pd.DataFrame, arch: str, col: str) -> float | None:
 
 def _n(runs: pd.DataFrame, arch: str) -> int:
     return int((runs.arch == arch).sum())
-
-
-def degradation_verdict(runs: pd.DataFrame) -> str:
-    """The Fig. 1 / Sec. 4.2 claims, checked on the final iterates (means over seeds)."""
-    lines = []
-    tr20, tr56 = _final(runs, "plain20", "final_train_err"), _final(runs, "plain56", "final_train_err")
-    te20, te56 = _final(runs, "plain20", "final_test_err"), _final(runs, "plain56", "final_test_err")
-    if tr20 is None or tr56 is None:
-        lines.append("- **Degradation (plain-56 vs plain-20):** not decidable yet; "
-                     f"missing: {', '.join(a for a in ('plain20', 'plain56') if _n(runs, a) == 0)}.")
-    else:
-        shown = tr56 > tr20
-        lines.append(f"- **Degradation:** plain-56 ends with a training error of {pct(tr56)} against plain-20's "
-                     f"{pct(tr20)} ({100 * (tr56 - tr20):+.2f} points), and a test error of {pct(te56)} against "
-                     f"{pct(te20)} ({100 * (te56 - te20):+.2f} points). "
-                     + ("**The degradation problem is reproduced**: the deeper plain net trains worse."
-                        if shown else "**The degradation problem is not shown by these runs**: "
-                                      "plain-56 does not train worse than plain-20."))
-    r20, r56, p56 = (_final(runs, a, "final_test_err") for a in ("resnet20", "resnet56", "plain56"))
-    if r20 is None or r56 is None:
-        lines.append("- **ResNet-56 vs ResNet-20:** not decidable yet; missing: "
-                     f"{', '.join(a for a in ('resnet20', 'resnet56') if _n(runs, a) == 0)}.")
-    else:
-        lines.append(f"- **Depth helps with shortcuts:** ResNet-56 ends at {pct(r56)} test error against "
-                     f"ResNet-20's {pct(r20)} ({100 * (r56 - r20):+.2f} points): "
-                     + ("ResNet-56 **beats** ResNet-20." if r56 < r20 else "ResNet-56 does **not** beat ResNet-20."))
-    if r56 is not None and p56 is not None:
-        rt56 = _final(runs, "resnet56", "final_train_err")
-        lines.append(f"- **Shortcuts fix the deep net:** ResNet-56 {pct(r56)} test / {pct(rt56)} train against "
-                     f"plain-56's {pct(p56)} / {pct(tr56)}: "
-                     + ("ResNet-56 **beats** plain-56." if r56 < p56 else "ResNet-56 does **not** beat plain-56."))
-    return "\n".join(lines)
-
-
-def fig7_findings(layer_std: pd.DataFrame) -> str:
-    """Compare the mean layer-response std of residual and plain nets, and across ResNet depths."""
-    if layer_std.empty:
-        return "- No layer-response stds yet (they need finished runs with checkpoints: `make analyze`)."
-    m = layer_std.groupby("arch")["std"].mean()
-    lines = []
-    for d in (20, 56, 110):
-        r, p = m.get(f"resnet{d}"), m.get(f"plain{d}")
-        if r is not None and p is not None:
-            lines.append(f"- **{d} layers:** mean response std {r:.3f} (ResNet) vs {p:.3f} (plain): residual "
-                         f"responses are {'**smaller**' if r < p else '**not smaller**'} "
-                         f"(ratio {r / p:.2f}).")
-    res = [(d, m[f"resnet{d}"]) for d in (20, 32, 44, 56, 110, 1202) if f"resnet{d}" in m]
-    if len(res) >= 2:
-        decreasing = all(a[1] > b[1] for a, b in zip(res, res[1:]))
-        lines.append("- **Across ResNet depths:** mean std " + ", ".join(f"ResNet-{d} {v:.3f}" for d, v in res)
-                     + (": deeper ResNets have **smaller** responses, as the paper reports." if decreasing
-                        else ": the paper's ordering (smaller for deeper nets) is **not** strictly followed."))
-    return "\n".join(lines) if lines else "- Not enough runs with layer stds to compare plain and residual nets."
 
 
 def missing_text(status: pd.DataFrame) -> str:
@@ -174,11 +124,15 @@ def deviations_text(runs: pd.DataFrame, preset: str) -> str:
 def provenance_table(runs: pd.DataFrame, err_col: str = "final_test_err", err_name: str = "test err") -> str:
     if runs.empty:
         return "_No finished runs._"
-    rows = [f"| run | iterations | {err_name} | train err | wall time | device | commit | data |",
-            "|---|---:|---:|---:|---:|---|---|---|"]
+    rows = [f"| run | iterations | {err_name} | train err | wall time | device | precision | commit | data |",
+            "|---|---:|---:|---:|---:|---|---|---|---|"]
     for r in runs.itertuples():
+        threads = getattr(r, "torch_threads", None)
+        dev = r.device + (f", {int(threads)} torch thread{'s' * (threads != 1)}" if pd.notna(threads) else "")
+        prec = getattr(r, "precision", None)
         rows.append(f"| {r.arch} seed {r.seed} | {r.iterations:,} | {pct(getattr(r, err_col))} | "
-                    f"{pct(r.final_train_err)} | {r.wall_time_s / 60:.1f} min | {r.device} | `{str(r.commit)[:12]}` | "
+                    f"{pct(r.final_train_err)} | {r.wall_time_s / 60:.1f} min | {dev} | "
+                    f"{prec if isinstance(prec, str) else 'not recorded'} | `{str(r.commit)[:12]}` | "
                     f"{r.data_source} |")
     return "\n".join(rows)
 
@@ -215,7 +169,7 @@ def build_report(preset: str, results: str | Path = "results", figures: str | Pa
         preset=preset, scale=scale_text(preset), data=data_text(t["runs"]), protocol=protocol_text(preset),
         deviations=deviations_text(t["runs"], preset),
         table6=table_md.read_text() if table_md.is_file() else "_Table 6 not drawn yet (`make figures`)._",
-        degradation=degradation_verdict(t["runs"]), fig7=fig7_findings(t["layer_std"]),
+        degradation=claims_text(t), fig7=claims_fig7(t["layer_std"]),
         figures=figure_links(preset, figures, out_dir), missing=missing_text(t["status"]),
         provenance=provenance_table(t["runs"]), n_runs=str(len(t["runs"])),
     )

@@ -489,7 +489,8 @@ def _train_locked(cfg: TrainConfig, rd: Path, arrays, progress, stop_after) -> d
         print(f"[resume] {rd} from iteration {resume_step}", flush=True)
     with open(rd / "sessions.jsonl", "a") as fh:  # one line per training session of this run
         fh.write(json.dumps(dict(started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), commit=commit,
-                                 from_iteration=resume_step or 0, host=platform.node())) + "\n")
+                                 from_iteration=resume_step or 0, host=platform.node(),
+                                 torch_threads=torch.get_num_threads(), precision=cfg.precision)) + "\n")
 
     L.seed_everything(cfg.seed, workers=False, verbose=False)
     module = LitResNet(cfg.to_dict())
@@ -541,7 +542,7 @@ def _train_locked(cfg: TrainConfig, rd: Path, arrays, progress, stop_after) -> d
         wall_time_s=round(wall, 1), iters_per_s=round(trainer.global_step / max(wall, 1e-9), 3),
         n_train=dm.n_train, n_test=dm.n_test,
         device=device_name(trainer.strategy.root_device), n_devices=cfg.devices * cfg.num_nodes,
-        precision=cfg.precision,
+        precision=cfg.precision, torch_threads=torch.get_num_threads(),
         commit=commit, torch=torch.__version__, lightning=L.__version__,
         python=platform.python_version(), data_source=dm.source, data_path=str(Path(dm.source_path).resolve()),
         scaled_down=(cfg.preset not in FULL_SCALE_PRESETS

@@ -1,0 +1,146 @@
+"""The paper's CIFAR-10 claims, each stated with its numbers, its n, and whether it beats the seed spread.
+
+1. Degradation (Fig. 1): plain-56 trains worse than plain-20, through the whole run, not only at the end.
+2. Depth helps with shortcuts (Table 6): ResNet-56 below ResNet-20, ResNet-110 below ResNet-56 (test error).
+3. Shortcuts fix the deep net: ResNet-56 below plain-56.
+4. Fig. 7: residual responses smaller than plain ones, and smaller for deeper ResNets.
+
+Everything is computed from the collected CSVs (runs, curves, layer_std); nothing here trains or reads run folders.
+A difference "beats the seed spread" when it is larger than the largest range (max - min over seeds) of the two
+nets compared; with one seed per net the spread is unknown, and the text says so.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.2f}%"
+
+
+def _name(arch: str) -> str:
+    return arch.replace("resnet", "ResNet-").replace("plain", "plain-")
+
+
+def seed_stats(runs: pd.DataFrame, arch: str, col: str) -> tuple[float | None, int, float | None]:
+    """(mean over seeds, n, range max - min or None when n < 2)."""
+    v = runs.loc[runs.arch == arch, col].dropna().astype(float) if not runs.empty else pd.Series(dtype=float)
+    if v.empty:
+        return None, 0, None
+    return float(v.mean()), len(v), (float(v.max() - v.min()) if len(v) >= 2 else None)
+
+
+def compare(runs: pd.DataFrame, a: str, b: str, col: str = "final_test_err") -> dict | None:
+    """a vs b on `col`: means, n, the difference a - b and whether it is larger than the seed spread."""
+    (ma, na, ra), (mb, nb, rb) = seed_stats(runs, a, col), seed_stats(runs, b, col)
+    if ma is None or mb is None:
+        return None
+    spreads = [r for r in (ra, rb) if r is not None]
+    spread = max(spreads) if spreads else None
+    d = ma - mb
+    return dict(a=ma, b=mb, na=na, nb=nb, diff=d, spread=spread, beats_spread=None if spread is None else abs(d) > spread)
+
+
+def spread_text(c: dict) -> str:
+    n = f"n={c['na']} vs n={c['nb']}"
+    if c["spread"] is None:
+        return f"{n}; one seed each, so the seed spread is not measured yet and the difference is not yet a finding"
+    verdict = "larger" if c["beats_spread"] else "**not larger**"
+    return f"{n}; seed spread up to {100 * c['spread']:.2f} points: the difference is {verdict} than the spread"
+
+
+def _missing(runs: pd.DataFrame, archs) -> str:
+    have = set(runs.arch) if not runs.empty else set()
+    return ", ".join(_name(a) for a in archs if a not in have)
+
+
+def whole_run(curves: pd.DataFrame, a: str, b: str, metric: str) -> tuple[int, int, list[int]]:
+    """(points where a's mean curve is above b's, common evaluation points, iterations where it is not)."""
+    if curves.empty:
+        return 0, 0, []
+    c = curves[(curves.metric == metric) & curves.arch.isin([a, b])]
+    m = c.groupby(["arch", "iteration"]).value.mean().unstack(0)
+    if a not in m or b not in m:
+        return 0, 0, []
+    m = m[[a, b]].dropna()
+    above = m[a] > m[b]
+    return int(above.sum()), len(m), [int(i) for i in m.index[~above]]
+
+
+def degradation(runs: pd.DataFrame, curves: pd.DataFrame) -> str:
+    tr = compare(runs, "plain56", "plain20", "final_train_err")
+    te = compare(runs, "plain56", "plain20", "final_test_err")
+    if tr is None:
+        return f"- **1. Degradation (plain-56 vs plain-20):** not decidable yet; missing: {_missing(runs, ['plain20', 'plain56'])}."
+    k, n, not_above = whole_run(curves, "plain56", "plain20", "train_err")
+    kt, nt, _ = whole_run(curves, "plain56", "plain20", "test_err")
+    through = k == n and n > 0
+    where = ("at every one of its " f"{n} evaluation points" if through else
+             f"at {k} of {n} evaluation points (not at iteration{'s' * (len(not_above) > 1)} "
+             f"{', '.join(f'{i:,}' for i in not_above[:6])}{' ...' if len(not_above) > 6 else ''})")
+    shown = tr["diff"] > 0
+    return (f"- **1. Degradation:** plain-56 ends with a training error of {_pct(tr['a'])} against plain-20's "
+            f"{_pct(tr['b'])} ({100 * tr['diff']:+.2f} points; {spread_text(tr)}), and a test error of {_pct(te['a'])} "
+            f"against {_pct(te['b'])} ({100 * te['diff']:+.2f} points). Through the run, plain-56's training error "
+            f"(mean over seeds) is above plain-20's {where}; its test error at {kt} of {nt}. "
+            + ("**Reproduced**: the deeper plain net trains worse" + (" throughout." if through else " at the end, though "
+               "not at every point of the run.") if shown else
+               "**Not reproduced** by these runs: plain-56 does not end with a higher training error than plain-20."))
+
+
+def depth(runs: pd.DataFrame) -> str:
+    lines = []
+    for deep, shallow in (("resnet56", "resnet20"), ("resnet110", "resnet56")):
+        c = compare(runs, deep, shallow)
+        label = f"{_name(deep)} vs {_name(shallow)}"
+        if c is None:
+            lines.append(f"- **2. Depth helps with shortcuts ({label}):** not decidable yet; missing: "
+                         f"{_missing(runs, [shallow, deep])}.")
+            continue
+        ok = c["diff"] < 0
+        lines.append(f"- **2. Depth helps with shortcuts ({label}):** {_name(deep)} ends at {_pct(c['a'])} test error "
+                     f"against {_name(shallow)}'s {_pct(c['b'])} ({100 * c['diff']:+.2f} points; {spread_text(c)}): "
+                     + (f"**reproduced**, {_name(deep)} is better." if ok else
+                        f"**not reproduced**, {_name(deep)} is not better at this budget."))
+    return "\n".join(lines)
+
+
+def shortcuts(runs: pd.DataFrame) -> str:
+    c = compare(runs, "resnet56", "plain56")
+    if c is None:
+        return f"- **3. Shortcuts fix the deep net:** not decidable yet; missing: {_missing(runs, ['resnet56', 'plain56'])}."
+    t = compare(runs, "resnet56", "plain56", "final_train_err")
+    return (f"- **3. Shortcuts fix the deep net:** ResNet-56 {_pct(c['a'])} test / {_pct(t['a'])} train against "
+            f"plain-56's {_pct(c['b'])} / {_pct(t['b'])} ({100 * c['diff']:+.2f} points in test error; {spread_text(c)}): "
+            + ("**reproduced**." if c["diff"] < 0 else "**not reproduced**."))
+
+
+def fig7(layer_std: pd.DataFrame) -> str:
+    """Residual vs plain mean response std per depth, and across ResNet depths (seeds pooled per net)."""
+    if layer_std.empty:
+        return "- **4. Fig. 7:** no layer-response stds yet (they need finished runs with checkpoints: `make analyze`)."
+    m = layer_std.groupby("arch")["std"].mean()
+    n = layer_std.groupby("arch")["seed"].nunique()
+    lines = []
+    for d in (20, 32, 44, 56, 110):
+        r, p = m.get(f"resnet{d}"), m.get(f"plain{d}")
+        if r is not None and p is not None:
+            lines.append(f"- **4. Fig. 7, {d} layers:** mean response std {r:.3f} (ResNet, n={n[f'resnet{d}']}) vs "
+                         f"{p:.3f} (plain, n={n[f'plain{d}']}): residual responses are "
+                         f"{'**smaller**' if r < p else '**not smaller**'} (ratio {r / p:.2f}).")
+    res = [(d, m[f"resnet{d}"]) for d in (20, 32, 44, 56, 110, 1202) if f"resnet{d}" in m]
+    if len(res) >= 2:
+        decreasing = all(a[1] > b[1] for a, b in zip(res, res[1:]))
+        lines.append("- **4. Fig. 7, across ResNet depths:** mean std " + ", ".join(f"ResNet-{d} {v:.3f}" for d, v in res)
+                     + (": deeper ResNets have **smaller** responses, as the paper reports." if decreasing
+                        else ": the paper's ordering (smaller for deeper nets) is **not** strictly followed."))
+    return "\n".join(lines) if lines else "- **4. Fig. 7:** not enough runs with layer stds to compare plain and residual nets."
+
+
+def claims_text(t: dict) -> str:
+    """The four claims, one paragraph each, from load_collected's tables."""
+    runs, curves = t["runs"], t.get("curves", pd.DataFrame())
+    return "\n".join([degradation(runs, curves), depth(runs), shortcuts(runs)])

@@ -1,0 +1,30 @@
+"""What git holds under results/: finished runs only (a run folder without final.json is never committed), and
+never a checkpoint or a lock."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tracked() -> list[str]:
+    out = subprocess.run(["git", "ls-files", "results"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return out.splitlines()
+
+
+def test_every_committed_run_folder_is_finished_and_holds_no_checkpoint():
+    files = tracked()
+    assert files, "results/ holds no tracked file: is this a git checkout?"
+    runs: dict[str, set[str]] = {}
+    for f in files:
+        m = re.match(r"(results/[^/]+/runs/[^/]+/seed\d+)/(.+)$", f)
+        if m:
+            runs.setdefault(m.group(1), set()).add(m.group(2))
+    assert runs
+    unfinished = sorted(r for r, names in runs.items() if "final.json" not in names)
+    assert not unfinished, f"run folders committed without final.json: {unfinished}"
+    bad = [f for f in files if f.endswith((".ckpt", ".lock", ".tmp")) or "/checkpoints/" in f]
+    assert not bad, bad
