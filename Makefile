@@ -22,7 +22,7 @@ PACK_IN  ?= .carry
 RUN      := $(PY) -m resnet_repro
 
 .DEFAULT_GOAL := help
-.PHONY: campaign campaign-status campaign-stop campaign-pause campaign-resume
+.PHONY: bench-layouts precision-check campaign campaign-status campaign-stop campaign-pause campaign-resume
 .PHONY: help setup test train grid analyze collect figures notebooks report reproduce-cifar reproduce-imagenet \
         pack-data unpack-data pack-runs unpack-runs bench models clean-smoke gradflow lesion landscape identity beyond
 
@@ -90,6 +90,12 @@ campaign-pause: setup ## freeze the campaign (SIGSTOP) to free the cores; campai
 
 campaign-resume: setup ## continue a paused campaign
 	$(RUN) campaign resume
+
+bench-layouts: setup ## CPU: 1 process x all threads vs 1 per core, fp32/bf16, oversubscribed (campaign paused meanwhile)
+	$(RUN) campaign hold -- $(RUN) bench-layouts
+
+precision-check: setup ## bf16 vs fp32: short against short-bf16 -> results|figures|report/short-bf16/precision_check.*
+	$(RUN) precision-check
 
 # Issue 8, beyond the paper (src/resnet_repro/beyond.py); not part of reproduce-cifar.
 LANDSCAPE_ARCHS  ?= resnet56,plain56

@@ -319,7 +319,8 @@ def time_conventional(arch: str, arrays, dev: torch.device, warmup: int, iters: 
     return dt
 
 
-def time_project(arch: str, arrays, dev: torch.device, warmup: int, iters: int, compile: bool = False) -> float:
+def time_project(arch: str, arrays, dev: torch.device, warmup: int, iters: int, compile: bool = False,
+                 precision: str = "32-true") -> float:
     """Seconds per timed iteration of this project's Lightning training path."""
     import lightning as L
     from lightning.pytorch.callbacks import Callback
@@ -349,7 +350,7 @@ def time_project(arch: str, arrays, dev: torch.device, warmup: int, iters: int, 
                 self.t_end = self._now()
 
     # One Lightning epoch of `total` steps (eval_every = max_steps) and no validation at all.
-    cfg = make_config("paper", arch=arch, max_steps=total, eval_every=total, compile=compile,
+    cfg = make_config("paper", arch=arch, max_steps=total, eval_every=total, compile=compile, precision=precision,
                       accelerator="gpu" if dev.type == "cuda" else "cpu", devices=1)
     L.seed_everything(cfg.seed, workers=False, verbose=False)
     module = LitResNet(cfg.to_dict())

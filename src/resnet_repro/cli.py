@@ -76,6 +76,22 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--workers", type=int, default=None, help="DataLoader workers of the conventional path")
     b.add_argument("--compile", action="store_true", help="also time this project's path with torch.compile")
 
+    bl = sub.add_parser("bench-layouts", help="CPU training throughput: 1 process x all threads vs 1 per core, "
+                                              "fp32/bf16, oversubscribed (writes results/bench/<device>-layouts.csv)")
+    bl.add_argument("--arch", default="resnet20")
+    bl.add_argument("--warmup", type=int, default=5)
+    bl.add_argument("--iters", type=int, default=30)
+    bl.add_argument("--out", default="results/bench")
+    bl.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)  # one process of a layout
+    bl.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    bl.add_argument("--precision", default="32-true", help=argparse.SUPPRESS)
+    bl.add_argument("--sync-dir", default=None, help=argparse.SUPPRESS)
+
+    pc = sub.add_parser("precision-check", help="bf16 vs fp32: the short runs against short-bf16 (issue 15)")
+    pc.add_argument("--results", default="results")
+    pc.add_argument("--figures", default="figures")
+    pc.add_argument("--report", default="report")
+
     cp = sub.add_parser("campaign", help="the background training campaign: start, status, stop, pause, resume",
                         description="A priority queue of runs (experiments.CAMPAIGNS) trained in the background by "
                                     "pinned workers; see campaign.py.")
@@ -178,6 +194,19 @@ def _dispatch(args) -> int:
         return 0
     if cmd == "campaign":
         return _campaign(args)
+    if cmd == "bench-layouts":
+        from . import bench_layouts as BL
+
+        if args.worker is not None:
+            BL.worker(args.arch, args.threads, args.precision, args.warmup, args.iters, args.sync_dir, args.worker)
+        else:
+            BL.run_layouts(args.arch, args.warmup, args.iters, args.out)
+        return 0
+    if cmd == "precision-check":
+        from .precision_check import write
+
+        write(args.results, args.figures, args.report)
+        return 0
     from .beyond import COMMANDS, dispatch
 
     if cmd in COMMANDS:
