@@ -74,10 +74,13 @@ WORKERS ?=
 THREADS ?= 1
 # the CIFAR-10 copy: DATA_DIR if given, else this workplace's JPEG copy if present, else the torchvision download
 CAMPAIGN_DATA ?= $(if $(DATA_DIR),$(DATA_DIR),$(wildcard ../shared/data/cifar10-jpeg))
+# the image folder of the ImageNet-style runs (train/, val/): DATA if given on the command line, else Imagenette here
+CAMPAIGN_IMAGENET ?= $(if $(filter command line,$(origin DATA)),$(DATA),$(wildcard ../shared/data/imagenette-224))
 
 campaign: setup ## start the training campaign PRESET (default quarter) in the background: make campaign PRESET=quarter
 	$(RUN) campaign start --name $(if $(filter file,$(origin PRESET)),quarter,$(PRESET)) \
-	  $(if $(WORKERS),--workers $(WORKERS),) --threads $(THREADS) $(if $(CAMPAIGN_DATA),--data-dir $(CAMPAIGN_DATA),)
+	  $(if $(WORKERS),--workers $(WORKERS),) --threads $(THREADS) $(if $(CAMPAIGN_DATA),--data-dir $(CAMPAIGN_DATA),) \
+	  $(if $(CAMPAIGN_IMAGENET),--imagenet-dir $(CAMPAIGN_IMAGENET),)
 
 campaign-status: setup ## each queued run: done, iteration k of n, or waiting; speed and ETA
 	$(RUN) campaign status

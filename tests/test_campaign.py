@@ -18,7 +18,7 @@ import pytest
 from resnet_repro import campaign as C
 from resnet_repro import cli
 from resnet_repro.config import PRESETS, config_from_args, make_config
-from resnet_repro.experiments import CAMPAIGNS
+from resnet_repro.experiments import CAMPAIGNS, IMAGENET_NETS
 
 FAST = {"max_steps": 2, "eval_every": 1, "milestones": (1,), "batch_size": 32, "test_subset": 200}
 
@@ -29,9 +29,10 @@ def test_every_queued_run_is_a_valid_configuration_and_the_train_args_say_so(nam
     assert len({j.name for j in jobs}) == len(jobs), "a run is queued twice"
     for j in jobs:
         want = make_config(j.preset, arch=j.arch, seed=j.seed, **j.overrides)  # validates
-        args = cli.build_parser().parse_args(j.train_args("/data"))
+        args = cli.build_parser().parse_args(j.train_args("/cifar", "/imagenette"))
         got = config_from_args(args)
-        assert got.to_dict() == {**want.to_dict(), "accelerator": "cpu", "data_dir": "/data"}, j.name
+        data = "/cifar" if j.cifar else "/imagenette"  # each family reads its own data folder
+        assert got.to_dict() == {**want.to_dict(), "accelerator": "cpu", "data_dir": data}, j.name
 
 
 def test_the_quarter_campaign_follows_the_issue_order():
@@ -39,6 +40,9 @@ def test_the_quarter_campaign_follows_the_issue_order():
     first = [(j.preset, j.arch) for j in jobs[:8]]
     assert first[:4] == [("short-bf16", a) for a in ("resnet20", "plain20")] * 2  # the bf16 check first
     assert first[4:] == [("quarter", a) for a in ("resnet20", "resnet56", "plain20", "plain56")]
+    # then the ImageNet-style 18 vs 34 runs (issue 16), right after the first four CIFAR runs
+    assert [(j.preset, j.arch) for j in jobs[8:14]] == [("imagenette-cpu", a) for a in IMAGENET_NETS]
+    assert not jobs[8].cifar and jobs[0].cifar
     assert PRESETS["quarter"]["max_steps"] == 16_000 and PRESETS["quarter"]["milestones"] == (8_000, 12_000)
     assert PRESETS["quarter"]["eval_every"] == 400
     paper = [j for j in jobs if j.preset == "paper"]

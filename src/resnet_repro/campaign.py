@@ -63,8 +63,10 @@ class Job:
 
         return self.overrides.get("max_steps", PRESETS[self.preset].get("max_steps", TrainConfig.max_steps))
 
-    def train_args(self, data_dir: str | None) -> list[str]:
+    def train_args(self, data_dir: str | None, imagenet_dir: str | None = None) -> list[str]:
+        """The train command of this run; CIFAR runs read data_dir, ImageNet-style runs imagenet_dir."""
         args = ["train", "--preset", self.preset, "--arch", self.arch, "--seed", str(self.seed), "--accelerator", "cpu"]
+        data_dir = data_dir if self.cifar else imagenet_dir
         args += ["--data-dir", data_dir] if data_dir else []
         for k, v in self.overrides.items():
             args += ["--" + k.replace("_", "-"), ",".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v)]
@@ -149,7 +151,7 @@ def _spawn(args: list[str], cores: list[int], threads: int, logfile: Path) -> su
 
 
 def supervise(name: str, workers: int, threads: int, data_dir: str | None, results: Path = Path("results"),
-              poll_s: float = 5.0) -> int:
+              poll_s: float = 5.0, imagenet_dir: str | None = None) -> int:
     """Train the queue to its end (or until SIGTERM/SIGINT); return 0. Runs in the foreground of its process."""
     jobs = queue(name)
     ncpu = os.cpu_count() or 1
@@ -165,7 +167,7 @@ def supervise(name: str, workers: int, threads: int, data_dir: str | None, resul
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    state = dict(pid=os.getpid(), name=name, workers=workers, threads=threads, data_dir=data_dir,
+    state = dict(pid=os.getpid(), name=name, workers=workers, threads=threads, data_dir=data_dir, imagenet_dir=imagenet_dir,
                  commit=os.environ.get("RESNET_REPRO_CAMPAIGN_COMMIT", "?"), started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                  slots=[None] * workers)
     _log(f"campaign {name}: {len(jobs)} runs, {workers} workers x {threads} threads, commit {state['commit']}")
@@ -195,7 +197,7 @@ def supervise(name: str, workers: int, threads: int, data_dir: str | None, resul
                     args, phase = ["campaign", "post", "--run", str(job.run_dir(results))] + (
                         ["--data-dir", data_dir] if data_dir else []), "analysis"
                 else:
-                    args, phase = job.train_args(data_dir), "train"
+                    args, phase = job.train_args(data_dir, imagenet_dir), "train"
                 slots[i] = dict(job=job, phase=phase, proc=_spawn(args, cores[i], threads, logfile), t0=time.time())
                 busy.add(job.name)
                 _log(f"worker {i} (cores {cores[i]}): {phase} {job.name} (pid {slots[i]['proc'].pid})")
@@ -262,7 +264,7 @@ def running_pid() -> int | None:
     return s["pid"] if b"campaign" in cmd and b"run" in cmd else None
 
 
-def start(name: str, workers: int, threads: int, data_dir: str | None) -> int:
+def start(name: str, workers: int, threads: int, data_dir: str | None, imagenet_dir: str | None = None) -> int:
     queue(name)  # an unknown campaign fails here
     if (pid := running_pid()) is not None:
         raise ValueError(f"a campaign is already running (supervisor pid {pid}); `make campaign-status`")
@@ -281,7 +283,8 @@ def start(name: str, workers: int, threads: int, data_dir: str | None) -> int:
         _git("worktree", "add", "--detach", str(code), sha)
     env = dict(os.environ, PYTHONPATH=str(code / "src"), RESNET_REPRO_CAMPAIGN_COMMIT=sha)
     args = [sys.executable, "-m", "resnet_repro", "campaign", "run", "--name", name, "--workers", str(workers),
-            "--threads", str(threads)] + (["--data-dir", data_dir] if data_dir else [])
+            "--threads", str(threads)] + (["--data-dir", data_dir] if data_dir else []) + (
+                ["--imagenet-dir", imagenet_dir] if imagenet_dir else [])
     (HOME / "paused").unlink(missing_ok=True)
     with open(LOG, "a") as log:
         p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,

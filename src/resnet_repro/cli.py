@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--workers", type=int, default=None, help="training processes (default: one per core)")
     cp.add_argument("--threads", type=int, default=1, help="torch threads per worker (workers x threads <= cores)")
     cp.add_argument("--data-dir", default=None, help="the CIFAR-10 folder (default: as `train`)")
+    cp.add_argument("--imagenet-dir", default=None, help="the image folder of the ImageNet-style runs (Imagenette)")
     cp.add_argument("--run", default=None, help="post: the finished run folder to analyse")
 
     from .beyond import add_commands  # issue 8: gradflow, lesion, landscape, beyond
@@ -223,9 +224,9 @@ def _campaign(args) -> int:
     a = args.action
     workers = args.workers or max(1, (os.cpu_count() or 1) // args.threads)
     if a == "start":
-        return C.start(args.name or "quarter", workers, args.threads, args.data_dir)
+        return C.start(args.name or "quarter", workers, args.threads, args.data_dir, args.imagenet_dir)
     if a == "run":
-        return C.supervise(args.name or "quarter", workers, args.threads, args.data_dir)
+        return C.supervise(args.name or "quarter", workers, args.threads, args.data_dir, imagenet_dir=args.imagenet_dir)
     if a == "status":
         return C.status(args.name)
     if a == "stop":

@@ -42,7 +42,7 @@ PUBLIC_REPRO_NOTE = "akamaster/pytorch_resnet_cifar10: single runs, best epoch s
 # Fig. 4 and Table 2: plain and residual (option A) nets of 18 and 34 layers; Table 3: ResNet-34 with options B, C.
 IMAGENET_NETS = ["plain18", "plain34", "resnet18", "resnet34", "resnet34b", "resnet34c"]
 IMAGENET_GRID: dict[str, list[tuple[str, tuple[int, ...]]]] = {
-    p: [(a, (0,)) for a in IMAGENET_NETS] for p in ("imagenet", "imagenette", "imagenette-smoke")}
+    p: [(a, (0,)) for a in IMAGENET_NETS] for p in ("imagenet", "imagenette", "imagenette-cpu", "imagenette-smoke")}
 
 GRIDS = {**CIFAR_GRID, **IMAGENET_GRID}
 
@@ -91,7 +91,8 @@ CAMPAIGNS: dict[str, list[tuple[str, str, int, dict]]] = {
         [("short-bf16", a, s, {}) for s in (0, 1) for a in ("resnet20", "plain20")]
         # 2. The degradation pair and its residual twins at 1/4 of the schedule.
         + [("quarter", a, 0, {}) for a in ("resnet20", "resnet56", "plain20", "plain56")]
-        # 3. (issue 16: the ImageNet-style runs at imagenette-cpu go here once that preset exists.)
+        # 3. ImageNet-style 18 vs 34, plain and residual, options A/B/C (issue 16; Fig. 4, Tables 2 and 3).
+        + [("imagenette-cpu", a, 0, {}) for a in IMAGENET_NETS]
         # 4. The paper's full protocol on this CPU: Fig. 1 and Table 6's first rows at full scale.
         + [("paper", a, 0, _CPU_PAPER) for a in ("resnet20", "plain20", "resnet56", "plain56")]
         # 5. The rest of the depths at 1/4 (Table 6, Fig. 6), 110 with its warm-up rule.
