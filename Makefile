@@ -22,7 +22,7 @@ PACK_IN  ?= .carry
 RUN      := $(PY) -m resnet_repro
 
 .DEFAULT_GOAL := help
-.PHONY: bench-layouts precision-check campaign campaign-status campaign-stop campaign-pause campaign-resume
+.PHONY: weights bench-layouts precision-check campaign campaign-status campaign-stop campaign-pause campaign-resume
 .PHONY: help setup test train grid analyze collect figures notebooks report reproduce-cifar reproduce-imagenet \
         pack-data unpack-data pack-runs unpack-runs bench models clean-smoke gradflow lesion landscape identity beyond
 
@@ -93,6 +93,9 @@ campaign-pause: setup ## freeze the campaign (SIGSTOP) to free the cores; campai
 
 campaign-resume: setup ## continue a paused campaign
 	$(RUN) campaign resume
+
+weights: setup ## publish the final weights of finished CIFAR runs (weights.safetensors, sha256 in final.json) + README table
+	$(RUN) weights
 
 bench-layouts: setup ## CPU: 1 process x all threads vs 1 per core, fp32/bf16, oversubscribed (campaign paused meanwhile)
 	$(RUN) campaign hold -- $(RUN) bench-layouts

@@ -68,8 +68,9 @@ def test_the_supervisor_trains_analyses_skips_and_reports(toy, full_cifar_dir, c
     rd = toy / "results" / "smoke" / "runs" / "resnet20" / "seed0"
     final = json.loads((rd / "final.json").read_text())
     assert final["iterations"] == 2 and final["arch"] == "resnet20"
-    for f in C.ANALYSIS_FILES:  # Fig. 7 layer stds, gradient flow and lesions at the final weights
+    for f in C.ANALYSIS_FILES + (C.WEIGHTS_FILE,):  # weights, Fig. 7 layer stds, gradient flow, lesions
         assert (rd / f).is_file(), f
+    assert len(final["weights_sha256"]) == 64
     state = json.loads((toy / ".campaign" / "state.json").read_text())
     assert state["failed"] == ["smoke/resnet20/seed1"] and state["slots"] == [None, None]
     log = (toy / ".campaign" / "logs" / "smoke_resnet20_seed0.log").read_text()
@@ -105,6 +106,8 @@ def test_a_partial_run_is_resumable_and_a_finished_one_needs_its_analysis(tmp_pa
     assert C.job_state(job, tmp_path) == "analysis"
     for f in C.ANALYSIS_FILES:
         (rd / f).write_text("")
+    assert C.job_state(job, tmp_path) == "analysis"  # the weights are not published yet
+    (rd / C.WEIGHTS_FILE).write_text("")
     assert C.job_state(job, tmp_path) == "done"
 
 

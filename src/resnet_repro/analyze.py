@@ -1,6 +1,6 @@
-"""Layer responses (the paper's Fig. 7): the only step that needs checkpoints.
+"""Layer responses (the paper's Fig. 7): a step that needs the final weights.
 
-For every finished run, load `checkpoints/final.ckpt`, run the net in inference mode over the whole
+For every finished run, load `checkpoints/final.ckpt` (or, without it, the published `weights.safetensors`), run the net in inference mode over the whole
 test set and record, with forward hooks, the response of every 3x3 conv layer of the stacked blocks:
 the output of its BN, before the ReLU and before the shortcut addition (Sec. 4.2, Fig. 7).
 
@@ -92,10 +92,10 @@ def inference_batches(x_uint8: torch.Tensor, y: torch.Tensor, mean: torch.Tensor
 
 def load_final_model(run: Path, device: torch.device) -> ResNet:
     """The run's final weights, channels_last on a CPU (to match inference_batches)."""
-    ckpt = torch.load(run / "checkpoints" / "final.ckpt", map_location="cpu", weights_only=False)
-    sd = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    from .weights import final_state  # checkpoints/final.ckpt where it exists, else the published weights
+
     model = build_model(run_config(run).arch)
-    model.load_state_dict({k.replace("_orig_mod.", ""): v for k, v in sd.items()})
+    model.load_state_dict(final_state(run))
     fmt = torch.channels_last if device.type == "cpu" else torch.contiguous_format
     return model.to(device, memory_format=fmt)
 
@@ -132,8 +132,10 @@ def runs_with_checkpoint(preset: str, results: str | Path = "results", archs=Non
                 continue
         except ValueError:
             continue
-        if not (run / "checkpoints" / "final.ckpt").is_file():
-            print(f"[{name}] {run}: no final checkpoint here, skipped", flush=True)
+        from .weights import has_final_weights
+
+        if not has_final_weights(run):
+            print(f"[{name}] {run}: no final weights here (no checkpoint, no published file), skipped", flush=True)
             continue
         out.append(run)
     return out

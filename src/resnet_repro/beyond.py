@@ -53,6 +53,7 @@ from . import data as D
 from .analyze import (arrays_for, data_key, default_device, finished_runs, inference_batches, load_final_model,
                       run_config, runs_with_checkpoint)
 from .models import BasicBlock, ResNet, build_model, parse_arch, variant_label
+from .weights import has_final_weights
 
 GRADFLOW_ARCHS = ["plain20", "plain56", "plain110", "resnet20", "resnet56", "resnet110"]
 LANDSCAPE_ARCHS = ["resnet56", "plain56"]
@@ -462,8 +463,9 @@ def landscape_preset(preset: str, archs=LANDSCAPE_ARCHS, seed: int = 0, grid: in
     runs = []
     for arch in archs:
         run = Path(results) / preset / "runs" / arch / f"seed{seed}"
-        if not (run / "final.json").is_file() or not (run / "checkpoints" / "final.ckpt").is_file():
-            print(f"[landscape] {run}: no finished run with a final checkpoint, skipped", flush=True)
+        if not (run / "final.json").is_file() or not has_final_weights(run):
+            print(f"[landscape] {run}: no finished run with final weights (checkpoint or published), skipped",
+                  flush=True)
             continue
         meta = run / "landscape.json"
         if meta.is_file() and not force:

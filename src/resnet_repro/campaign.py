@@ -36,6 +36,7 @@ HOME = Path(".campaign")
 STATE = HOME / "state.json"
 LOG = HOME / "campaign.log"
 ANALYSIS_FILES = ("layer_std.csv", "lesion.csv", "gradflow_final.csv")  # per finished CIFAR run
+WEIGHTS_FILE = "weights.safetensors"  # weights.WEIGHTS: published for CIFAR nets up to 110 layers (issue 21)
 
 
 @dataclass(frozen=True)
@@ -119,8 +120,9 @@ def job_state(job: Job, results: Path) -> str:
     """'done' (trained and analysed), 'analysis' (trained, analysis missing), 'running', 'partial' or 'waiting'."""
     rd = job.run_dir(results)
     if (rd / "final.json").is_file():
+        files = ANALYSIS_FILES + ((WEIGHTS_FILE,) if job.cifar and not job.arch.startswith("resnet1202") else ())
         needs = job.cifar and (rd / "checkpoints" / "final.ckpt").is_file() and not all(
-            (rd / f).is_file() for f in ANALYSIS_FILES)
+            (rd / f).is_file() for f in files)
         return "analysis" if needs else "done"
     if is_locked(rd):
         return "running"
@@ -227,10 +229,13 @@ def supervise(name: str, workers: int, threads: int, data_dir: str | None, resul
 
 
 def post_analysis(run: Path, data_dir: str | None = None) -> None:
-    """Layer stds (Fig. 7), block lesions and gradient flow at the final weights of one finished CIFAR run."""
+    """The published weights, layer stds (Fig. 7), block lesions and gradient flow at the final weights of one
+    finished CIFAR run."""
     from .analyze import analyze_preset
     from .beyond import gradflow_final, lesion_preset
+    from .weights import export
 
+    export(run)
     preset, arch, seed = run.parents[2].name, run.parent.name, int(run.name[len("seed"):])
     results = run.parents[3]
     analyze_preset(preset, results, data_dir, archs=[arch], seeds=[seed])

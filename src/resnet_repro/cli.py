@@ -87,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     bl.add_argument("--precision", default="32-true", help=argparse.SUPPRESS)
     bl.add_argument("--sync-dir", default=None, help=argparse.SUPPRESS)
 
+    w = sub.add_parser("weights", help="publish final weights (safetensors + sha256 in final.json) of finished CIFAR runs",
+                       description="Write <run>/weights.safetensors from checkpoints/final.ckpt for every finished "
+                                   "CIFAR run of the presets, and the README's table of published nets.")
+    w.add_argument("--presets", default="short,short-bf16,quarter,paper", help="comma-separated presets")
+    w.add_argument("--results", default="results")
+    w.add_argument("--force", action="store_true", help="rewrite files that exist")
+    w.add_argument("--readme", default="README.md", help="README to update between its weights markers ('' to skip)")
+
     pc = sub.add_parser("precision-check", help="bf16 vs fp32: the short runs against short-bf16 (issue 15)")
     pc.add_argument("--results", default="results")
     pc.add_argument("--figures", default="figures")
@@ -202,6 +210,16 @@ def _dispatch(args) -> int:
             BL.worker(args.arch, args.threads, args.precision, args.warmup, args.iters, args.sync_dir, args.worker)
         else:
             BL.run_layouts(args.arch, args.warmup, args.iters, args.out)
+        return 0
+    if cmd == "weights":
+        from pathlib import Path
+
+        from .weights import export_preset, update_readme
+
+        for preset in [p for p in args.presets.split(",") if p]:
+            export_preset(preset, args.results, args.force)
+        if args.readme:
+            update_readme(Path(args.readme), args.results)
         return 0
     if cmd == "precision-check":
         from .precision_check import write
