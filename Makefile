@@ -22,7 +22,7 @@ PACK_IN  ?= .carry
 RUN      := $(PY) -m resnet_repro
 
 .DEFAULT_GOAL := help
-.PHONY: weights bench-layouts precision-check campaign campaign-status campaign-stop campaign-pause campaign-resume
+.PHONY: gpu-plan gpu-batch gpu-status gpu-collect gpu-unpack weights bench-layouts precision-check campaign campaign-status campaign-stop campaign-pause campaign-resume
 .PHONY: help setup test train grid analyze collect figures notebooks report reproduce-cifar reproduce-imagenet \
         pack-data unpack-data pack-runs unpack-runs bench models clean-smoke gradflow lesion landscape identity beyond
 
@@ -93,6 +93,27 @@ campaign-pause: setup ## freeze the campaign (SIGSTOP) to free the cores; campai
 
 campaign-resume: setup ## continue a paused campaign
 	$(RUN) campaign resume
+
+# A GPU lease (gpu.py, issue 17). Here: gpu-plan; there: the printed calls, gpu-status, gpu-collect OUT=$OUT;
+# here again: gpu-unpack PACK_IN=<the files>. On the GPU machine the packages are preinstalled (no setup).
+LANES ?= 4
+STAGE_DIR ?= /root/gpu-stage
+GPY ?= $(if $(wildcard $(PY)),$(PY),python3)
+
+gpu-plan: setup ## pack the CIFAR-10 copy into parts that fit a call beside the tree, and print the lease's calls
+	$(RUN) gpu plan --preset $(PRESET) --lanes $(LANES) $(if $(DATA_DIR),--data $(DATA_DIR),)
+
+gpu-batch: ## (on the GPU machine) unpack the staged data, benchmark, start LANES background training lanes
+	PYTHONPATH=src $(GPY) -m resnet_repro gpu batch --preset $(PRESET) --lanes $(LANES) --stage-dir $(STAGE_DIR) $(ARGS)
+
+gpu-status: ## (on the GPU machine) the batch's runs: done, iteration k, waiting
+	PYTHONPATH=src $(GPY) -m resnet_repro gpu status
+
+gpu-collect: ## (on the GPU machine) finished runs + unfinished checkpoints -> <= 8 files of <= 16 MiB in OUT
+	PYTHONPATH=src $(GPY) -m resnet_repro gpu collect --preset $(PRESET) --out $(OUT)
+
+gpu-unpack: setup ## check and unpack gpu-collect's files from PACK_IN into results/
+	$(RUN) gpu unpack --pack-in $(PACK_IN)
 
 weights: setup ## publish the final weights of finished CIFAR runs (weights.safetensors, sha256 in final.json) + README table
 	$(RUN) weights

@@ -95,6 +95,23 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--force", action="store_true", help="rewrite files that exist")
     w.add_argument("--readme", default="README.md", help="README to update between its weights markers ('' to skip)")
 
+    gp = sub.add_parser("gpu", help="turn a GPU lease into results: plan | batch | status | collect | unpack (gpu.py)")
+    gp.add_argument("action", choices=["plan", "batch", "status", "collect", "unpack", "lane"])
+    gp.add_argument("--train-args", default="", help="flags passed to every train command, as one string "
+                                                       "(e.g. '--compile true')")
+    gp.add_argument("--preset", default="paper")
+    gp.add_argument("--results", default="results")
+    gp.add_argument("--data", default="../shared/data/cifar10-jpeg", help="plan: the CIFAR-10 image folder to pack")
+    gp.add_argument("--data-dir", default=None, help="lane/batch: the CIFAR-10 folder (batch: taken from the stage)")
+    gp.add_argument("--stage-dir", default=None, help="batch: where the calls staged the data parts")
+    gp.add_argument("--lanes", type=int, default=4, help="concurrent training processes sharing the GPU")
+    gp.add_argument("--lane", type=int, default=0)
+    gp.add_argument("--limit", type=int, default=None, help="only the first N runs of the queue (dry runs)")
+    gp.add_argument("--no-bench", action="store_true", help="batch: skip the benchmark")
+    gp.add_argument("--no-analysis", action="store_true", help="batch/lane: train only (no weights, stds, lesions)")
+    gp.add_argument("--out", default=None, help="collect: the folder for the files to bring back ($OUT)")
+    gp.add_argument("--pack-in", default=None, help="unpack: the folder holding collect's files")
+
     pc = sub.add_parser("precision-check", help="bf16 vs fp32: the short runs against short-bf16 (issue 15)")
     pc.add_argument("--results", default="results")
     pc.add_argument("--figures", default="figures")
@@ -221,6 +238,8 @@ def _dispatch(args) -> int:
         if args.readme:
             update_readme(Path(args.readme), args.results)
         return 0
+    if cmd == "gpu":
+        return _gpu(args)
     if cmd == "precision-check":
         from .precision_check import write
 
@@ -264,3 +283,52 @@ def _campaign(args) -> int:
         raise UserError("post needs --run <run folder>")
     C.post_analysis(Path(args.run), args.data_dir)
     return 0
+
+
+def _gpu(args) -> int:
+    import json
+    import shlex
+    import subprocess
+    from pathlib import Path
+
+    from . import gpu as G
+
+    a = args.action
+    if a == "plan":
+        m = G.plan(args.data)
+        print(f"[gpu] tree {m['tree_bytes'] / 2**20:.1f} MiB; data {sum(p['bytes'] for p in m['parts']) / 2**20:.1f} MiB "
+              f"in {len(m['parts'])} parts of <= {m['part_bytes'] / 2**20:.1f} MiB; the lease needs {m['calls']} "
+              f"call(s) to start, then polls (`make gpu-status`) and one `make gpu-collect OUT=$OUT`:")
+        for i, c in enumerate(G.call_commands(m, args.preset, args.lanes), 1):
+            print(f"  call {i}: {c}")
+        return 0
+    if a == "batch":
+        data_dir = args.data_dir or str(G.unpack(args.stage_dir or "/root/gpu-stage"))
+        if not args.no_bench:
+            subprocess.run([sys.executable, "-m", "resnet_repro", "bench", "--archs", "resnet20,resnet56",
+                            "--data-dir", data_dir], check=False)
+        pids = G.launch(args.preset, args.lanes, data_dir, args.results, shlex.split(args.train_args), limit=args.limit,
+                        analysis=not args.no_analysis)
+        print(f"[gpu] {len(pids)} lanes started (pids {pids}); `make gpu-status` polls them")
+        return 0
+    if a == "lane":
+        G.lane(args.preset, args.lane, args.lanes, args.data_dir, args.results, shlex.split(args.train_args), args.limit,
+               analysis=not args.no_analysis)
+        return 0
+    if a == "status":
+        print(G.status(Path(args.results) / "gpu-logs"))
+        return 0
+    if a == "collect":
+        if not args.out:
+            raise UserError("collect needs --out (on the GPU machine: $OUT)")
+        m = G.collect(args.out, args.preset, args.results)
+        print(json.dumps({k: (len(v) if isinstance(v, list) else v) for k, v in m.items()}))
+        return 0
+    if a == "unpack":
+        if not args.pack_in:
+            raise UserError("unpack needs --pack-in <folder with collect.json>")
+        m = G.unpack_collected(args.pack_in, args.results)
+        print(f"[gpu] unpacked {len(m['finished'])} finished runs and {len(m['partial_included'])} checkpoints; "
+              f"left out: {m['partial_left_out'] or 'none'}")
+        return 0
+    raise UserError(f"unknown gpu action {a}")

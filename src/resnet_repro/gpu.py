@@ -1,0 +1,236 @@
+"""Turn a rare 30-minute GPU lease into paper-scale results (issue 17).
+
+The lease's machine receives a copy of the working tree (at most 64 MiB per command, carried files included), runs
+commands of at most 10 minutes, keeps processes started with setsid between commands while it is held, and returns
+at most 8 files of 16 MiB. So:
+
+1. here, `make gpu-plan` packs the CIFAR-10 folder into gzip parts sized to what the measured tree leaves of the
+   64 MiB, and prints the calls the lease needs, one per part, before the first one (`gpu.plan`);
+2. there, each call stages its part; the last one runs `make gpu-batch`: it joins and checks the parts, unpacks the
+   data, runs the benchmark, and starts the queue (`gpu.queue`) as concurrent background lanes sharing the GPU;
+3. later calls poll (`make gpu-status`); the last one runs `make gpu-collect OUT=$OUT`: finished run folders with
+   their analysis and weights, then the checkpoints of unfinished runs (so that a later lease resumes them, carried
+   back), packed into at most 8 files of at most 16 MiB with a sha256 list (`gpu.collect`);
+4. here, `make gpu-unpack PACK_IN=<files>` checks and unpacks them into results/.
+
+A run that the CPU campaign has finished or started (same preset, net and seed: its run folder exists here) is
+left to it: the GPU takes the next free seed instead, so that no run mixes devices.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+MiB = 2**20
+CALL_LIMIT = 64 * MiB  # what one call carries: the tree plus its carried paths
+OUT_FILES, OUT_FILE_MAX = 8, 16 * MiB  # what comes back
+MARGIN = 2 * MiB  # headroom for files written between the plan and the call
+STAGE = Path(".carry/gpu")
+# The issue's order: seed 0 of the ten Table 6 nets, then ResNet-1202, then seeds 1-4 of the ten.
+GPU_ORDER = ["resnet20", "resnet56", "plain20", "plain56", "resnet110", "plain110", "resnet32", "resnet44",
+             "plain32", "plain44"]
+
+
+def queue(preset: str = "paper", results: str | Path = "results", seeds=(0, 1, 2, 3, 4), huge: bool = True
+          ) -> list[tuple[str, int]]:
+    """(arch, seed) in priority order; a seed whose run folder exists here (the CPU campaign's) is skipped."""
+    taken = {(p.parent.name, int(p.name[4:])) for p in (Path(results) / preset / "runs").glob("*/seed*")}
+    out: list[tuple[str, int]] = []
+
+    def next_free(arch: str, seed: int) -> tuple[str, int]:
+        while (arch, seed) in taken or (arch, seed) in out:
+            seed += 1
+        return arch, seed
+
+    out += [next_free(a, seeds[0]) for a in GPU_ORDER]
+    if huge:
+        out.append(next_free("resnet1202", seeds[0]))
+    for s in seeds[1:]:
+        out += [next_free(a, s) for a in GPU_ORDER]
+    return out
+
+
+def tree_bytes(root: Path = Path(".")) -> int:
+    """What a call sends besides its carried paths: tracked files and untracked files git does not ignore."""
+    names = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=root,
+                           capture_output=True, check=True).stdout.split(b"\0")
+    return sum((root / n.decode()).stat().st_size for n in names if n and (root / n.decode()).is_file())
+
+
+def plan(data_dir: str | Path, stage: Path = STAGE, tree: int | None = None) -> dict:
+    """Pack data_dir (train/ + test/) as .tar.gz parts that each fit one call beside the tree; write a manifest."""
+    data_dir = Path(data_dir)
+    tree = tree_bytes() if tree is None else tree
+    part = CALL_LIMIT - tree - MARGIN
+    if part < MiB:
+        raise ValueError(f"the tree is {tree / MiB:.1f} MiB: too little of the 64 MiB per call is left for data")
+    stage.mkdir(parents=True, exist_ok=True)
+    for old in stage.glob("data.tar.gz.part-*"):
+        old.unlink()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=6) as tar:
+        tar.add(data_dir, arcname=data_dir.name)
+    blob = buf.getvalue()
+    parts = []
+    for i in range(0, len(blob), part):
+        p = stage / f"data.tar.gz.part-{i // part:02d}"
+        p.write_bytes(blob[i:i + part])
+        parts.append(dict(file=p.name, bytes=p.stat().st_size, sha256=hashlib.sha256(blob[i:i + part]).hexdigest()))
+    manifest = dict(name=data_dir.name, tree_bytes=tree, part_bytes=part, parts=parts, calls=len(parts),
+                    created_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    (stage / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def call_commands(manifest: dict, preset: str, lanes: int) -> list[str]:
+    """The device tool's command for each call: stage a part; the last also starts the batch."""
+    cmds = []
+    for i, p in enumerate(manifest["parts"]):
+        cmd = f"mkdir -p /root/gpu-stage && cp {STAGE}/{p['file']} {STAGE}/manifest.json /root/gpu-stage/"
+        if i == len(manifest["parts"]) - 1:
+            cmd += f" && make gpu-batch PRESET={preset} LANES={lanes} STAGE_DIR=/root/gpu-stage"
+        cmds.append(f"[carry {STAGE}/{p['file']} {STAGE}/manifest.json] {cmd}")
+    return cmds
+
+
+def unpack(stage_dir: str | Path, dest: str | Path = "data") -> Path:
+    """Join and check the parts of plan() in stage_dir, unpack into dest/<name>; return that folder."""
+    stage_dir = Path(stage_dir)
+    m = json.loads((stage_dir / "manifest.json").read_text())
+    blob = b""
+    for p in m["parts"]:
+        data = (stage_dir / p["file"]).read_bytes()
+        if hashlib.sha256(data).hexdigest() != p["sha256"]:
+            raise ValueError(f"{p['file']}: sha256 does not match the manifest")
+        blob += data
+    Path(dest).mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+        tar.extractall(dest, filter="data")
+    return Path(dest) / m["name"]
+
+
+def launch(preset: str, lanes: int, data_dir: str | None, results: str = "results", extra: list[str] = (),
+           logs: Path = Path("results/gpu-logs"), limit: int | None = None, analysis: bool = True) -> list[int]:
+    """Start `lanes` background processes (own sessions: they outlive the call) sharing the device; lane i trains
+    queue[i::lanes] in order. Returns their pids."""
+    logs.mkdir(parents=True, exist_ok=True)
+    pids = []
+    for i in range(lanes):
+        args = [sys.executable, "-m", "resnet_repro", "gpu", "lane", "--preset", preset, "--lane", str(i),
+                "--lanes", str(lanes), "--results", results] + (["--data-dir", data_dir] if data_dir else []) + (
+                    ["--limit", str(limit)] if limit else []) + ([] if analysis else ["--no-analysis"]) + (
+                    ["--train-args", shlex.join(extra)] if extra else [])
+        with open(logs / f"lane{i}.log", "a") as log:
+            p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 start_new_session=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        pids.append(p.pid)
+    (logs / "lanes.json").write_text(json.dumps(dict(pids=pids, preset=preset, lanes=lanes, results=results,
+                                                     queue=queue(preset, results)[:limit]), indent=2) + "\n")
+    return pids
+
+
+def lane(preset: str, index: int, lanes: int, data_dir: str | None, results: str = "results",
+         extra: list[str] = (), limit: int | None = None, analysis: bool = True) -> None:
+    """Train this lane's share of the queue (its first `limit` runs), each run followed by its weights and analysis."""
+    from . import cli
+    from .campaign import post_analysis
+
+    for arch, seed in queue(preset, results)[:limit][index::lanes]:
+        args = ["train", "--preset", preset, "--arch", arch, "--seed", str(seed), "--out", results]
+        args += (["--data-dir", data_dir] if data_dir else []) + list(extra)
+        if cli.main(args) == 0 and analysis and not arch.startswith("resnet1202"):
+            try:
+                post_analysis(Path(results) / preset / "runs" / arch / f"seed{seed}", data_dir)
+            except Exception as e:  # an analysis must not stop the lane's training; it can be redone here later
+                print(f"[gpu] analysis of {arch} seed {seed} failed: {e}", flush=True)
+
+
+def collect(out: str | Path, preset: str = "paper", results: str | Path = "results") -> dict:
+    """Pack finished runs (no checkpoints), then unfinished runs' last.ckpt, into <= 8 files of <= 16 MiB in out:
+    data.tar.part-NN and collect.json (sha256 of each part; what was left out)."""
+    out, root = Path(out), Path(results)
+    out.mkdir(parents=True, exist_ok=True)
+    budget = (OUT_FILES - 1) * (OUT_FILE_MAX - 64 * 1024)  # one file is the manifest
+    members: list[Path] = []
+    finished, partial, left_out = [], [], []
+    for rd in sorted((root / preset / "runs").glob("*/seed*")):
+        if (rd / "final.json").is_file():
+            finished.append(rd)
+            members += [f for f in rd.rglob("*") if f.is_file() and "checkpoints" not in f.parts and f.name != ".lock"]
+        elif (rd / "checkpoints" / "last.ckpt").is_file():
+            partial.append(rd)
+    for f in sorted(root.glob("bench/*.csv")) + sorted(root.glob("gpu-logs/*")):
+        members.append(f)
+    size = sum(f.stat().st_size for f in members)
+    for rd in sorted(partial, key=lambda r: (r / "checkpoints" / "last.ckpt").stat().st_size):
+        extra = [f for f in rd.rglob("*") if f.is_file() and f.name not in (".lock", "last.ckpt.tmp")]
+        add = sum(f.stat().st_size for f in extra)
+        if size + add + len(members) * 1024 < budget:
+            members += extra
+            size += add
+        else:
+            left_out.append(str(rd))
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for f in members:
+            tar.add(f, arcname=str(f.relative_to(root)))
+    blob = buf.getvalue()
+    if len(blob) > budget:
+        raise ValueError(f"{len(blob) / MiB:.1f} MiB of finished runs exceed what comes back ({budget / MiB:.0f} MiB)")
+    step = OUT_FILE_MAX - 64 * 1024
+    parts = []
+    for i in range(0, max(len(blob), 1), step):
+        name = f"data.tar.part-{i // step:02d}"
+        (out / name).write_bytes(blob[i:i + step])
+        parts.append(dict(file=name, sha256=hashlib.sha256(blob[i:i + step]).hexdigest()))
+    meta = dict(preset=preset, finished=[str(r) for r in finished], partial_included=[str(r) for r in partial
+                if str(r) not in left_out], partial_left_out=left_out, parts=parts)
+    (out / "collect.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
+def unpack_collected(pack_in: str | Path, results: str | Path = "results") -> dict:
+    """Check and unpack collect()'s files into results/ (run folders, checkpoints of unfinished runs, bench CSVs)."""
+    pack_in = Path(pack_in)
+    meta = json.loads((pack_in / "collect.json").read_text())
+    blob = b""
+    for p in meta["parts"]:
+        data = (pack_in / p["file"]).read_bytes()
+        if hashlib.sha256(data).hexdigest() != p["sha256"]:
+            raise ValueError(f"{p['file']}: sha256 does not match collect.json")
+        blob += data
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r") as tar:
+        tar.extractall(results, filter="data")
+    return meta
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def status(logs: Path = Path("results/gpu-logs")) -> str:
+    """One line per queued run of the launched batch: done, iteration k, or waiting; and whether the lanes live."""
+    from .campaign import last_logged
+
+    info = json.loads((logs / "lanes.json").read_text())
+    alive = [pid for pid in info["pids"] if _alive(pid)]
+    lines = [f"gpu batch {info['preset']}: {len(alive)} of {info['lanes']} lanes running"]
+    for arch, seed in info["queue"]:
+        rd = Path(info["results"]) / info["preset"] / "runs" / arch / f"seed{seed}"
+        it, el, spi = last_logged(rd)
+        st = "done" if (rd / "final.json").is_file() else (f"iteration {it:,}" + (f", {spi:.3f} s/it" if spi else "")
+                                                            if it else "waiting")
+        lines.append(f"  {arch:<11} seed {seed}  {st}")
+    return "\n".join(lines)
