@@ -22,7 +22,7 @@ PACK_IN  ?= .carry
 RUN      := $(PY) -m resnet_repro
 
 .DEFAULT_GOAL := help
-.PHONY: gpu-plan gpu-batch gpu-status gpu-collect gpu-unpack weights bench-layouts precision-check campaign campaign-status campaign-stop campaign-pause campaign-resume
+.PHONY: budget gpu-plan gpu-batch gpu-status gpu-collect gpu-unpack weights bench-layouts precision-check campaign campaign-status campaign-stop campaign-pause campaign-resume
 .PHONY: help setup test train grid analyze collect figures notebooks report reproduce-cifar reproduce-imagenet \
         pack-data unpack-data pack-runs unpack-runs bench models clean-smoke gradflow lesion landscape identity beyond
 
@@ -120,6 +120,9 @@ weights: setup ## publish the final weights of finished CIFAR runs (weights.safe
 
 bench-layouts: setup ## CPU: 1 process x all threads vs 1 per core, fp32/bf16, oversubscribed (campaign paused meanwhile)
 	$(RUN) campaign hold -- $(RUN) bench-layouts
+
+budget: setup ## final error vs budget (short 1/16, quarter 1/4, paper 1) and the smallest budget per claim
+	$(RUN) budget
 
 precision-check: setup ## bf16 vs fp32: short against short-bf16 -> results|figures|report/short-bf16/precision_check.*
 	$(RUN) precision-check

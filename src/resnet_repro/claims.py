@@ -144,3 +144,39 @@ def claims_text(t: dict) -> str:
     """The four claims, one paragraph each, from load_collected's tables."""
     runs, curves = t["runs"], t.get("curves", pd.DataFrame())
     return "\n".join([degradation(runs, curves), depth(runs), shortcuts(runs)])
+
+
+CLAIMS = ["1. degradation: plain-56 trains worse than plain-20 through the whole run",
+          "2a. ResNet-56 below ResNet-20 (test error)",
+          "2b. ResNet-110 below ResNet-56 (test error)",
+          "3. ResNet-56 below plain-56 (test error)",
+          "4a. Fig. 7: residual responses smaller than plain ones at every depth with both",
+          "4b. Fig. 7: smaller responses for deeper ResNets"]
+
+
+def holds(t: dict) -> dict[str, tuple[bool | None, str]]:
+    """Each claim of CLAIMS on one preset's collected tables: (True/False, or None when undecidable; a note with n
+    and whether the difference beats the seed spread)."""
+    runs, curves, ls = t["runs"], t.get("curves", pd.DataFrame()), t.get("layer_std", pd.DataFrame())
+    out: dict[str, tuple[bool | None, str]] = {}
+
+    def note(c: dict) -> str:
+        sp = "seed spread unknown" if c["spread"] is None else (
+            "beyond the seed spread" if c["beats_spread"] else "within the seed spread")
+        return f"{100 * c['diff']:+.2f} points, n={c['na']}/{c['nb']}, {sp}"
+
+    c = compare(runs, "plain56", "plain20", "final_train_err")
+    k, n, _ = whole_run(curves, "plain56", "plain20", "train_err")
+    out[CLAIMS[0]] = (None, "missing runs") if c is None else (
+        c["diff"] > 0 and n > 0 and k == n, f"final train error {note(c)}; above at {k} of {n} points")
+    for claim, (a, b) in zip(CLAIMS[1:4], (("resnet56", "resnet20"), ("resnet110", "resnet56"), ("resnet56", "plain56"))):
+        c = compare(runs, a, b)
+        out[claim] = (None, "missing runs") if c is None else (c["diff"] < 0, note(c))
+    m = ls.groupby("arch")["std"].mean() if not ls.empty else pd.Series(dtype=float)
+    pairs = [(m[f"resnet{d}"], m[f"plain{d}"]) for d in (20, 32, 44, 56, 110) if f"resnet{d}" in m and f"plain{d}" in m]
+    out[CLAIMS[4]] = (None, "no plain/ResNet pair with layer stds") if not pairs else (
+        all(r < p for r, p in pairs), f"{sum(r < p for r, p in pairs)} of {len(pairs)} depths")
+    res = [m[f"resnet{d}"] for d in (20, 32, 44, 56, 110, 1202) if f"resnet{d}" in m]
+    out[CLAIMS[5]] = (None, "fewer than two ResNet depths") if len(res) < 2 else (
+        all(a > b for a, b in zip(res, res[1:])), f"{len(res)} depths")
+    return out

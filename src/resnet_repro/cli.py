@@ -112,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     gp.add_argument("--out", default=None, help="collect: the folder for the files to bring back ($OUT)")
     gp.add_argument("--pack-in", default=None, help="unpack: the folder holding collect's files")
 
+    bu = sub.add_parser("budget", help="final error vs fraction of the paper's schedule, and the smallest budget "
+                                       "at which each claim holds (reads collected CSVs of short, quarter, paper)")
+    bu.add_argument("--results", default="results")
+    bu.add_argument("--figures", default="figures")
+    bu.add_argument("--report", default="report")
+
     pc = sub.add_parser("precision-check", help="bf16 vs fp32: the short runs against short-bf16 (issue 15)")
     pc.add_argument("--results", default="results")
     pc.add_argument("--figures", default="figures")
@@ -240,6 +246,11 @@ def _dispatch(args) -> int:
         return 0
     if cmd == "gpu":
         return _gpu(args)
+    if cmd == "budget":
+        from .budget import write as write_budget
+
+        write_budget(args.results, args.figures, args.report)
+        return 0
     if cmd == "precision-check":
         from .precision_check import write
 
