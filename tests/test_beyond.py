@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from resnet_repro import beyond, cli, notebooks
+from resnet_repro import beyond, cli, hooks, notebooks
 from resnet_repro import data as D
 from resnet_repro.models import (VARIANTS, BasicBlock, ShortcutA, block_form, build_model, count_params, parse_arch,
                                  registered_names, variant_names)
@@ -187,7 +187,7 @@ def test_gradient_flow_gives_one_norm_per_block_and_weight_layer(arch, n_blocks,
     torch.manual_seed(0)
     model = build_model(arch)
     batches = [(torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])) for _ in range(2)]
-    df = beyond.gradient_flow(model, batches)
+    df = hooks.gradient_flow(model, batches)
     b, w = df[df.kind == "block_input"], df[df.kind == "weight"]
     assert list(b["index"]) == list(range(1, n_blocks + 1)) and list(b.layer) == [2 * k for k in b["index"]]
     assert len(w) == n_weights
@@ -203,11 +203,11 @@ def test_block_input_gradient_is_the_autograd_gradient():
     torch.manual_seed(0)
     model = build_model("resnet8").train()
     x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
-    df = beyond.gradient_flow(model, [(x, y)])
+    df = hooks.gradient_flow(model, [(x, y)])
     inputs = []
-    hooks = [blk.register_forward_pre_hook(lambda m, a: inputs.append(a[0])) for *_, blk in beyond.blocks(model)]
+    handles = [blk.register_forward_pre_hook(lambda m, a: inputs.append(a[0])) for *_, blk in hooks.blocks(model)]
     loss = F.cross_entropy(model(x), y)
-    for h in hooks:
+    for h in handles:
         h.remove()
     grads = torch.autograd.grad(loss, inputs + [model.fc.weight])
     got = df[df.kind == "block_input"].grad_norm.to_numpy()
@@ -218,7 +218,7 @@ def test_block_input_gradient_is_the_autograd_gradient():
 def test_gradflow_init_writes_the_table_and_its_provenance(arrays, tmp_path):
     df = beyond.gradflow_init("smoke", ["plain8", "resnet8"], seed=0, n_batches=2, dest=tmp_path, arrays=arrays)
     saved = pd.read_csv(tmp_path / "gradflow_init.csv")
-    assert list(saved.columns) == beyond.GRADFLOW_COLUMNS and len(saved) == len(df) == 2 * (3 + 8)
+    assert list(saved.columns) == hooks.GRADFLOW_COLUMNS and len(saved) == len(df) == 2 * (3 + 8)
     assert set(saved.point) == {"init"} and set(saved.batch_size) == {128} and set(saved.n_batches) == {2}
     meta = json.loads((tmp_path / "gradflow_init.json").read_text())
     for k in ("commit", "device", "data_source", "torch", "seed", "n_batches", "archs"):
@@ -237,7 +237,7 @@ def test_training_callback_records_the_same_norms_as_offline_on_the_first_batch(
     assert sorted(set(rec.iteration)) == [0, 2] and set(rec.point) == {"train"}
     stream, *_ = beyond._cifar_setup(cfg, arrays, torch.device("cpu"))
     torch.manual_seed(cfg.seed)
-    offline = beyond.gradient_flow(build_model("resnet8"), beyond.first_batches(stream, 1, cfg.seed))
+    offline = hooks.gradient_flow(build_model("resnet8"), beyond.first_batches(stream, 1, cfg.seed))
     first = rec[rec.iteration == 0]
     assert np.allclose(first.grad_norm.to_numpy(), offline.grad_norm.to_numpy(), rtol=1e-4)
 
@@ -253,15 +253,15 @@ def test_a_lesioned_block_returns_exactly_its_shortcut_and_restoring_gives_the_o
         before = model(x)
         blk = model.stages[1][0]  # a dimension-changing block: option A's subsample + zero-pad
         h = torch.rand(2, 16, 32, 32)
-        with beyond.lesioned(model, 2):
+        with hooks.lesioned(model, 2):
             assert torch.equal(blk(h), blk.shortcut(h))
             assert not torch.allclose(model(x), before)
         assert not blk.lesioned and torch.equal(model(x), before)
     plain = build_model("plain14").eval()
     with pytest.raises(ValueError):
-        with beyond.lesioned(plain, 3):  # stage 2's first block changes the shape
+        with hooks.lesioned(plain, 3):  # stage 2's first block changes the shape
             pass
-    with beyond.lesioned(plain, 2), torch.no_grad():
+    with hooks.lesioned(plain, 2), torch.no_grad():
         assert torch.equal(plain.stages[0][1](h), h)  # a plain layer pair removed: the identity
 
 
@@ -283,8 +283,8 @@ def test_lesion_table_has_a_row_per_block_and_the_intact_error():
 def test_direction_has_the_weights_filter_norms_and_zeros_on_bn_and_biases():
     torch.manual_seed(0)
     model = randomize_bn(build_model("resnet8-exclgate"))
-    d = beyond.filter_normalized_direction(model, torch.Generator().manual_seed(3))
-    again = beyond.filter_normalized_direction(model, torch.Generator().manual_seed(3))
+    d = hooks.filter_normalized_direction(model, torch.Generator().manual_seed(3))
+    again = hooks.filter_normalized_direction(model, torch.Generator().manual_seed(3))
     n_filters = 0
     for (name, p), u, v in zip(model.named_parameters(), d, again):
         assert u.shape == p.shape and torch.equal(u, v)
@@ -420,7 +420,7 @@ def test_gradflow_training_lines_give_the_first_second_and_last_ratio_and_compar
     assert "from 9e+03 to 2.5 in plain-56 and from 36 to 2 in ResNet-56" in text and "evens out" in text
     gf = pd.concat([_train_rows("plain56", {0: 9000.0, 750: 500.0}), _train_rows("resnet56", {0: 36.0, 750: 2.0})])
     assert "stays far more uneven" in "\n".join(beyond.gradflow_training_lines(gf))
-    assert beyond.gradflow_training_lines(pd.DataFrame(columns=beyond.GRADFLOW_COLUMNS)) == []
+    assert beyond.gradflow_training_lines(pd.DataFrame(columns=hooks.GRADFLOW_COLUMNS)) == []
 
 
 def test_lesion_setting_names_the_device_and_the_nets_without_lesion_json():
@@ -456,7 +456,7 @@ def test_landscape_verdict_and_figures_keep_each_seeds_surface_apart(tmp_path):
 
 def test_gradflow_verdict_at_the_final_weights_says_which_seeds_it_averages():
     gf = pd.concat([_train_rows(a, {4000: 2.0}).assign(seed=s) for a in ("plain20", "resnet20") for s in (0, 1)])
-    empty = pd.DataFrame(columns=beyond.GRADFLOW_COLUMNS)
+    empty = pd.DataFrame(columns=hooks.GRADFLOW_COLUMNS)
     text = beyond.gradflow_verdict(dict(gradflow_init=empty, gradflow_final=gf, gradflow_train=empty))
     assert "**20 layers, at the final weights (mean over seeds 0, 1):** the gradient norm" in text
     assert "2× that at the last block in plain-20" in text

@@ -131,7 +131,11 @@ def fake_supervisor(monkeypatch, tmp_path):
     p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "campaign", "run"],
                          start_new_session=True)
     (tmp_path / ".campaign").mkdir()
-    C._write_state(dict(pid=p.pid, name="quarter", workers=1, threads=1))
+    C.write_state(dict(pid=p.pid, name="quarter", workers=1, threads=1))
+    deadline = time.time() + 30
+    while b"campaign" not in Path(f"/proc/{p.pid}/cmdline").read_bytes():  # until exec has replaced the fork
+        assert time.time() < deadline
+        time.sleep(0.05)
     yield p
     if p.poll() is None:
         p.kill()

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from resnet_repro import analyze, collect
+from resnet_repro import analyze, collect, hooks
 from resnet_repro.cli import main
 from resnet_repro.models import build_model
 
@@ -47,7 +47,7 @@ def test_hooks_capture_one_response_per_3x3_conv_and_match_manual_std(arch):
     model.eval()
     x = torch.randn(12, 3, 32, 32)
     batches = [(x[:5], None), (x[5:], None)]  # two batches: the sums must accumulate across them
-    df = analyze.layer_stds(model, batches)
+    df = hooks.layer_stds(model, batches)
     n_3x3 = sum(1 for m in model.stages.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3))
     assert len(df) == n_3x3 == 6
     assert list(df.columns) == analyze.LAYER_STD_COLUMNS

@@ -9,7 +9,7 @@ import torch
 from conftest import write_imagefolder, write_official_batches
 from resnet_repro import data as D
 from resnet_repro.config import make_config
-from resnet_repro.train import CIFARDataModule
+from resnet_repro.data import CIFARDataModule
 
 PAD = 4
 

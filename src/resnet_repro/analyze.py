@@ -23,54 +23,8 @@ import torch
 
 from . import data as D
 from .config import TrainConfig
+from .hooks import LAYER_STD_COLUMNS, ResponseStats, layer_stds  # noqa: F401 (re-exported for the notebooks)
 from .models import ResNet, build_model, parse_arch
-
-LAYER_STD_COLUMNS = ["layer", "stage", "block", "conv", "std", "std_channel_mean"]
-
-
-class ResponseStats:
-    """Forward hooks that accumulate per-channel sums of each response layer's output in float64."""
-
-    def __init__(self, model: ResNet):
-        self.layers = model.response_layers()
-        self.sums: list[torch.Tensor | None] = [None] * len(self.layers)
-        self.handles = [m.register_forward_hook(self._hook(i)) for i, (_, _, _, m) in enumerate(self.layers)]
-
-    def _hook(self, i: int):
-        def hook(module, inputs, out):
-            o = out.detach().double()
-            s = torch.stack([o.sum((0, 2, 3)), (o * o).sum((0, 2, 3)),
-                             torch.full((o.shape[1],), o.numel() / o.shape[1], dtype=o.dtype, device=o.device)])
-            self.sums[i] = s if self.sums[i] is None else self.sums[i] + s
-        return hook
-
-    def remove(self) -> None:
-        for h in self.handles:
-            h.remove()
-
-    def table(self) -> pd.DataFrame:
-        rows = []
-        for i, ((stage, block, conv, _), s) in enumerate(zip(self.layers, self.sums), 1):
-            s1, s2, n = s[0], s[1], s[2]
-            mean, sq = s1.sum() / n.sum(), s2.sum() / n.sum()
-            ch_std = (s2 / n - (s1 / n) ** 2).clamp_min(0).sqrt()
-            rows.append(dict(layer=i, stage=stage, block=block, conv=conv,
-                             std=float((sq - mean * mean).clamp_min(0).sqrt()),
-                             std_channel_mean=float(ch_std.mean())))
-        return pd.DataFrame(rows, columns=LAYER_STD_COLUMNS)
-
-
-@torch.no_grad()
-def layer_stds(model: ResNet, batches) -> pd.DataFrame:
-    """Run `model` (in eval mode) over `batches` of (x, y) and return the per-layer std table."""
-    model.eval()
-    stats = ResponseStats(model)
-    try:
-        for x, _ in batches:
-            model(x)
-    finally:
-        stats.remove()
-    return stats.table()
 
 
 def default_device() -> torch.device:
@@ -92,7 +46,9 @@ def inference_batches(x_uint8: torch.Tensor, y: torch.Tensor, mean: torch.Tensor
 
 def load_final_model(run: Path, device: torch.device) -> ResNet:
     """The run's final weights, channels_last on a CPU (to match inference_batches)."""
-    from .weights import final_state  # checkpoints/final.ckpt where it exists, else the published weights
+    from .weights import (
+        final_state,  # checkpoints/final.ckpt where it exists, else the published weights
+    )
 
     model = build_model(run_config(run).arch)
     model.load_state_dict(final_state(run))
@@ -101,9 +57,7 @@ def load_final_model(run: Path, device: torch.device) -> ResNet:
 
 
 def analyze_run(run: Path, arrays: D.CifarArrays, device: torch.device) -> pd.DataFrame:
-    from .train import CIFARDataModule  # the same mean image as in training (same split and subset)
-
-    dm = CIFARDataModule(run_config(run), arrays)
+    dm = D.CIFARDataModule(run_config(run), arrays)  # the same mean image as in training (same split and subset)
     dm.setup()
     model = load_final_model(run, device)
     test_x = D.to_tensor_nchw(arrays.test_x).to(device)  # the full test set, whatever the run evaluated

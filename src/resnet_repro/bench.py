@@ -3,7 +3,7 @@
 For every arch, on the current device (CUDA if available, else CPU), with batch 128 and the same
 number of warm-up and timed iterations for every path, on the same images:
 
-* ``project``: the real training path. `train.LitResNet` and `train.CIFARDataModule` (the whole set on
+* ``project``: the real training path. `train.LitResNet` and `data.CIFARDataModule` (the whole set on
   the device as uint8, batched on-device normalisation, crop and flip, channels_last, fused SGD on
   CUDA) driven by a Lightning Trainer without validation, logger or checkpoints. A callback reads
   `time.perf_counter()` at `on_train_batch_end`, with a CUDA sync only at the warm-up boundary and at
@@ -326,7 +326,8 @@ def time_project(arch: str, arrays, dev: torch.device, warmup: int, iters: int, 
     from lightning.pytorch.callbacks import Callback
 
     from .config import make_config
-    from .train import CIFARDataModule, LitResNet
+    from .data import CIFARDataModule
+    from .train import LitResNet
 
     total = warmup + iters
 

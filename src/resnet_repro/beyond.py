@@ -33,7 +33,6 @@ Definitions and choices (each also stated in the report section):
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import itertools
 import json
@@ -50,18 +49,34 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import data as D
-from .analyze import (arrays_for, data_key, default_device, finished_runs, inference_batches, load_final_model,
-                      run_config, runs_with_checkpoint)
-from .models import BasicBlock, ResNet, build_model, parse_arch, variant_label
+from .analyze import (
+    arrays_for,
+    data_key,
+    default_device,
+    finished_runs,
+    inference_batches,
+    load_final_model,
+    run_config,
+    runs_with_checkpoint,
+)
+from .hooks import (
+    GRADFLOW_COLUMNS,
+    arch_info,
+    blocks,
+    filter_normalized_direction,
+    gradient_flow,
+    label_rows,
+    lesioned,
+    removable,
+)
+from .models import ResNet, build_model, parse_arch, variant_label
+from .train import CODE_COMMIT, device_name
 from .weights import has_final_weights
 
 GRADFLOW_ARCHS = ["plain20", "plain56", "plain110", "resnet20", "resnet56", "resnet110"]
 LANDSCAPE_ARCHS = ["resnet56", "plain56"]
 LESION_ARCHS = ["resnet56", "resnet110", "plain56", "plain110"]
 
-GRADFLOW_COLUMNS = ["arch", "seed", "depth", "residual", "variant", "point", "iteration", "kind", "role", "index",
-                    "layer", "stage", "block", "name", "grad_norm", "grad_norm_std", "grad_rms", "weight_norm",
-                    "n_batches", "batch_size"]
 LESION_COLUMNS = ["arch", "seed", "depth", "residual", "block", "stage", "block_in_stage", "reshape", "removed",
                   "test_loss", "test_err", "delta_err", "n_test"]
 LANDSCAPE_1D_COLUMNS = ["arch", "seed", "alpha", "loss", "err"]
@@ -84,165 +99,12 @@ FIGURE_NAMES = {"gradflow_init": "beyond_gradflow_init", "gradflow_final": "beyo
                 "landscape_surface": "beyond_landscape_2d_surface", "lesion": "beyond_lesion"}
 
 
-def _arch_info(arch: str) -> dict:
-    c = parse_arch(arch)
-    return dict(arch=arch, depth=c.depth, residual=c.residual, variant=c.variant)
-
-
 # ============================================================================= 1. gradient flow
-
-
-def blocks(model: ResNet) -> list[tuple[int, int, int, BasicBlock]]:
-    """(k, stage, block in stage, module) of every block in forward order; k and stages count from 1."""
-    out, k = [], 0
-    for s, stage in enumerate(model.stages, 1):
-        for b, block in enumerate(stage, 1):
-            k += 1
-            out.append((k, s, b, block))
-    return out
-
-
-def weight_layers(model: ResNet) -> list[dict]:
-    """Every conv and linear weight with its layer index (stem 1, block k's convs 2k and 2k+1, fc = depth) and
-    role (stem, conv1, conv2, fc; shortcut projections and gates take the index of their block's addition)."""
-    names = {id(p): n for n, p in model.named_parameters()}
-    rows = [dict(index=1, role="stem", stage=0, block=0, param=model.stem[0][0].weight)]
-    for k, s, b, blk in blocks(model):
-        rows += [dict(index=2 * k, role="conv1", stage=s, block=b, param=blk.conv1[0].weight),
-                 dict(index=2 * k + 1, role="conv2", stage=s, block=b, param=blk.conv2[0].weight)]
-        if isinstance(blk.shortcut, nn.Sequential):
-            rows.append(dict(index=2 * k + 1, role="shortcut", stage=s, block=b, param=blk.shortcut[0].weight))
-        if blk.gate is not None:
-            rows.append(dict(index=2 * k + 1, role="gate", stage=s, block=b, param=blk.gate.weight))
-    rows.append(dict(index=2 * len(blocks(model)) + 2, role="fc", stage=0, block=0, param=model.fc.weight))
-    for r in rows:
-        r["name"] = names[id(r["param"])]
-    return rows
-
-
-class BlockInputGrads:
-    """Forward pre-hooks that catch dL/d(input) of every block during the next backward pass."""
-
-    def __init__(self, model: ResNet):
-        self.blocks = blocks(model)
-        self.grads: list[torch.Tensor | None] = [None] * len(self.blocks)
-        self.handles = [blk.register_forward_pre_hook(self._hook(i)) for i, (*_, blk) in enumerate(self.blocks)]
-
-    def _hook(self, i: int):
-        def store(g: torch.Tensor) -> None:
-            self.grads[i] = g.detach()
-
-        def hook(module, args):
-            if args[0].requires_grad:
-                args[0].register_hook(store)
-        return hook
-
-    def remove(self) -> None:
-        for h in self.handles:
-            h.remove()
-
-
-def _norm(t: torch.Tensor | None) -> float:
-    return math.nan if t is None else float(t.detach().double().norm())
-
-
-def gradient_rows(model: ResNet, catcher: BlockInputGrads) -> list[dict]:
-    """One row per block input and per weight layer, from the caught input gradients and the weights' .grad."""
-    rows = []
-    for (k, s, b, _), g in zip(catcher.blocks, catcher.grads):
-        n = _norm(g)
-        rows.append(dict(kind="block_input", role="block", index=k, layer=2 * k, stage=s, block=b,
-                         name=f"stages.{s - 1}.{b - 1}", grad_norm=n,
-                         grad_rms=n / math.sqrt(g.numel()) if g is not None else math.nan, weight_norm=math.nan))
-    for w in weight_layers(model):
-        p = w["param"]
-        n = _norm(p.grad)
-        rows.append(dict(kind="weight", role=w["role"], index=w["index"], layer=w["index"], stage=w["stage"],
-                         block=w["block"], name=w["name"], grad_norm=n, grad_rms=n / math.sqrt(p.numel()),
-                         weight_norm=_norm(p)))
-    return rows
-
-
-def gradient_flow(model: ResNet, batches) -> pd.DataFrame:
-    """Per block input and per weight layer: the gradient norm of the mean cross-entropy, averaged over `batches`
-    (x, y), with the net in training mode. Columns: kind, role, index, layer, stage, block, name, grad_norm,
-    grad_norm_std (over batches; NaN for one batch), grad_rms, weight_norm, n_batches, batch_size."""
-    model.train()
-    catcher = BlockInputGrads(model)
-    norms, rms, meta, sizes = [], [], None, []
-    try:
-        for x, y in batches:
-            model.zero_grad(set_to_none=True)
-            catcher.grads = [None] * len(catcher.blocks)
-            with torch.enable_grad():
-                F.cross_entropy(model(x), y).backward()
-            rows = gradient_rows(model, catcher)
-            meta = meta or rows
-            norms.append([r["grad_norm"] for r in rows])
-            rms.append([r["grad_rms"] for r in rows])
-            sizes.append(len(y))
-    finally:
-        catcher.remove()
-        model.zero_grad(set_to_none=True)
-    if meta is None:
-        raise ValueError("gradient_flow needs at least one batch")
-    norms, rms = np.asarray(norms), np.asarray(rms)
-    df = pd.DataFrame(meta).drop(columns=["grad_norm", "grad_rms"])
-    df["grad_norm"] = norms.mean(0)
-    df["grad_norm_std"] = norms.std(0, ddof=1) if len(norms) > 1 else np.nan
-    df["grad_rms"] = rms.mean(0)
-    df["n_batches"], df["batch_size"] = len(norms), int(np.mean(sizes))
-    return df
-
-
-def _label_rows(df: pd.DataFrame, arch: str, seed: int, point: str, iteration: int) -> pd.DataFrame:
-    df = df.copy()
-    for k, v in {**_arch_info(arch), "seed": seed, "point": point, "iteration": iteration}.items():
-        df[k] = v
-    return df.reindex(columns=GRADFLOW_COLUMNS)
-
-
-def make_gradflow_callback(every: int, path: str | Path, arch: str, seed: int):
-    """A Lightning callback that writes the gradient norms of one training batch every `every` iterations
-    (iteration = updates done before that batch) to `path` (the run folder's gradflow.csv)."""
-    import lightning as L
-
-    class GradFlowCallback(L.Callback):
-        def __init__(self):
-            self.every, self.path, self.catcher, self.it = every, Path(path), None, 0
-
-        def on_train_start(self, trainer, pl_module):
-            # A resumed run: drop rows the interrupted session wrote after its last checkpoint.
-            if trainer.is_global_zero and self.path.is_file() and self.path.stat().st_size:
-                df = pd.read_csv(self.path)
-                df[df["iteration"] < trainer.global_step].to_csv(self.path, index=False)
-
-        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-            if trainer.global_step % self.every == 0:
-                self.catcher, self.it, self.n = BlockInputGrads(pl_module.model), trainer.global_step, len(batch[1])
-
-        def on_after_backward(self, trainer, pl_module):
-            if self.catcher is None:
-                return
-            try:
-                rows = pd.DataFrame(gradient_rows(pl_module.model, self.catcher))
-            finally:
-                self.catcher.remove()
-                self.catcher = None
-            if trainer.is_global_zero:
-                rows["grad_norm_std"], rows["n_batches"], rows["batch_size"] = np.nan, 1, self.n
-                df = _label_rows(rows, arch, seed, "train", self.it)
-                new = not (self.path.is_file() and self.path.stat().st_size)
-                df.to_csv(self.path, mode="w" if new else "a", header=new, index=False)
-
-    return GradFlowCallback()
 
 
 def _cifar_setup(cfg, arrays: D.CifarArrays, device: torch.device):
     """The run's data as training saw it: (train stream, test batches, train x/y on the device, mean image)."""
-    from .train import CIFARDataModule
-
-    dm = CIFARDataModule(dataclasses.replace(cfg, channels_last=False), arrays)
+    dm = D.CIFARDataModule(dataclasses.replace(cfg, channels_last=False), arrays)
     dm.setup()
     tx, ty, mean = dm.train_x.to(device), dm.train_y.to(device), dm.mean.to(device)
     stream = D.TrainStream(tx, ty, mean, cfg.batch_size, cfg.seed, cfg.eval_every)
@@ -257,8 +119,6 @@ def first_batches(stream: D.TrainStream, n: int, seed: int) -> list[tuple[torch.
 
 
 def _provenance(device: torch.device, arrays: D.CifarArrays, **extra) -> dict:
-    from .train import CODE_COMMIT, device_name
-
     return dict(**extra, commit=CODE_COMMIT, device=device_name(device), torch=torch.__version__,
                 python=platform.python_version(), threads=torch.get_num_threads(), data_source=arrays.source,
                 data_path=str(Path(arrays.path).resolve()), created_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
@@ -284,7 +144,7 @@ def gradflow_init(preset: str = "paper", archs=GRADFLOW_ARCHS, seed: int = 0, n_
         t1 = time.time()
         torch.manual_seed(seed)  # as train(): seed_everything(seed), then the net is the first thing built
         model = build_model(arch, num_classes=cfg.num_classes, bn_groups=cfg.bn_groups).to(device)
-        df = _label_rows(gradient_flow(model, batches), arch, seed, "init", 0)
+        df = label_rows(gradient_flow(model, batches), arch, seed, "init", 0)
         frames.append(df)
         b = df[df.kind == "block_input"].grad_norm.to_numpy()
         print(f"[gradflow] {arch} at init: block-input gradient norm first/last block {b[0] / b[-1]:.3g} "
@@ -315,7 +175,7 @@ def gradflow_final(preset: str, results: str | Path = "results", data_dir: str |
         a = arrays[data_key(run, data_dir)]
         stream, *_ = _cifar_setup(cfg, a, device)
         model = load_final_model(run, device)
-        df = _label_rows(gradient_flow(model, first_batches(stream, n_batches, cfg.seed)), cfg.arch, cfg.seed,
+        df = label_rows(gradient_flow(model, first_batches(stream, n_batches, cfg.seed)), cfg.arch, cfg.seed,
                          "final", cfg.max_steps)
         df.to_csv(run / RUN_FILES["gradflow_final"], index=False)
         print(f"[gradflow] wrote {run / RUN_FILES['gradflow_final']}", flush=True)
@@ -323,24 +183,6 @@ def gradflow_final(preset: str, results: str | Path = "results", data_dir: str |
 
 
 # ============================================================================= 4. block lesions (here: used by 3)
-
-
-def removable(block: BasicBlock) -> bool:
-    """A residual block can always be removed (its shortcut stays); a plain one only where shapes match."""
-    return block.shortcut is not None or not block.reshape
-
-
-@contextlib.contextmanager
-def lesioned(model: ResNet, k: int):
-    """Within the context, block k (1-based, forward order) returns its shortcut path alone."""
-    blk = blocks(model)[k - 1][3]
-    if not removable(blk):
-        raise ValueError(f"block {k} of a plain net changes the shape and cannot be removed")
-    blk.lesioned = True
-    try:
-        yield model
-    finally:
-        blk.lesioned = False
 
 
 @torch.no_grad()
@@ -386,7 +228,7 @@ def lesion_preset(preset: str, results: str | Path = "results", data_dir: str | 
         _, test, *_ = _cifar_setup(cfg, a, device)
         t0 = time.time()
         df = lesion_table(load_final_model(run, device), test)
-        for k, v in {**_arch_info(cfg.arch), "seed": cfg.seed}.items():
+        for k, v in {**arch_info(cfg.arch), "seed": cfg.seed}.items():
             df[k] = v
         df.reindex(columns=LESION_COLUMNS).to_csv(run / RUN_FILES["lesion"], index=False)
         meta = _provenance(device, a, what="block lesions (beyond.lesion_table)", arch=cfg.arch, seed=cfg.seed,
@@ -399,22 +241,6 @@ def lesion_preset(preset: str, results: str | Path = "results", data_dir: str | 
 
 
 # ============================================================================= 3. loss landscapes
-
-
-def filter_normalized_direction(model: nn.Module, generator: torch.Generator) -> list[torch.Tensor]:
-    """A random direction, one tensor per parameter (model.parameters() order): Gaussian, each filter rescaled to
-    the norm of the weights' filter; zero for 1-D parameters (BN weights and biases, biases). Drawn on the CPU
-    from `generator`, so the same seed gives the same direction on any device."""
-    out = []
-    for p in model.parameters():
-        if p.dim() <= 1:
-            out.append(torch.zeros_like(p))
-            continue
-        d = torch.randn(p.shape, generator=generator, dtype=torch.float32).to(p.device, p.dtype)
-        w = p.detach()
-        scale = w.flatten(1).norm(dim=1) / (d.flatten(1).norm(dim=1) + 1e-10)
-        out.append(d * scale.view(-1, *[1] * (p.dim() - 1)))
-    return out
 
 
 @torch.no_grad()
@@ -1082,17 +908,18 @@ def build_beyond_report(preset: str, results: str | Path = "results", figures: s
                         report: str | Path = "report", b: dict | None = None) -> Path:
     """report/<preset>/beyond.md (and beyond.html) from report/template_beyond.md and the collected tables."""
     from . import report as R
+    from . import wording as W
 
     b = b or load_beyond(preset, results)
     out_dir = Path(report) / preset
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = b["init_meta"]
     runs = b["runs"] if not b["runs"].empty and "data_source" in b["runs"] else pd.DataFrame()
-    data = R.data_text(runs) if not runs.empty else (
-        R.data_text(pd.DataFrame({"data_source": [meta["data_source"]]})) if meta else "no measurements yet")
+    data = W.data_text(runs) if not runs.empty else (
+        W.data_text(pd.DataFrame({"data_source": [meta["data_source"]]})) if meta else "no measurements yet")
     fdir = Path(figures) / preset
     figs = [p for p in sorted(fdir.glob("beyond_*.png"))] if fdir.is_dir() else []
-    rel = Path(R._relpath(fdir, out_dir)) if figs else Path(".")
+    rel = Path(R.relpath(fdir, out_dir)) if figs else Path(".")
     fig_md = "\n\n".join(f"![{p.stem}]({(rel / p.name).as_posix()})\n\n*{p.stem.replace('_', ' ')}* "
                          f"([PDF]({(rel / p.with_suffix('.pdf').name).as_posix()}))" for p in figs) \
         or "_No figures yet (`python -m resnet_repro beyond --preset ...`)._"
@@ -1102,7 +929,7 @@ def build_beyond_report(preset: str, results: str | Path = "results", figures: s
         init_txt = (f"Initialisation measurement: `{meta.get('preset')}` preset's data, seed {meta.get('seed')}, "
                     f"{meta.get('n_batches')} batches of {meta.get('batch_size')}, {meta.get('device')}, commit "
                     f"`{str(meta.get('commit'))[:12]}`, torch {meta.get('torch')}, {meta.get('created_at')}.")
-    scale = R.scale_text(preset)
+    scale = W.scale_text(preset)
     if runs.empty and meta:  # a folder of its own for the measurement at initialisation (no training)
         scale = (f"measurements at initialisation only (no training), with the data settings of the "
                  f"`{meta.get('preset')}` preset")

@@ -136,7 +136,7 @@ def _log(msg: str) -> None:
     print(time.strftime("%Y-%m-%d %H:%M:%S ") + msg, flush=True)
 
 
-def _write_state(state: dict) -> None:
+def write_state(state: dict) -> None:
     tmp = STATE.with_suffix(".tmp")
     tmp.write_text(json.dumps(state, indent=2) + "\n")
     tmp.replace(STATE)
@@ -206,7 +206,7 @@ def supervise(name: str, workers: int, threads: int, data_dir: str | None, resul
                 break
         state["slots"] = [dict(job=s["job"].name, phase=s["phase"], pid=s["proc"].pid) if s else None for s in slots]
         state["failed"] = sorted(failed)
-        _write_state(state)
+        write_state(state)
         if all(s is None for s in slots):
             _log(f"campaign {name}: nothing left to start ({len(failed)} failed: {', '.join(sorted(failed)) or 'none'})")
             break
@@ -224,7 +224,7 @@ def supervise(name: str, workers: int, threads: int, data_dir: str | None, resul
                 except subprocess.TimeoutExpired:
                     s["proc"].kill()
     state["slots"], state["ended_at"] = [None] * workers, time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    _write_state(state)
+    write_state(state)
     return 0
 
 
@@ -294,7 +294,7 @@ def start(name: str, workers: int, threads: int, data_dir: str | None, imagenet_
     with open(LOG, "a") as log:
         p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                              start_new_session=True)
-    _write_state(dict(pid=p.pid, name=name, workers=workers, threads=threads, commit=sha, slots=[]))
+    write_state(dict(pid=p.pid, name=name, workers=workers, threads=threads, commit=sha, slots=[]))
     print(f"[campaign] {name} started: supervisor pid {p.pid}, {workers} workers x {threads} threads, code of "
           f"{sha[:12]} ({code}); log {LOG}")
     return 0

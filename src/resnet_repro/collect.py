@@ -20,8 +20,16 @@ from pathlib import Path
 import pandas as pd
 
 from .config import preset_family
-from .experiments import GRIDS, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE6, PUBLIC_REPRO, grid_runs
+from .experiments import (
+    GRIDS,
+    PAPER_TABLE2,
+    PAPER_TABLE3,
+    PAPER_TABLE6,
+    PUBLIC_REPRO,
+    grid_runs,
+)
 from .models import parse_arch
+from .wording import data_text, scale_text
 
 RUN_COLUMNS = ["arch", "depth", "residual", "shortcut", "seed", "params", "final_test_err", "final_train_err",
                "iterations", "wall_time_s", "iters_per_s", "warmup_switched_at", "device", "precision", "torch_threads", "commit",
@@ -147,7 +155,6 @@ def collect(preset: str, results: str | Path = "results") -> dict[str, pd.DataFr
 
 def write_label(out: Path, preset: str, runs: pd.DataFrame) -> None:
     """LABEL.md beside the CSVs: the scale and the data of these numbers, so the folder says it on its own."""
-    from .report import data_text, scale_text  # report imports this module: import here, not at the top
 
     n_dev = sorted(set(runs.device.astype(str))) if len(runs) else []
     (out / "LABEL.md").write_text(

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 from .models import parse_arch
-
 
 # Lightning precision names this project trains with: fp32 (TF32 convolutions on a GPU) and bf16 autocast.
 PRECISIONS = ("32-true", "bf16-mixed")

@@ -23,11 +23,15 @@ import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
+import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
@@ -70,7 +74,9 @@ def find_source(data_dir: str | os.PathLike) -> tuple[str, Path]:
 
 def download_official(data_dir: str | os.PathLike) -> Path:
     """Fetch the official python batches with torchvision (needs internet)."""
-    from torchvision.datasets import CIFAR10  # imported here: torchvision is only needed for this
+    from torchvision.datasets import (
+        CIFAR10,  # imported here: torchvision is only needed for this
+    )
 
     Path(data_dir).mkdir(parents=True, exist_ok=True)
     try:
@@ -335,3 +341,52 @@ def subset_indices(n: int, k: int | None, seed: int) -> np.ndarray:
     if k is None or k >= n:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).permutation(n)[:k])
+
+
+# ----------------------------------------------------------------------------- the Lightning data module
+
+
+class CIFARDataModule(L.LightningDataModule):
+    """Holds CIFAR-10 on the training device as uint8 and serves the paper's batches."""
+
+    def __init__(self, cfg: TrainConfig, arrays: CifarArrays | None = None):
+        super().__init__()
+        self.cfg, self.arrays = cfg, arrays
+
+    def setup(self, stage: str | None = None) -> None:
+        cfg = self.cfg
+        a = self.arrays or load_cifar10(cfg.data_dir)
+        self.source, self.source_path = a.source, a.path
+        dev = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        train_idx, val_idx = (split_indices(len(a.train_x), cfg.val_size, cfg.split_seed)
+                              if cfg.val_size else (np.arange(len(a.train_x)), None))
+        train_idx = train_idx[subset_indices(len(train_idx), cfg.train_subset, cfg.split_seed)]
+        test_idx = subset_indices(len(a.test_x), cfg.test_subset, cfg.split_seed)
+
+        def dev_tensors(x, y, idx):
+            return to_tensor_nchw(x[idx]).to(dev), torch.from_numpy(y[idx]).to(dev)
+
+        self.train_x, self.train_y = dev_tensors(a.train_x, a.train_y, train_idx)
+        self.mean = mean_image(self.train_x)  # training images only (the val split excluded)
+        self.test_x, self.test_y = dev_tensors(a.test_x, a.test_y, test_idx)
+        self.val = dev_tensors(a.train_x, a.train_y, val_idx) if val_idx is not None else None
+        self.n_train, self.n_test = len(train_idx), len(test_idx)
+        self.rank, self.world = rank, world
+        step = (lambda: self.trainer.global_step) if self.trainer else (lambda: 0)
+        # Every rank walks the same global batches and takes its own slice of each.
+        self.stream = TrainStream(self.train_x, self.train_y, self.mean, cfg.batch_size, cfg.seed,
+                                    cfg.eval_every, step, rank=rank, world_size=world,
+                                    channels_last=cfg.channels_last)
+
+    def train_dataloader(self):
+        return self.stream
+
+    def eval_batches(self, x, y):
+        return EvalBatches(x, y, self.mean, 1000, self.rank, self.world, self.cfg.channels_last)
+
+    def val_dataloader(self):
+        loaders = [self.eval_batches(self.test_x, self.test_y)]
+        if self.val is not None:
+            loaders.insert(0, self.eval_batches(*self.val))
+        return loaders

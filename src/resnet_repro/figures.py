@@ -28,11 +28,33 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MultipleLocator
 
-from .collect import (CURVE_COLUMNS, IMAGENET_COLUMNS, LAYER_COLUMNS, RUN_COLUMNS, STATUS_COLUMNS,
-                      TABLE6_COLUMNS, load_collected, table6)
-from .config import FULL_SCALE_PRESETS, PRESETS, TrainConfig, imagenet_schedule_text, make_config, preset_family
-from .experiments import (GRIDS, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE6, PAPER_TABLE6_NOTE, PUBLIC_REPRO,
-                          PUBLIC_REPRO_NOTE)
+from .collect import (
+    CURVE_COLUMNS,
+    IMAGENET_COLUMNS,
+    LAYER_COLUMNS,
+    RUN_COLUMNS,
+    STATUS_COLUMNS,
+    TABLE6_COLUMNS,
+    load_collected,
+    table6,
+)
+from .config import (
+    FULL_SCALE_PRESETS,
+    PRESETS,
+    TrainConfig,
+    make_config,
+    preset_family,
+)
+from .experiments import (
+    GRIDS,
+    PAPER_TABLE2,
+    PAPER_TABLE3,
+    PAPER_TABLE6,
+    PAPER_TABLE6_NOTE,
+    PUBLIC_REPRO,
+    PUBLIC_REPRO_NOTE,
+)
+from .wording import data_label, scale_label  # noqa: F401 (part of the figures' API)
 
 DPI = 150
 
@@ -64,39 +86,6 @@ PAPER_YMAX = 20.0  # the paper's Fig. 1 and Fig. 6 show 0-20 %
 
 
 # ----------------------------------------------------------------------------- labels
-
-
-def scale_label(preset: str) -> str:
-    """What the numbers of a preset are: the paper's protocol or a scaled-down stand-in."""
-    if preset_family(preset) == "imagenet":
-        scaled = "" if preset in FULL_SCALE_PRESETS else "SCALED-DOWN: "
-        return f"{scaled}{preset} preset, {imagenet_schedule_text(preset)}"
-    if preset == "smoke":
-        return "SCALED-DOWN: smoke preset (a few iterations on a subset; not a result)"
-    if preset not in PRESETS:
-        return f"preset {preset!r} (not a preset of this version; scale unknown)"
-    c = make_config(preset)
-    if preset in FULL_SCALE_PRESETS:
-        return f"paper protocol ({c.max_steps // 1000}k iterations)"
-    frac = f"1/{TrainConfig.max_steps / c.max_steps:.3g} of the paper's schedule"
-    return f"SCALED-DOWN: {preset} preset, {frac} ({c.max_steps // 1000}k iterations)"
-
-
-def data_label(runs: pd.DataFrame) -> str:
-    """Where the training data came from, from runs.csv's data_source column."""
-    if runs.empty or "data_source" not in runs:
-        return "data: unknown (no finished runs in runs.csv)"
-    sources = sorted({str(s) for s in runs["data_source"].dropna()})
-    if not sources:
-        return "data: unknown (no data_source recorded)"
-    if any(s.startswith("image folder") for s in sources):  # the ImageNet-style presets (imagenet.py)
-        if any("imagenette" in s.lower() for s in sources):
-            copy = "lossy 224x224 JPEG copy of " if any("224x224" in s for s in sources) else ""
-            return f"data: {copy}Imagenette (10 ImageNet classes)"
-        return "data: " + "; ".join(sources)
-    if any("lossy" in s.lower() for s in sources):
-        return "data: lossy JPEG copy of CIFAR-10"
-    return "data: CIFAR-10 (" + ", ".join(sources) + ")"
 
 
 def arch_depth(arch: str) -> int | None:
@@ -252,7 +241,6 @@ def _curve_values(curves: pd.DataFrame, archs, metrics) -> list[float]:
 
 def schedule_end(preset: str) -> int | None:
     """The preset's max_steps (64k for paper), or None for an unknown preset."""
-    from .config import PRESETS, TrainConfig
 
     if preset not in PRESETS:
         return None
@@ -712,7 +700,6 @@ def write_imagenet_tables(results: dict[str, pd.DataFrame], preset: str, out_dir
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t, runs = imagenet_frame(results), results["runs"]
-    from .config import PRESETS, make_config
 
     nc = make_config(preset).num_classes if preset in PRESETS else 10
     notes = imagenet_footnotes(preset, runs) + [f"# params: of the nets with a {nc}-way classifier (the paper's "

@@ -153,8 +153,8 @@ def check_listing(root: Path, cfg, train_classes: list[str], val_classes: list[s
 def decode(path: Path, size: int) -> tuple[np.ndarray, tuple[int, int]]:
     """One image as (size, size, 3) uint8: RGB, shorter side resized to `size` (PIL bilinear, antialiased),
     center-cropped. The same calls as the workers loader's Resize + CenterCrop. Also returns the file's size."""
-    from PIL import Image
     import torchvision.transforms.functional as TF
+    from PIL import Image
 
     try:
         with Image.open(path) as im:

@@ -18,53 +18,18 @@ import pandas as pd
 from .claims import claims_text
 from .claims import fig7 as claims_fig7
 from .collect import load_collected
-from .config import (FULL_SCALE_PRESETS, PRESETS, TrainConfig, cifar_schedule_text, imagenet_schedule_text,
-                     make_config, preset_family)
+from .config import (
+    FULL_SCALE_PRESETS,
+    PRESETS,
+    TrainConfig,
+    imagenet_schedule_text,
+    make_config,
+    preset_family,
+)
+from .wording import data_text, pct, scale_text
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "report" / "template.md"
 TEMPLATE_IMAGENET = TEMPLATE.with_name("template_imagenet.md")  # the ImageNet-style presets (Fig. 4, Tables 2-3)
-
-SMOKE = ("**scaled-down, not a result**: the `smoke` preset (20 iterations on a 2,048-image subset), "
-         "which only checks that the pipeline runs")
-
-
-def pct(x: float, digits: int = 2) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.{digits}f}%"
-
-
-def scale_text(preset: str) -> str:
-    if preset_family(preset) == "imagenet":
-        scaled = "" if preset in FULL_SCALE_PRESETS else "**scaled-down**: "
-        return f"{scaled}the `{preset}` preset, {imagenet_schedule_text(preset)}"
-    if preset == "smoke":
-        return SMOKE
-    if preset not in PRESETS:
-        return f"preset `{preset}`"
-    scaled = "" if preset in FULL_SCALE_PRESETS else "**scaled-down**: "
-    return f"{scaled}the `{preset}` preset, {cifar_schedule_text(preset)}"
-
-
-def data_text(runs: pd.DataFrame) -> str:
-    if runs.empty:
-        return "no finished runs yet"
-    srcs = sorted(set(runs.data_source.astype(str)))
-    parts = []
-    for s in srcs:
-        if s.startswith("image folder") and "imagenette" in s.lower() and "224x224" in s:
-            parts.append("the **lossy 224×224 JPEG copy of Imagenette** (10 ImageNet classes, 9,469 train / 3,925 "
-                         "val images, resized without keeping the aspect ratio, quality ≈75; "
-                         "`../shared/data/imagenette-224`)")
-        elif s.startswith("image folder"):
-            parts.append(f"{s}")
-        elif "lossy" in s:
-            parts.append("the **lossy JPEG copy of CIFAR-10** (quality ≈75, 4:2:0 chroma; `../shared/data/cifar10-jpeg`), "
-                         "so errors are expected to sit somewhat above those on the official files")
-        elif "official" in s:
-            parts.append("the official CIFAR-10 python batches (torchvision download)")
-        else:
-            parts.append(f"`{s}`")
-    return "; ".join(parts)
-
 
 def _final(runs: pd.DataFrame, arch: str, col: str) -> float | None:
     g = runs[runs.arch == arch]
@@ -144,12 +109,12 @@ def figure_links(preset: str, figures_root: Path, report_dir: Path) -> str:
                   key=lambda p: (next((i for i, k in enumerate(order) if p.stem.startswith(k)), len(order)), p.stem))
     if not pngs:
         return "_No figures yet (`make figures`)._"
-    rel = Path(_relpath(fdir, report_dir))
+    rel = Path(relpath(fdir, report_dir))
     return "\n\n".join(f"![{p.stem}]({(rel / p.name).as_posix()})\n\n*{p.stem.replace('_', ' ')}* "
                        f"([PDF]({(rel / p.with_suffix('.pdf').name).as_posix()}))" for p in pngs)
 
 
-def _relpath(target: Path, start: Path) -> str:
+def relpath(target: Path, start: Path) -> str:
     import os
 
     return os.path.relpath(target.resolve(), start.resolve())

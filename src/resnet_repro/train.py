@@ -20,6 +20,7 @@ usable checkpoint and loses at most one checkpoint interval.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
@@ -30,11 +31,8 @@ import time
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
 import torch.nn.functional as F
-import fcntl
-
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
@@ -42,6 +40,8 @@ from lightning.pytorch.utilities import rank_zero_only
 from . import data as D
 from . import imagenet as IN
 from .config import FULL_SCALE_PRESETS, PRESETS, TrainConfig
+from .data import CIFARDataModule
+from .hooks import make_gradflow_callback
 from .models import build_model, count_params, parse_arch
 
 METRIC_COLUMNS = ["iteration", "lr", "train_loss", "train_err", "test_loss", "test_err", "val_loss", "val_err",
@@ -233,52 +233,6 @@ class LitResNet(L.LightningModule):
 
 
 # ----------------------------------------------------------------------------- data module
-
-
-class CIFARDataModule(L.LightningDataModule):
-    """Holds CIFAR-10 on the training device as uint8 and serves the paper's batches."""
-
-    def __init__(self, cfg: TrainConfig, arrays: D.CifarArrays | None = None):
-        super().__init__()
-        self.cfg, self.arrays = cfg, arrays
-
-    def setup(self, stage: str | None = None) -> None:
-        cfg = self.cfg
-        a = self.arrays or D.load_cifar10(cfg.data_dir)
-        self.source, self.source_path = a.source, a.path
-        dev = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
-        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
-        train_idx, val_idx = (D.split_indices(len(a.train_x), cfg.val_size, cfg.split_seed)
-                              if cfg.val_size else (np.arange(len(a.train_x)), None))
-        train_idx = train_idx[D.subset_indices(len(train_idx), cfg.train_subset, cfg.split_seed)]
-        test_idx = D.subset_indices(len(a.test_x), cfg.test_subset, cfg.split_seed)
-
-        def dev_tensors(x, y, idx):
-            return D.to_tensor_nchw(x[idx]).to(dev), torch.from_numpy(y[idx]).to(dev)
-
-        self.train_x, self.train_y = dev_tensors(a.train_x, a.train_y, train_idx)
-        self.mean = D.mean_image(self.train_x)  # training images only (the val split excluded)
-        self.test_x, self.test_y = dev_tensors(a.test_x, a.test_y, test_idx)
-        self.val = dev_tensors(a.train_x, a.train_y, val_idx) if val_idx is not None else None
-        self.n_train, self.n_test = len(train_idx), len(test_idx)
-        self.rank, self.world = rank, world
-        step = (lambda: self.trainer.global_step) if self.trainer else (lambda: 0)
-        # Every rank walks the same global batches and takes its own slice of each.
-        self.stream = D.TrainStream(self.train_x, self.train_y, self.mean, cfg.batch_size, cfg.seed,
-                                    cfg.eval_every, step, rank=rank, world_size=world,
-                                    channels_last=cfg.channels_last)
-
-    def train_dataloader(self):
-        return self.stream
-
-    def eval_batches(self, x, y):
-        return D.EvalBatches(x, y, self.mean, 1000, self.rank, self.world, self.cfg.channels_last)
-
-    def val_dataloader(self):
-        loaders = [self.eval_batches(self.test_x, self.test_y)]
-        if self.val is not None:
-            loaders.insert(0, self.eval_batches(*self.val))
-        return loaders
 
 
 # ----------------------------------------------------------------------------- logger
@@ -502,9 +456,7 @@ def _train_locked(cfg: TrainConfig, rd: Path, arrays, progress, stop_after) -> d
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     max_steps = cfg.max_steps if stop_after is None else min(cfg.max_steps, stop_after)
     callbacks = [ResumeCheckpoint(last, cfg.ckpt_every, cfg.max_steps)]
-    if cfg.gradflow_every:  # issue 8: gradient norms during training (beyond.py)
-        from .beyond import make_gradflow_callback
-
+    if cfg.gradflow_every:  # issue 8: gradient norms during training (hooks.py)
         callbacks.append(make_gradflow_callback(cfg.gradflow_every, rd / "gradflow.csv", cfg.arch, cfg.seed))
     trainer = L.Trainer(
         accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
