@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from resnet_repro import beyond, cli, hooks, notebooks
+from resnet_repro.studies import common, gradflow, identity, landscapes, lesions
 from resnet_repro import data as D
 from resnet_repro.models import (VARIANTS, BasicBlock, ShortcutA, block_form, build_model, count_params, parse_arch,
                                  registered_names, variant_names)
@@ -216,7 +217,7 @@ def test_block_input_gradient_is_the_autograd_gradient():
 
 
 def test_gradflow_init_writes_the_table_and_its_provenance(arrays, tmp_path):
-    df = beyond.gradflow_init("smoke", ["plain8", "resnet8"], seed=0, n_batches=2, dest=tmp_path, arrays=arrays)
+    df = gradflow.gradflow_init("smoke", ["plain8", "resnet8"], seed=0, n_batches=2, dest=tmp_path, arrays=arrays)
     saved = pd.read_csv(tmp_path / "gradflow_init.csv")
     assert list(saved.columns) == hooks.GRADFLOW_COLUMNS and len(saved) == len(df) == 2 * (3 + 8)
     assert set(saved.point) == {"init"} and set(saved.batch_size) == {128} and set(saved.n_batches) == {2}
@@ -235,9 +236,9 @@ def test_training_callback_records_the_same_norms_as_offline_on_the_first_batch(
     train.train(cfg, arrays=arrays, progress=False)
     rec = pd.read_csv(train.run_dir(cfg) / "gradflow.csv")
     assert sorted(set(rec.iteration)) == [0, 2] and set(rec.point) == {"train"}
-    stream, *_ = beyond._cifar_setup(cfg, arrays, torch.device("cpu"))
+    stream, *_ = common.cifar_setup(cfg, arrays, torch.device("cpu"))
     torch.manual_seed(cfg.seed)
-    offline = hooks.gradient_flow(build_model("resnet8"), beyond.first_batches(stream, 1, cfg.seed))
+    offline = hooks.gradient_flow(build_model("resnet8"), common.first_batches(stream, 1, cfg.seed))
     first = rec[rec.iteration == 0]
     assert np.allclose(first.grad_norm.to_numpy(), offline.grad_norm.to_numpy(), rtol=1e-4)
 
@@ -270,9 +271,9 @@ def test_lesion_table_has_a_row_per_block_and_the_intact_error():
     batches = [(torch.randn(8, 3, 32, 32), torch.arange(8) % 10)]
     for arch, n_removed in (("resnet14", 6), ("plain14", 4)):
         model = randomize_bn(build_model(arch))
-        t = beyond.lesion_table(model, batches)
+        t = lesions.lesion_table(model, batches)
         assert list(t.block) == list(range(7)) and int(t.removed.sum()) == n_removed
-        loss, err, n = beyond.evaluate(model, batches)
+        loss, err, n = lesions.evaluate(model, batches)
         assert t.test_err[0] == err and t.delta_err[0] == 0 and set(t.n_test) == {8}
         assert t[t.removed].test_err.notna().all() and t[~t.removed & (t.block > 0)].test_err.isna().all()
 
@@ -302,8 +303,8 @@ def test_the_centre_of_a_3x3_grid_is_the_unperturbed_loss_and_the_weights_come_b
     model = randomize_bn(build_model("resnet8"))
     state = {k: v.clone() for k, v in model.state_dict().items()}
     batches = [(torch.randn(6, 3, 32, 32), torch.arange(6))]
-    loss, err, _ = beyond.evaluate(model, batches)
-    one, two, info = beyond.landscape(model, batches, grid=3)
+    loss, err, _ = lesions.evaluate(model, batches)
+    one, two, info = landscapes.landscape(model, batches, grid=3)
     assert len(one) == 3 and len(two) == 9 and abs(info["cos_d1_d2"]) < 0.2
     centre = two[(two.alpha == 0) & (two.beta == 0)]
     assert centre.loss.item() == pytest.approx(loss, rel=1e-6) and centre.err.item() == err
@@ -318,16 +319,16 @@ def test_the_centre_of_a_3x3_grid_is_the_unperturbed_loss_and_the_weights_come_b
 def synthetic_results(root, arrays):
     """results/short/ with gradflow_init, lesion, landscape and identity-variant files from tiny real nets."""
     d = root / "short"
-    beyond.gradflow_init("smoke", ["plain20", "resnet20"], n_batches=1, dest=d, arrays=arrays)
+    gradflow.gradflow_init("smoke", ["plain20", "resnet20"], n_batches=1, dest=d, arrays=arrays)
     batches = [(torch.randn(8, 3, 32, 32), torch.arange(8) % 10)]
     frames, one, two = [], [], []
     for arch in ("resnet14", "plain14"):
         torch.manual_seed(0)
         model = randomize_bn(build_model(arch))
-        t = beyond.lesion_table(model, batches)
+        t = lesions.lesion_table(model, batches)
         t["arch"], t["seed"] = arch, 0
         frames.append(t)
-        a, b, _ = beyond.landscape(model, batches, grid=5)
+        a, b, _ = landscapes.landscape(model, batches, grid=5)
         a["arch"] = b["arch"] = arch
         a["seed"] = b["seed"] = 0
         one.append(a)
@@ -337,7 +338,7 @@ def synthetic_results(root, arrays):
     pd.concat(two).to_csv(d / "landscape_2d.csv", index=False)
     finals = [dict(arch=a, final_test_err=e, final_train_err=e / 2) for a, e in
               (("resnet110", 0.07), ("resnet110", 0.069), ("resnet110-preact", 0.065), ("resnet110-const0.5", 0.13))]
-    beyond.variants_table(finals).to_csv(d / "identity_variants.csv", index=False)
+    identity.variants_table(finals).to_csv(d / "identity_variants.csv", index=False)
 
 
 def test_figures_report_and_notebook_cells_from_the_tables(arrays, tmp_path):
@@ -370,23 +371,23 @@ def test_figures_report_and_notebook_cells_from_the_tables(arrays, tmp_path):
 def test_landscape_setting_flags_a_grid_coarser_than_li_et_al():
     m = dict(arch="resnet56", grid=21, grid_1d=51, subset=500, span=1.0, dir_seed=0, device="cpu", commit="abc",
              wall_time_s=600)
-    text = beyond.landscape_setting([m, {**m, "arch": "plain56"}])
+    text = landscapes.landscape_setting([m, {**m, "arch": "plain56"}])
     assert "plain56 seed 0, resnet56 seed 0: a 21×21 grid" in text and "scaled down" in text and "500 training images" in text
     assert "20 min" in text
-    assert "scaled down" not in beyond.landscape_setting([{**m, "grid": 51}])
+    assert "scaled down" not in landscapes.landscape_setting([{**m, "grid": 51}])
 
 
 def test_verdicts_say_not_run_yet_without_numbers(tmp_path):
     b = beyond.load_beyond("short", tmp_path)
-    for text in (beyond.gradflow_verdict(b), beyond.variants_verdict(b), beyond.landscape_verdict(b),
-                 beyond.lesion_verdict(b)):
+    for text in (gradflow.gradflow_verdict(b), identity.variants_verdict(b), landscapes.landscape_verdict(b),
+                 lesions.lesion_verdict(b)):
         assert "not run yet" in text and not re.search(r"\d+\.\d+%", text)
 
 
 def test_variants_verdict_compares_with_the_eccv_medians():
     finals = [dict(arch="resnet110", final_test_err=0.07), dict(arch="resnet110-preact", final_test_err=0.065),
               dict(arch="resnet110-const0.5", final_test_err=0.06)]
-    text = beyond.variants_verdict(dict(identity_variants=beyond.variants_table(finals)))
+    text = identity.variants_verdict(dict(identity_variants=identity.variants_table(finals)))
     assert "full pre-activation:** median 6.50%" in text and "-0.50 points" in text
     assert "1 of 2 variants" in text  # preact agrees (better), constant scaling does not (paper: worse)
 
@@ -414,19 +415,19 @@ def _train_rows(arch: str, ratios: dict[int, float], n_blocks: int = 3) -> pd.Da
 def test_gradflow_training_lines_give_the_first_second_and_last_ratio_and_compare_the_pair():
     gf = pd.concat([_train_rows("plain56", {0: 9000.0, 250: 30.0, 500: 5.0, 750: 2.5}),
                     _train_rows("resnet56", {0: 36.0, 250: 3.0, 500: 2.2, 750: 2.0})])
-    text = "\n".join(beyond.gradflow_training_lines(gf))
+    text = "\n".join(gradflow.gradflow_training_lines(gf))
     assert "plain-56 during training** (seed 1; one training batch every 250 iterations, 4 points)" in text
     assert "9e+03× at iteration 0, 30× at iteration 250, 2.5× at iteration 750" in text
     assert "from 9e+03 to 2.5 in plain-56 and from 36 to 2 in ResNet-56" in text and "evens out" in text
     gf = pd.concat([_train_rows("plain56", {0: 9000.0, 750: 500.0}), _train_rows("resnet56", {0: 36.0, 750: 2.0})])
-    assert "stays far more uneven" in "\n".join(beyond.gradflow_training_lines(gf))
-    assert beyond.gradflow_training_lines(pd.DataFrame(columns=hooks.GRADFLOW_COLUMNS)) == []
+    assert "stays far more uneven" in "\n".join(gradflow.gradflow_training_lines(gf))
+    assert gradflow.gradflow_training_lines(pd.DataFrame(columns=hooks.GRADFLOW_COLUMNS)) == []
 
 
 def test_lesion_setting_names_the_device_and_the_nets_without_lesion_json():
     t = pd.DataFrame(dict(arch=["resnet56", "resnet56", "plain56"], seed=[0, 1, 0], n_test=[10000] * 3))
     metas = [dict(arch="resnet56", seed=1, device="cpu (2 cores)", commit="0123456789abcdef")]
-    text = beyond.lesion_setting(t, metas)
+    text = lesions.lesion_setting(t, metas)
     assert "10,000 test images" in text and "resnet56 seed 1: cpu (2 cores), commit `0123456789ab`" in text
     assert "plain56 seed 0, resnet56 seed 0: no lesion.json" in text
 
@@ -442,22 +443,22 @@ def test_landscape_verdict_and_figures_keep_each_seeds_surface_apart(tmp_path):
                     bumpy.assign(arch="plain56", seed=0), bumpy.assign(arch="plain56", seed=1)], ignore_index=True)
     l1 = l2[l2.beta == 0].drop(columns="beta")
     b = dict(landscape_1d=l1, landscape_2d=l2, landscape_meta=[])
-    text = beyond.landscape_verdict(b)
+    text = landscapes.landscape_verdict(b)
     assert "**resnet56** (seed 0): 1-D: loss 0.5 at the trained weights" in text
     assert "**resnet56** (seed 1): 1-D: loss 4 at the trained weights" in text
     assert "resnet56 vs plain56, seed 0:** the residual net's surface is wider" in text
     assert "resnet56 vs plain56, seed 1:** the residual net's surface is **not**" in text
-    assert beyond._surface(l2, "resnet56", 1)[2][1, 1] == pytest.approx(1.5)  # seed 1's own surface, not a mean
+    assert landscapes._surface(l2, "resnet56", 1)[2][1, 1] == pytest.approx(1.5)  # seed 1's own surface, not a mean
     runs = pd.DataFrame(columns=["data_source"])
-    fig = beyond.fig_landscape_2d(l2, "short", runs)
+    fig = landscapes.fig_landscape_2d(l2, "short", runs)
     assert len([ax for ax in fig.axes if ax.get_title()]) == 4
-    assert len(beyond.fig_landscape_1d(l1, "short", runs).axes[0].lines) == 4
+    assert len(landscapes.fig_landscape_1d(l1, "short", runs).axes[0].lines) == 4
 
 
 def test_gradflow_verdict_at_the_final_weights_says_which_seeds_it_averages():
     gf = pd.concat([_train_rows(a, {4000: 2.0}).assign(seed=s) for a in ("plain20", "resnet20") for s in (0, 1)])
     empty = pd.DataFrame(columns=hooks.GRADFLOW_COLUMNS)
-    text = beyond.gradflow_verdict(dict(gradflow_init=empty, gradflow_final=gf, gradflow_train=empty))
+    text = gradflow.gradflow_verdict(dict(gradflow_init=empty, gradflow_final=gf, gradflow_train=empty))
     assert "**20 layers, at the final weights (mean over seeds 0, 1):** the gradient norm" in text
     assert "2× that at the last block in plain-20" in text
 
@@ -473,7 +474,7 @@ def test_collect_takes_only_finished_runs_so_a_run_in_training_is_not_read_as_it
     tables = beyond.collect_beyond("short", tmp_path)
     assert set(tables["gradflow_train"].arch) == {"resnet20"}
     assert set(pd.read_csv(tmp_path / "short" / "gradflow_train.csv").arch) == {"resnet20"}
-    one = "\n".join(beyond.gradflow_training_lines(_train_rows("resnet20", {0: 9.0})))
+    one = "\n".join(gradflow.gradflow_training_lines(_train_rows("resnet20", {0: 9.0})))
     assert "one training batch 1 point)" in one
 
 
@@ -508,10 +509,10 @@ def _lesion_rows(arch: str, deltas: list[float], base: float = 0.2) -> list[dict
 
 def test_lesion_verdict_counts_the_blocks_that_cost_under_a_point_and_compares_resnet_depths():
     t = pd.DataFrame(_lesion_rows("resnet20", [0.3, 0.1, 0.005]) + _lesion_rows("resnet56", [0.02, 0.005, 0.001, 0.0]))
-    text = beyond.lesion_verdict(dict(lesion=t))
+    text = lesions.lesion_verdict(dict(lesion=t))
     assert "**resnet20** (seed 0): test error 20.00% intact" in text and "1 of 3 cost less than 1 point" in text
     assert "3 of 4 cost less than 1 point" in text
     assert "13.50 (ResNet-20), 0.65 (ResNet-56) points on average: the deeper the net" in text
     t = pd.DataFrame(_lesion_rows("resnet20", [0.01]) + _lesion_rows("resnet56", [0.05]))
-    assert "not monotone in depth" in beyond.lesion_verdict(dict(lesion=t))
-    assert "ResNets by depth" not in beyond.lesion_verdict(dict(lesion=pd.DataFrame(_lesion_rows("resnet56", [0.1]))))
+    assert "not monotone in depth" in lesions.lesion_verdict(dict(lesion=t))
+    assert "ResNets by depth" not in lesions.lesion_verdict(dict(lesion=pd.DataFrame(_lesion_rows("resnet56", [0.1]))))

@@ -232,7 +232,8 @@ def post_analysis(run: Path, data_dir: str | None = None) -> None:
     """The published weights, layer stds (Fig. 7), block lesions and gradient flow at the final weights of one
     finished CIFAR run."""
     from .analyze import analyze_preset
-    from .beyond import gradflow_final, lesion_preset
+    from .studies.gradflow import gradflow_final
+    from .studies.lesions import lesion_preset
     from .weights import export
 
     export(run)

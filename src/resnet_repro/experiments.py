@@ -68,7 +68,8 @@ PAPER_ECCV_MEDIANS: dict[str, float | None] = {
     "resnet110": 6.61, "resnet110-const0.5": 12.35, "resnet110-exclgate": 8.70, "resnet110-scgate": 6.91,
     "resnet110-conv1x1": 12.22, "resnet110-scdrop0.5": None, "resnet110-bnafter": 8.17,
     "resnet110-relubefore": 7.84, "resnet110-relupreact": 6.71, "resnet110-preact": 6.37}
-# The other issue-8 measurements use the nets of CIFAR_GRID (beyond.GRADFLOW_ARCHS, LESION_ARCHS, LANDSCAPE_ARCHS).
+# The other issue-8 measurements use the nets of CIFAR_GRID (studies.gradflow.GRADFLOW_ARCHS, studies.lesions.LESION_ARCHS,
+# studies.landscapes.LANDSCAPE_ARCHS).
 
 
 # The experiments `grid --experiment NAME` can train: the paper's (CIFAR or ImageNet-style, by preset) and issue 8's.

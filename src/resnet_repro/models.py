@@ -232,7 +232,7 @@ class BasicBlock(nn.Module):
 
     `cfg.variant` moves the activations, scales or gates the two paths (ECCV 2016; see BlockForm). `first`
     marks the block right after the stem, whose BN+ReLU stands in for a pre-activation. `lesioned` (set by
-    beyond.lesioned) makes the block return its shortcut path alone (identity for a plain block whose
+    hooks.lesioned) makes the block return its shortcut path alone (identity for a plain block whose
     shapes match), as in Veit et al. 2016."""
 
     def __init__(self, in_ch: int, out_ch: int, stride: int, cfg: ResNetConfig, first: bool = False):

@@ -127,22 +127,23 @@ NOTEBOOKS: dict[str, list] = {
             "`resnet_repro.beyond`; a step that has not run says so."),
         PARAMS,
         new_code_cell(SETUP),
-        new_code_cell("from resnet_repro import beyond\nb = beyond.load_beyond(PRESET, RESULTS)\n"
+        new_code_cell("from resnet_repro import beyond\nfrom resnet_repro.studies import gradflow, identity, landscapes, lesions\n"
+                      "b = beyond.load_beyond(PRESET, RESULTS)\n"
                       "show_any = lambda key: show(beyond.FIGURE_NAMES[key])"),
         new_markdown_cell("## 1. Gradient flow\nThe norm of the gradient of the loss with respect to each block's "
                           "input (left) and each layer's weights (right), log scale."),
         new_code_cell('show_any("gradflow_init"); show_any("gradflow_final"); show_any("gradflow_train")'),
-        new_code_cell("display(Markdown(beyond.gradflow_verdict(b)))"),
+        new_code_cell("display(Markdown(gradflow.gradflow_verdict(b)))"),
         new_markdown_cell("## 2. Identity-mapping variants of ResNet-110 (ECCV 2016, Tables 1 and 2)"),
         new_code_cell('show_any("identity_variants")\n'
-                      "display(Markdown(beyond.variants_markdown(b['identity_variants'])))\n"
-                      "display(Markdown(beyond.variants_verdict(b)))"),
+                      "display(Markdown(identity.variants_markdown(b['identity_variants'])))\n"
+                      "display(Markdown(identity.variants_verdict(b)))"),
         new_markdown_cell("## 3. Loss landscapes (Li et al. 2018)"),
         new_code_cell('show_any("landscape_1d"); show_any("landscape_contour"); show_any("landscape_surface")'),
-        new_code_cell("display(Markdown(beyond.landscape_verdict(b)))"),
+        new_code_cell("display(Markdown(landscapes.landscape_verdict(b)))"),
         new_markdown_cell("## 4. Block lesions (Veit et al. 2016)"),
         new_code_cell('show_any("lesion")'),
-        new_code_cell("display(Markdown(beyond.lesion_verdict(b)))"),
+        new_code_cell("display(Markdown(lesions.lesion_verdict(b)))"),
     ],
 }
 
