@@ -181,6 +181,8 @@ def test_smoke_chain_writes_notebooks_and_report(full_cifar_dir, tmp_path, capsy
     assert "| resnet20" in md or "ResNet-20" in md  # the Table 6 rows
     assert "±" in md and "8.75" in md  # our column format and the paper's number
     assert "scaled-down" in md and "official CIFAR-10 python batches" in md  # scale and data labels
+    # Issue 20: a pipeline check evaluates no claim.
+    assert "No claim is evaluated" in md and "reproduced**" not in md.lower() and "beats" not in md
     links = [l.split("](", 1)[1].split(")", 1)[0] for l in md.splitlines() if "](" in l]
     pngs = [l for l in links if l.endswith((".png", ".pdf"))]
     assert pngs, "the report links no figures"

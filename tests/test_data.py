@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -339,3 +341,41 @@ def test_split_and_subset_indices():
     assert np.array_equal(D.subset_indices(50, None, 0), np.arange(50))
     sub = D.subset_indices(50, 20, 0)
     assert len(sub) == 20 and np.all(np.diff(sub) > 0)
+
+
+def test_a_rewritten_image_invalidates_the_cache(tmp_path, monkeypatch):
+    """Issue 20: the cache key follows every file's size and mtime, not only the per-class counts."""
+    import os
+
+    import numpy as np
+    from PIL import Image
+
+    from conftest import write_imagefolder
+
+    monkeypatch.setenv("RESNET_REPRO_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "cifar"
+    write_imagefolder(root, 2, 1)
+    a = D.load_cifar10(root, expected=(20, 10))
+    f = sorted((root / "train" / D.CIFAR10_CLASSES[0]).iterdir())[0]
+    Image.fromarray(np.full((32, 32, 3), 7, np.uint8)).save(f)
+    st = f.stat()
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a later mtime, as any rewrite has
+    b = D.load_cifar10(root, expected=(20, 10))
+    assert len(list((tmp_path / "cache").glob("cifar10-*.npz"))) == 2
+    assert not np.array_equal(a.train_x, b.train_x) and (b.train_x == 7).all(axis=(1, 2, 3)).any()
+
+
+def test_an_empty_data_dir_means_unset_and_the_download_is_tried(tmp_path, monkeypatch):
+    """Issue 20: make passes DATA_DIR= (empty) to inner makes; that must not count as a data folder."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATA_DIR", "")
+    tried = []
+
+    def fake_download(d):
+        tried.append(d)
+        raise D.DataError("offline")
+
+    monkeypatch.setattr(D, "download_official", fake_download)
+    with pytest.raises(D.DataError, match="offline"):
+        D.load_cifar10(None)
+    assert tried == [Path(D.DEFAULT_DATA_DIR)]

@@ -206,3 +206,15 @@ def test_an_eccv_block_variant_trains_through_the_same_command(arch, env, full_c
     assert json.loads((rd / "config.json").read_text())["arch"] == arch
     assert (rd / "checkpoints" / "final.ckpt").is_file() and 0.0 <= final["final_test_err"] <= 1.0
     assert final["variant"] == arch.split("-")[1] and final["depth"] == 20 and final["residual"] is True
+
+
+@pytest.mark.parametrize("flag,value,kind", [("--seed", "x", "integer"), ("--lr", "abc", "number"),
+                                             ("--compile", "maybe", "true/false"),
+                                             ("--milestones", "1,a", "comma-separated integers")])
+def test_a_malformed_flag_prints_one_line_naming_it(flag, value, kind, capsys):
+    """Issue 20: one line with the flag and what it takes, not a usage dump."""
+    with pytest.raises(SystemExit) as e:
+        cli.main(["train", flag, value])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: argument {flag}: invalid {kind} value"), err

@@ -16,6 +16,8 @@ import math
 
 import pandas as pd
 
+from .config import PIPELINE_CHECK_TEXT, is_pipeline_check
+
 
 def _pct(x: float | None) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.2f}%"
@@ -118,8 +120,10 @@ def shortcuts(runs: pd.DataFrame) -> str:
             + ("**reproduced**." if c["diff"] < 0 else "**not reproduced**."))
 
 
-def fig7(layer_std: pd.DataFrame) -> str:
+def fig7(layer_std: pd.DataFrame, preset: str | None = None) -> str:
     """Residual vs plain mean response std per depth, and across ResNet depths (seeds pooled per net)."""
+    if preset is not None and is_pipeline_check(preset):
+        return PIPELINE_CHECK_TEXT
     if layer_std.empty:
         return "- **4. Fig. 7:** no layer-response stds yet (they need finished runs with checkpoints: `make analyze`)."
     m = layer_std.groupby("arch")["std"].mean()
@@ -140,8 +144,10 @@ def fig7(layer_std: pd.DataFrame) -> str:
     return "\n".join(lines) if lines else "- **4. Fig. 7:** not enough runs with layer stds to compare plain and residual nets."
 
 
-def claims_text(t: dict) -> str:
-    """The four claims, one paragraph each, from load_collected's tables."""
+def claims_text(t: dict, preset: str | None = None) -> str:
+    """The claims 1-3, one paragraph each, from load_collected's tables (none for a pipeline-check preset)."""
+    if preset is not None and is_pipeline_check(preset):
+        return PIPELINE_CHECK_TEXT
     runs, curves = t["runs"], t.get("curves", pd.DataFrame())
     return "\n".join([degradation(runs, curves), depth(runs), shortcuts(runs)])
 

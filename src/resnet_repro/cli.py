@@ -14,6 +14,14 @@ class UserError(Exception):
     pass
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A bad flag prints one line (the flag and what it takes), not the usage dump, and exits 2."""
+
+    def error(self, message: str):
+        print(f"error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def _preset_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="paper",
                    help="preset whose results to use (paper, short, smoke, imagenette, ...)")
@@ -23,7 +31,7 @@ def _preset_arg(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from .config import add_config_args
 
-    p = argparse.ArgumentParser(prog="python -m resnet_repro",
+    p = OneLineParser(prog="python -m resnet_repro",
                                 description="Reproduce He et al. 2016, Deep Residual Learning (CIFAR-10; "
                                             "ImageNet-style 18/34-layer nets on an image folder).")
     sub = p.add_subparsers(dest="command", required=True, metavar="command")

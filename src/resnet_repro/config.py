@@ -169,6 +169,16 @@ PRESETS: dict[str, dict] = {
 FULL_SCALE_PRESETS = ("paper", "imagenet")
 
 
+def is_pipeline_check(preset: str) -> bool:
+    """A preset that trains on a subset for a few iterations (smoke, imagenette-smoke): it checks that the code
+    runs, and no claim is evaluated on it."""
+    return bool(PRESETS.get(preset, {}).get("train_subset"))
+
+
+PIPELINE_CHECK_TEXT = ("- **No claim is evaluated:** this preset trains a few iterations on a subset to check that every "
+                       "step of the pipeline runs; its errors are near chance and say nothing about the paper.")
+
+
 def preset_family(preset: str) -> str:
     """"imagenet" for the ImageNet-style presets (image folders, 18/34-layer nets), else "cifar"."""
     return "imagenet" if PRESETS.get(preset, {}).get("dataset") == "imagefolder" else "cifar"
@@ -209,16 +219,28 @@ def make_config(preset: str = "paper", **overrides) -> TrainConfig:
 # ----------------------------------------------------------------------------- command line
 
 
+def _named(name: str, fn):
+    fn.__name__ = name  # argparse names the type in its error: "invalid <name> value"
+    return fn
+
+
+def _bool(s: str) -> bool:
+    v = s.lower()
+    if v not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ValueError(s)
+    return v in ("1", "true", "yes", "on")
+
+
 def _parse_field(f: dataclasses.Field):
     t = str(f.type)
     if "tuple" in t:
-        return lambda s: tuple(int(v) for v in s.split(",") if v)
+        return _named("comma-separated integers", lambda s: tuple(int(v) for v in s.split(",") if v))
     if t.startswith("bool"):
-        return lambda s: s.lower() in ("1", "true", "yes", "on")
+        return _named("true/false", _bool)
     if "int" in t:
-        return lambda s: None if s.lower() == "none" else int(s)
+        return _named("integer", lambda s: None if s.lower() == "none" else int(s))
     if "float" in t:
-        return float
+        return _named("number", lambda s: float(s))
     return str
 
 

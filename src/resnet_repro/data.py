@@ -168,7 +168,7 @@ def load_cifar10(data_dir: str | os.PathLike | None = None, expected: tuple[int,
     Checks the image and class counts and raises DataError with a plain message on any problem.
     Decoded arrays are cached (keyed by the folder's path and listing) so later runs start in seconds.
     """
-    explicit = data_dir is not None or "DATA_DIR" in os.environ
+    explicit = bool(data_dir) or bool(os.environ.get("DATA_DIR"))  # an empty value (make's DATA_DIR=) means unset
     d = Path(data_dir or os.environ.get("DATA_DIR") or DEFAULT_DATA_DIR)
     try:
         kind, path = find_source(d)
@@ -205,11 +205,17 @@ def load_cifar10(data_dir: str | os.PathLike | None = None, expected: tuple[int,
 
 
 def _listing_stamp(path: Path, kind: str) -> str:
-    """Cheap fingerprint of a data folder: file sizes of the batches, or the per-class counts."""
-    if kind == "batches":
-        return ",".join(f"{p.name}:{p.stat().st_size}" for p in sorted(path.iterdir()) if p.is_file())
-    return ",".join(f"{s}/{c.name}:{sum(1 for _ in c.iterdir())}"
-                    for s in ("train", "test") for c in sorted((path / s).iterdir()) if c.is_dir())
+    """Fingerprint of a data folder that changes when any file changes: name, size and mtime of every file (the
+    batches, or every image), hashed. A file rewritten or corrupted after the first load invalidates the cache."""
+    h = hashlib.sha1()
+    folders = [path] if kind == "batches" else [c for s in ("train", "test") for c in sorted((path / s).iterdir())
+                                               if c.is_dir()]
+    for folder in folders:
+        for e in sorted(os.scandir(folder), key=lambda e: e.name):
+            if e.is_file():
+                st = e.stat()
+                h.update(f"{folder.name}/{e.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------- preprocessing

@@ -48,7 +48,7 @@ NOTEBOOKS: dict[str, list] = {
         new_markdown_cell("## Fig. 1: plain-20 vs plain-56\nTraining error dashed, test error bold."),
         new_code_cell('show("fig1_degradation_plain20_vs_plain56")'),
         new_markdown_cell("## What the numbers show"),
-        new_code_cell("display(Markdown(claims.claims_text(t)))"),
+        new_code_cell("display(Markdown(claims.claims_text(t, PRESET)))"),
         new_markdown_cell("## Fig. 6: plain nets (left) and ResNets (middle), and the deepest nets (right)"),
         new_code_cell('show("fig6_plain"); show("fig6_resnet"); show("fig6_deep_resnet110_vs_resnet1202")'),
         new_markdown_cell("## Final errors of every run (%)"),
@@ -83,7 +83,7 @@ NOTEBOOKS: dict[str, list] = {
         new_code_cell(SETUP),
         new_code_cell('show("fig7_layer_response_std")'),
         new_markdown_cell("## What the numbers show"),
-        new_code_cell("display(Markdown(claims.fig7(t['layer_std'])))"),
+        new_code_cell("display(Markdown(claims.fig7(t['layer_std'], PRESET)))"),
         new_markdown_cell("## Mean, median and max response std per net"),
         new_code_cell("t['layer_std'].groupby('arch')['std'].agg(['count', 'mean', 'median', 'max']).round(3)"),
     ],
@@ -102,7 +102,9 @@ NOTEBOOKS: dict[str, list] = {
                           "Plain nets left, ResNets (option A) right."),
         new_code_cell("from resnet_repro.figures import FIG4_NAME\nshow(FIG4_NAME)"),
         new_markdown_cell("## What the numbers show"),
-        new_code_cell("display(Markdown(report.imagenet_verdict(t['runs'])))"),
+        new_code_cell("from resnet_repro.config import PIPELINE_CHECK_TEXT, is_pipeline_check\n"
+                      "display(Markdown(PIPELINE_CHECK_TEXT if is_pipeline_check(PRESET) else "
+                      "report.imagenet_verdict(t['runs'])))"),
         new_markdown_cell("## Table 2 and Table 3 analogues, beside the paper's numbers"),
         new_code_cell('for name in ("table2", "table3"):\n'
                       '    f = fig_dir / f"{name}.md"\n'

@@ -18,14 +18,8 @@ import pandas as pd
 from .claims import claims_text
 from .claims import fig7 as claims_fig7
 from .collect import load_collected
-from .config import (
-    FULL_SCALE_PRESETS,
-    PRESETS,
-    TrainConfig,
-    imagenet_schedule_text,
-    make_config,
-    preset_family,
-)
+from .config import (FULL_SCALE_PRESETS, PIPELINE_CHECK_TEXT, PRESETS, TrainConfig, imagenet_schedule_text,
+                     is_pipeline_check, make_config, preset_family)
 from .wording import data_text, pct, scale_text
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "report" / "template.md"
@@ -134,7 +128,7 @@ def build_report(preset: str, results: str | Path = "results", figures: str | Pa
         preset=preset, scale=scale_text(preset), data=data_text(t["runs"]), protocol=protocol_text(preset),
         deviations=deviations_text(t["runs"], preset),
         table6=table_md.read_text() if table_md.is_file() else "_Table 6 not drawn yet (`make figures`)._",
-        degradation=claims_text(t), fig7=claims_fig7(t["layer_std"]),
+        degradation=claims_text(t, preset), fig7=claims_fig7(t["layer_std"], preset),
         figures=figure_links(preset, figures, out_dir), missing=missing_text(t["status"]),
         provenance=provenance_table(t["runs"]), n_runs=str(len(t["runs"])),
     )
@@ -333,7 +327,7 @@ def imagenet_fields(preset: str, t: dict, figures: Path, out_dir: Path) -> dict:
 
     return dict(preset=preset, scale=scale_text(preset), data=data_text(t["runs"]),
                 protocol=imagenet_protocol_text(preset), deviations=imagenet_deviations_text(t["runs"], preset),
-                verdict=imagenet_verdict(t["runs"], preset), table2=table("table2"), table3=table("table3"),
+                verdict=PIPELINE_CHECK_TEXT if is_pipeline_check(preset) else imagenet_verdict(t["runs"], preset), table2=table("table2"), table3=table("table3"),
                 figures=figure_links(preset, figures, out_dir), missing=missing_text(t["status"]),
                 provenance=provenance_table(t["runs"], "final_val_10crop_err", "val err (10-crop)"),
                 n_runs=str(len(t["runs"])))

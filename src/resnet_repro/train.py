@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import math
 import os
 import platform
@@ -43,6 +44,9 @@ from .config import FULL_SCALE_PRESETS, PRESETS, TrainConfig
 from .data import CIFARDataModule
 from .hooks import make_gradflow_callback
 from .models import build_model, count_params, parse_arch
+
+# Lightning advertises a cloud logger on every run; the line alarms newcomers and says nothing about the run.
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(lambda r: "litlogger" not in r.getMessage())
 
 METRIC_COLUMNS = ["iteration", "lr", "train_loss", "train_err", "test_loss", "test_err", "val_loss", "val_err",
                   "elapsed_s"]
