@@ -218,3 +218,18 @@ def test_a_malformed_flag_prints_one_line_naming_it(flag, value, kind, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: argument {flag}: invalid {kind} value"), err
+
+
+def test_the_grid_says_its_plan_before_training_and_warns_without_a_gpu(monkeypatch):
+    """Issue 20: `make reproduce-cifar` with no arguments must not silently start 31 runs of 64k iterations."""
+    from resnet_repro import plan
+
+    monkeypatch.setattr(plan.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(plan, "seconds_per_iteration", lambda precision="32-true": 0.5)
+    from resnet_repro.experiments import grid_runs
+
+    text = plan.plan_text("paper", grid_runs("paper"))
+    assert "31 runs of 64,000 iterations" in text and "no GPU" in text and "PRESET=quarter" in text
+    # 0.5 s/it for ResNet-20 scaled by depth: ResNet-1202 alone is 0.5 x 1200/18 x 64k seconds
+    assert "estimated time: at least" in text and float(text.split("at least ")[1].split(" hours")[0]) > 592
+    assert "is meant for one" not in plan.plan_text("short", grid_runs("short"), measure=False)

@@ -228,7 +228,7 @@ def bench_data(data_dir: str | None):
     """The images every path trains on: CIFAR-10 from a folder, or random images ("synthetic")."""
     from . import data as D
 
-    if data_dir is not None or "DATA_DIR" in os.environ:
+    if data_dir or os.environ.get("DATA_DIR"):
         a = D.load_cifar10(data_dir)
         return a, f"{a.source}: {Path(a.path).resolve()}"
     rng = np.random.default_rng(0)

@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "finished runs are skipped.")
     add_config_args(g)
     g.add_argument("--only", default=None, help="comma-separated archs to restrict the grid to")
+    g.add_argument("--no-estimate", action="store_true", help="print the plan without timing a few iterations")
     g.add_argument("--experiment", choices=["paper", "identity"], default="paper",
                    help="paper: the paper's nets (experiments.GRIDS); identity: the ResNet-110 block variants of "
                         "He et al., ECCV 2016 (experiments.IDENTITY_GRID)")
@@ -198,6 +199,9 @@ def _dispatch(args) -> int:
         if args.only:
             keep = set(args.only.split(","))
             runs = [r for r in runs if r[0] in keep]
+        from .plan import plan_text
+
+        print(plan_text(cfg.preset, runs, measure=not args.no_estimate), flush=True)
         arrays = load_data(cfg)  # once for the whole grid
         for arch, seed in runs:
             train(dataclasses.replace(cfg, arch=arch, seed=seed), arrays=arrays)
