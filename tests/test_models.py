@@ -232,3 +232,30 @@ def test_bn_groups_normalise_each_slice():
     y = bn(x)
     for half in y.chunk(2):
         assert torch.allclose(half.mean((0, 2, 3)), torch.zeros(4), atol=1e-5)
+
+
+@pytest.mark.parametrize("ours,theirs", [("resnet18b", "resnet18"), ("resnet34b", "resnet34")])
+def test_outputs_equal_torchvisions_after_copying_the_weights(ours, theirs):
+    """Issue 20: not only the parameter counts: the same weights give the same outputs, exactly."""
+    import torchvision
+
+    a, b = build_model(ours, num_classes=1000).eval(), getattr(torchvision.models, theirs)().eval()
+    sa, sb = a.state_dict(), b.state_dict()
+    assert len(sa) == len(sb) and all(sa[x].shape == sb[y].shape for x, y in zip(sa, sb))
+    a.load_state_dict({x: sb[y] for x, y in zip(sa, sb)})  # the same modules in the same order
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(a(x), b(x))
+
+
+def test_weight_decay_reaches_every_parameter_bn_included():
+    """Issue 20: as in Caffe and fb.resnet.torch, weight decay 1e-4 applies to BN's scale and shift too."""
+    from resnet_repro.config import make_config
+    from resnet_repro.train import LitResNet
+
+    m = LitResNet(make_config("smoke").to_dict())
+    opt = m.configure_optimizers()["optimizer"]
+    decayed = {id(p) for g in opt.param_groups if g["weight_decay"] == pytest.approx(1e-4) for p in g["params"]}
+    bn = [p for mod in m.model.modules() if isinstance(mod, torch.nn.BatchNorm2d) for p in mod.parameters()]
+    assert bn and all(id(p) in decayed for p in bn)
+    assert decayed == {id(p) for p in m.model.parameters()}
