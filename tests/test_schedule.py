@@ -92,3 +92,41 @@ def test_make_config_rejects_bad_settings(bad):
 def test_make_config_rejects_unknown_preset():
     with pytest.raises(ValueError, match="unknown preset"):
         make_config("huge")
+
+
+def test_the_warmup_switch_takes_effect_at_the_next_update_and_the_logged_lr_is_the_one_used(tmp_path, full_cifar_dir):
+    """Issue 20: Lightning steps the lr scheduler before on_train_batch_end, where the rule fires; the switch must
+    still reach the very next update, and metrics.csv must log the lr that the interval's last update used."""
+    import csv
+
+    import lightning as L
+
+    from resnet_repro import train
+    from resnet_repro.config import make_config
+
+    used = []
+
+    class Spy(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            used.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    orig = L.Trainer.__init__
+
+    def init(self, *a, **kw):
+        kw["callbacks"] = list(kw.get("callbacks", [])) + [Spy()]
+        orig(self, *a, **kw)
+
+    L.Trainer.__init__ = init
+    try:
+        # The rule fires at the first check, after iteration 2 (error < 99.9%), at an evaluation boundary.
+        cfg = make_config("smoke", arch="resnet20", warmup="on", warmup_until_err=0.999, warmup_check_every=2,
+                          max_steps=4, eval_every=2, milestones=(100,), batch_size=32, test_subset=200,
+                          data_dir=str(full_cifar_dir), out=str(tmp_path), accelerator="cpu")
+        final = train.train(cfg)
+    finally:
+        L.Trainer.__init__ = orig
+    assert final["warmup_switched_at"] == 2
+    assert used == pytest.approx([0.01, 0.01, 0.1, 0.1])  # updates 0 and 1 warm up; update 2 already at 0.1
+    with open(train.run_dir(cfg) / "metrics.csv") as fh:
+        lrs = [float(r["lr"]) for r in csv.DictReader(fh)]
+    assert lrs == pytest.approx([0.01, 0.1])  # interval 1 ended with a warm-up update, interval 2 with 0.1

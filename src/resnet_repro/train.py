@@ -114,6 +114,7 @@ class LitResNet(L.LightningModule):
         self._eval_sums: dict[str, torch.Tensor] = {}  # per evaluated set: loss*n, errors, n, top-5 errors
         self._final: dict | None = None  # set during final_evaluation: where its results go
         self.elapsed_before = 0.0  # wall time of earlier (interrupted) sessions of this run
+        self._lr_used = self.cfg.lr  # the lr of the latest update (what metrics.csv logs)
         self._t0 = time.time()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -139,6 +140,7 @@ class LitResNet(L.LightningModule):
         return loss, errors, len(y), (top != y[:, None]).all(1).sum()
 
     def training_step(self, batch, batch_idx):
+        self._lr_used = self.trainer.optimizers[0].param_groups[0]["lr"]  # a host float: no sync
         loss, errors, n = self.shared_step(batch)
         d = loss.detach()
         self._train_sums += torch.stack([d * n, errors.to(d.dtype)])
@@ -155,6 +157,11 @@ class LitResNet(L.LightningModule):
             errors = self.trainer.strategy.reduce(self._warm_errors.clone(), reduce_op="sum")
             err = errors.item() / (self._warm_n * self.trainer.world_size)
             if self.schedule.observe(it, err):
+                # Lightning stepped the lr scheduler before this hook, with the warm-up still on: set the lr of the
+                # next update now, so that the switch takes effect at the very next iteration.
+                for opt in self.trainer.optimizers:
+                    for g in opt.param_groups:
+                        g["lr"] = self.schedule(it)
                 why = (f"training error {err:.1%} < {self.cfg.warmup_until_err:.0%}" if err < self.cfg.warmup_until_err
                        else "first lr milestone reached")
                 print(f"[warm-up] ends at iteration {it} ({why}); lr follows the step schedule", flush=True)
@@ -188,7 +195,7 @@ class LitResNet(L.LightningModule):
             logs["train/loss"], logs["train/err"] = t[0] / n, t[1] / n
         it = self.global_step
         logs["iteration"] = torch.tensor(float(it))
-        logs["lr"] = torch.tensor(self.schedule(it - 1))  # the lr of the interval's last iteration
+        logs["lr"] = torch.tensor(self._lr_used)  # the lr the interval's last update actually used
         logs["elapsed_s"] = torch.tensor(self.elapsed())
         self.log_dict({k: v.float() for k, v in logs.items()}, prog_bar=False)
         self._eval_sums = {}
