@@ -74,7 +74,9 @@ FIG6_TITLES = {
     "resnet": "Fig. 6 (middle): ResNets on CIFAR-10",
     "deep": "Fig. 6 (right): ResNet-110 vs ResNet-1202",
 }
-FIG6_NAMES = {"plain": "fig6_plain", "resnet": "fig6_resnet", "deep": "fig6_deep_resnet110_vs_resnet1202"}
+# Without a ResNet-1202 run the right panel puts ResNet-110 beside plain-110 instead, and its title says so.
+FIG6_DEEP_STANDIN = (["resnet110", "plain110"], "Fig. 6 (right) stand-in, no ResNet-1202 run: ResNet-110 vs plain-110")
+FIG6_NAMES = {"plain": "fig6_plain", "resnet": "fig6_resnet", "deep": "fig6_deep"}
 FIG7_ARCHS = ["plain20", "plain56", "resnet20", "resnet56", "resnet110"]
 
 # One colour per depth, shared by the plain and residual nets of that depth in every figure.
@@ -334,8 +336,11 @@ def fig1(results: dict[str, pd.DataFrame], preset: str, archs: list[str] = FIG1_
 def fig6(results: dict[str, pd.DataFrame], preset: str, which: str = "resnet",
          archs: list[str] | None = None) -> Figure:
     """Fig. 6: training (dashed) and test (bold) error vs iterations; which = plain, resnet or deep."""
-    archs = archs if archs is not None else FIG6_ARCHS[which]
     curves = results["curves"]
+    title = FIG6_TITLES.get(which, "Fig. 6")
+    if archs is None and which == "deep" and not (curves["arch"] == "resnet1202").any():
+        archs, title = FIG6_DEEP_STANDIN  # titled by what it draws
+    archs = archs if archs is not None else FIG6_ARCHS[which]
     fig, axes = new_figure(1, 1, figsize=(6.4, 4.8))
     ax = axes[0, 0]
     xmax = _max_iteration(curves, archs, preset)
@@ -347,7 +352,7 @@ def fig6(results: dict[str, pd.DataFrame], preset: str, which: str = "resnet",
         _empty_axis_note(ax)
     notes = [missing_note(archs, drawn, preset), partial_note(archs, results.get("status")), ynote]
     notes += _off_scale_notes(curves, drawn, top)
-    return annotate(fig, FIG6_TITLES.get(which, "Fig. 6"), preset, results["runs"], notes)
+    return annotate(fig, title, preset, results["runs"], notes)
 
 
 def _layer_agg(ls: pd.DataFrame, arch: str, sort: bool) -> pd.DataFrame:

@@ -50,7 +50,7 @@ NOTEBOOKS: dict[str, list] = {
         new_markdown_cell("## What the numbers show"),
         new_code_cell("display(Markdown(claims.claims_text(t, PRESET)))"),
         new_markdown_cell("## Fig. 6: plain nets (left) and ResNets (middle), and the deepest nets (right)"),
-        new_code_cell('show("fig6_plain"); show("fig6_resnet"); show("fig6_deep_resnet110_vs_resnet1202")'),
+        new_code_cell('show("fig6_plain"); show("fig6_resnet"); show("fig6_deep")'),
         new_markdown_cell("## Final errors of every run (%)"),
         new_code_cell("r = t['runs'][['arch', 'seed', 'final_train_err', 'final_test_err', 'iterations', 'device', 'precision']].copy()\n"
                       "r[['final_train_err', 'final_test_err']] *= 100\nr.round(2)"),
