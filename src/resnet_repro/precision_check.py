@@ -130,7 +130,9 @@ def write(results: str | Path = "results", figures: str | Path = "figures", repo
         f"{text}\n\n{chr(10).join(rows)}\n\n"
         "Speed is not compared like for like here: the fp32 runs were made in earlier sessions, one process at a time "
         "with torch's default thread count (not recorded in their final.json), some while other jobs shared the cores; "
-        "the bf16 runs trained as two 1-thread campaign workers side by side. `make bench` measures speed.\n\n"
+        "the bf16 runs trained as two 1-thread campaign workers side by side, and their wall times include the "
+        "campaign's pauses for tests and benchmarks. `make bench-layouts` measures speed. The commit column is the "
+        "last training session's; a run resumed across commits lists each in its sessions.jsonl.\n\n"
         f"![bf16 check]({(rel / 'precision_check.png').as_posix()})\n")
     print(f"[precision-check] {len(df)} runs; decision: {'bf16' if ok else 'fp32' if ok is False else 'not yet'}")
     return ok
