@@ -167,6 +167,7 @@ def run_notebooks(preset: str, out_root: str | Path | None = None, results: str 
                   figures: str | Path = "figures", timeout: int = 600, names: list[str] | None = None) -> list[Path]:
     """Execute the notebooks of `preset`'s family (or `names`) and write them with their outputs to
     notebooks/<preset>/."""
+    from jupyter_client import KernelManager
     from nbclient import NotebookClient
 
     from .config import preset_family
@@ -176,8 +177,15 @@ def run_notebooks(preset: str, out_root: str | Path | None = None, results: str 
     written = []
     for name in names or FAMILY_NOTEBOOKS[preset_family(preset)]:
         nb = build(name, preset, str(results), str(figures))
-        NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(ROOT)}}).execute()
+        # The kernel talks over local IPC sockets, not TCP: no network, and no "running over TCP without
+        # encryption" warning in every run.
+        km = KernelManager(kernel_name="python3", transport="ipc")
+        try:
+            NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
+                           resources={"metadata": {"path": str(ROOT)}}).execute()
+        finally:
+            if km.has_kernel:
+                km.shutdown_kernel(now=True)
         f = out_dir / f"{name}.ipynb"
         nbformat.write(nb, f)
         written.append(f)
