@@ -65,8 +65,9 @@ figures: collect ## figures/PRESET/*.png|pdf and Table 6 (md, tex) from the CSVs
 notebooks: figures ## execute the notebooks for PRESET into notebooks/PRESET/
 	$(RUN) notebooks --preset $(PRESET)
 
-report: figures ## report/PRESET/report.md and report.html from the CSVs
+report: figures ## report/PRESET/report.md and report.html from the CSVs; the README's headline results
 	$(RUN) report --preset $(PRESET)
+	$(if $(filter smoke imagenette-smoke,$(PRESET)),,$(RUN) readme)
 
 # The background training campaign (campaign.py, experiments.CAMPAIGNS): outlives the command and the session's
 # shell, resumes where it stopped. WORKERS x THREADS must not exceed the cores (default: one 1-thread worker per core).

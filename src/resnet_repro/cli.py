@@ -127,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     bu.add_argument("--figures", default="figures")
     bu.add_argument("--report", default="report")
 
+    hl = sub.add_parser("readme", help="rewrite the README's headline results (between its markers) from the CSVs")
+    hl.add_argument("--results", default="results")
+    hl.add_argument("--figures", default="figures")
+    hl.add_argument("--readme", default="README.md")
+
     pc = sub.add_parser("precision-check", help="bf16 vs fp32: the short runs against short-bf16 (issue 15)")
     pc.add_argument("--results", default="results")
     pc.add_argument("--figures", default="figures")
@@ -262,6 +267,15 @@ def _dispatch(args) -> int:
         from .budget import write as write_budget
 
         write_budget(args.results, args.figures, args.report)
+        return 0
+    if cmd == "readme":
+        from pathlib import Path
+
+        from .headline import update_readme
+
+        if not update_readme(Path(args.readme), args.results, args.figures):
+            raise UserError(f"{args.readme} has no headline markers")
+        print(f"[readme] headline results written into {args.readme}")
         return 0
     if cmd == "precision-check":
         from .precision_check import write

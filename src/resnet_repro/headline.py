@@ -1,0 +1,65 @@
+"""The README's headline results (issue 20), generated between its markers by `make report`, never typed.
+
+For each CIFAR preset with finished runs (the paper's protocol first, then the scaled-down ones): Table 6 as mean
+± std over seeds with n, precision and device beside the paper's number, one line per claim (claims.holds) saying
+whether it holds at that budget, and the Fig. 1 and Fig. 6 images.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .claims import CLAIMS, holds
+from .collect import load_collected
+from .experiments import PAPER_TABLE6
+from .wording import data_text, scale_text
+
+MARKERS = ("<!-- headline:begin (make report writes this section) -->", "<!-- headline:end -->")
+PRESETS_SHOWN = ("paper", "quarter", "short")
+NETS = ["plain20", "plain32", "plain44", "plain56", "plain110", "resnet20", "resnet32", "resnet44", "resnet56",
+        "resnet110", "resnet1202"]
+
+
+def preset_section(preset: str, results: str | Path, figures: str | Path) -> str | None:
+    t = load_collected(preset, results)
+    runs = t["runs"]
+    if runs.empty:
+        return None
+    rows = ["| net | n | test error (%) | precision | device | paper |", "|---|---:|---:|---|---|---:|"]
+    for arch in [a for a in NETS if a in set(runs.arch)]:
+        g = runs[runs.arch == arch]
+        e = 100 * g.final_test_err.astype(float)
+        err = f"{e.mean():.2f} ± {e.std(ddof=1):.2f}" if len(g) > 1 else f"{e.mean():.2f}"
+        prec = ", ".join(sorted(set(g.precision.dropna().astype(str)))) if "precision" in g else ""
+        dev = ", ".join(sorted(set(g.device.dropna().astype(str))))
+        paper = f"{PAPER_TABLE6[arch]:.2f}" if arch in PAPER_TABLE6 else "–"
+        rows.append(f"| {arch} | {len(g)} | {err} | {prec} | {dev} | {paper} |")
+    lines = [f"### `{preset}`: {scale_text(preset)}", "", f"Data: {data_text(runs)}.", "", *rows, ""]
+    for claim, (ok, note) in holds(t).items():
+        verdict = "not decidable yet" if ok is None else ("**holds**" if ok else "**does not hold**")
+        lines.append(f"- {claim}: {verdict} ({note})")
+    fdir = Path(figures) / preset
+    imgs = [f for f in ("fig1_degradation_plain20_vs_plain56", "fig6_plain", "fig6_resnet") if (fdir / f"{f}.png").is_file()]
+    if imgs:
+        lines += ["", " ".join(f'<img src="{(fdir / f"{f}.png").as_posix()}" width="32%">' for f in imgs)]
+    return "\n".join(lines)
+
+
+def section(results: str | Path = "results", figures: str | Path = "figures") -> str:
+    parts = [s for p in PRESETS_SHOWN if (s := preset_section(p, results, figures))]
+    head = ("Final iterates (the test set selects nothing); mean ± std over seeds where n > 1. The claims are the "
+            f"paper's ({len(CLAIMS)} checks, see `src/resnet_repro/claims.py`); scaled-down presets are labelled so.")
+    return "\n\n".join([head] + parts) if parts else "_No finished runs yet._"
+
+
+def update_readme(readme: Path = Path("README.md"), results: str | Path = "results",
+                  figures: str | Path = "figures") -> bool:
+    """Rewrite the README between its markers; False (and nothing written) if it has none."""
+    text = readme.read_text()
+    a, b = MARKERS
+    if a not in text or b not in text:
+        return False
+    head, rest = text.split(a, 1)
+    readme.write_text(f"{head}{a}\n{section(results, figures)}\n{b}{rest.split(b, 1)[1]}")
+    return True
+
