@@ -44,7 +44,9 @@ def scale_text(preset: str) -> str:
 def data_text(runs: pd.DataFrame) -> str:
     if runs.empty:
         return "no finished runs yet"
-    srcs = sorted(set(runs.data_source.astype(str)))
+    srcs = sorted(set(runs.data_source.dropna().astype(str))) if "data_source" in runs else []
+    if not srcs:
+        return "data source not recorded"
     parts = []
     for s in srcs:
         if s.startswith("image folder") and "imagenette" in s.lower() and "224x224" in s:
