@@ -240,16 +240,21 @@ def normalize(x_uint8: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
     return x_uint8.float().div_(255.0).sub_(mean)
 
 
-def augment(x: torch.Tensor, gen: torch.Generator | None = None, pad: int = 4) -> torch.Tensor:
+def augment(x: torch.Tensor, gen: torch.Generator | None = None, pad: int = 4,
+            part: tuple[int, int] | None = None) -> torch.Tensor:
     """Pad by `pad` zeros, crop back to the input size at a random offset and flip half the samples.
 
-    Every sample gets its own offsets and flip; all of it is one gather on x's device."""
+    Every sample gets its own offsets and flip; all of it is one gather on x's device. `part` = (rank, world):
+    x is that rank's slice of a global batch of world x len(x) images; the random numbers are drawn for the
+    whole global batch and sliced, so that DDP ranks together augment exactly as one process would."""
     b, c, h, w = x.shape
     dev = x.device
     xp = F.pad(x, (pad, pad, pad, pad))
-    oy = torch.randint(0, 2 * pad + 1, (b, 1), device=dev, generator=gen)
-    ox = torch.randint(0, 2 * pad + 1, (b, 1), device=dev, generator=gen)
-    flip = torch.rand(b, 1, device=dev, generator=gen) < 0.5
+    rank, world = part or (0, 1)
+    sl = slice(rank * b, (rank + 1) * b)
+    oy = torch.randint(0, 2 * pad + 1, (world * b, 1), device=dev, generator=gen)[sl]
+    ox = torch.randint(0, 2 * pad + 1, (world * b, 1), device=dev, generator=gen)[sl]
+    flip = (torch.rand(world * b, 1, device=dev, generator=gen) < 0.5)[sl]
     ar_h, ar_w = torch.arange(h, device=dev), torch.arange(w, device=dev)
     rows = oy + ar_h  # (b, h) rows of the padded image
     cols = ox + torch.where(flip, (w - 1) - ar_w, ar_w)  # (b, w); a flip reads the window right to left
@@ -305,14 +310,15 @@ class TrainStream:
         idx = self.indices(step)
         x = normalize(self.x[idx], self.mean)
         if self.augment_data:
-            x = augment(x, gen)
+            x = augment(x, gen, part=(self.rank, self.world_size))
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, self.y[idx]
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         s0 = self.start_step()
-        gen = torch.Generator(device=self.x.device).manual_seed(_seed(self.seed, s0, self.rank, 0xA06))
+        # The same generator on every rank (rank 0's, as one process would use): augment() slices what it draws.
+        gen = torch.Generator(device=self.x.device).manual_seed(_seed(self.seed, s0, 0, 0xA06))
         for s in range(s0, s0 + self.steps):
             yield self.batch(s, gen)
 

@@ -446,16 +446,19 @@ def _train_locked(cfg: TrainConfig, rd: Path, arrays, progress, stop_after) -> d
         print(f"[skip] {rd} is finished (final.json exists)", flush=True)
         return json.loads((rd / "final.json").read_text())
     commit = CODE_COMMIT
-    (rd / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    rank_zero = _is_rank_zero()  # DDP: the other ranks rerun this command; only rank 0 writes the run's files
+    if rank_zero:
+        (rd / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
     ckpt_dir = rd / "checkpoints"
     last = ckpt_dir / "last.ckpt"
     resume_step = torch.load(last, map_location="cpu", weights_only=False)["global_step"] if state == "resume" else None
     if state == "resume":
         print(f"[resume] {rd} from iteration {resume_step}", flush=True)
-    with open(rd / "sessions.jsonl", "a") as fh:  # one line per training session of this run
-        fh.write(json.dumps(dict(started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), commit=commit,
-                                 from_iteration=resume_step or 0, host=platform.node(),
-                                 torch_threads=torch.get_num_threads(), precision=cfg.precision)) + "\n")
+    if rank_zero:
+        with open(rd / "sessions.jsonl", "a") as fh:  # one line per training session of this run
+            fh.write(json.dumps(dict(started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), commit=commit,
+                                     from_iteration=resume_step or 0, host=platform.node(),
+                                     torch_threads=torch.get_num_threads(), precision=cfg.precision)) + "\n")
 
     L.seed_everything(cfg.seed, workers=False, verbose=False)
     module = LitResNet(cfg.to_dict())
@@ -485,11 +488,10 @@ def _train_locked(cfg: TrainConfig, rd: Path, arrays, progress, stop_after) -> d
     # Image folders: top-1/top-5 of the final weights, single center view and 10-crop (every rank takes part).
     evals = module.final_evaluation(trainer, dm.final_eval_loaders()) if hasattr(dm, "final_eval_loaders") else {}
     eval_s = module.elapsed() - wall
+    final_ckpt = ckpt_dir / "final.ckpt"
+    trainer.save_checkpoint(final_ckpt, weights_only=True)  # collective (a barrier): every rank calls it
     if trainer.global_rank != 0:
         return {}
-
-    final_ckpt = ckpt_dir / "final.ckpt"
-    trainer.save_checkpoint(final_ckpt, weights_only=True)
     last.unlink(missing_ok=True)
     rows = RunCSVLogger(rd / "metrics.csv", keep_until=cfg.max_steps).rows
     end = rows[cfg.max_steps]
