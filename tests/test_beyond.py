@@ -512,7 +512,15 @@ def test_lesion_verdict_counts_the_blocks_that_cost_under_a_point_and_compares_r
     text = lesions.lesion_verdict(dict(lesion=t))
     assert "**resnet20** (seed 0): test error 20.00% intact" in text and "1 of 3 cost less than 1 point" in text
     assert "3 of 4 cost less than 1 point" in text
-    assert "13.50 (ResNet-20), 0.65 (ResNet-56) points on average: the deeper the net" in text
+    assert "13.50 (ResNet-20, n=1), 0.65 (ResNet-56, n=1) points on average: falling with depth" in text
+    assert "with one seed per net, a pattern to confirm, not yet a finding" in text  # issue 20: says its n
     t = pd.DataFrame(_lesion_rows("resnet20", [0.01]) + _lesion_rows("resnet56", [0.05]))
     assert "not monotone in depth" in lesions.lesion_verdict(dict(lesion=t))
     assert "ResNets by depth" not in lesions.lesion_verdict(dict(lesion=pd.DataFrame(_lesion_rows("resnet56", [0.1]))))
+
+
+def test_spread_wording_calls_only_near_equal_spreads_similar():
+    """Issue 20: 4.72 vs 3.03 (ratio 1.56) is not 'similar'."""
+    assert "similar" not in gradflow._spread_text(4.72 / 3.03) and "1.56× as much" in gradflow._spread_text(4.72 / 3.03)
+    assert "similar" in gradflow._spread_text(1.1)
+    assert "ResNet's gradient varies 2× more" in gradflow._spread_text(0.5)

@@ -93,7 +93,11 @@ def _spread_text(q: float) -> str:
         return f"The plain net's gradient varies {fmt(q)}× more across depth: far more than the ResNet's."
     if q >= 2:
         return f"The plain net's gradient varies {fmt(q)}× more across depth than the ResNet's."
-    return "The two nets' gradients vary by a similar factor across depth."
+    if q >= 1.25:
+        return f"The plain net's gradient varies {fmt(q)}× as much across depth as the ResNet's."
+    if q > 0.8:
+        return f"The two nets' gradients vary by a similar factor across depth (ratio {fmt(q)})."
+    return f"The ResNet's gradient varies {fmt(1 / q)}× more across depth than the plain net's."
 
 
 def gradflow_verdict(b: dict) -> str:

@@ -169,9 +169,10 @@ def landscape_verdict(b: dict) -> str:
         if len(d):
             a, loss = d.alpha.to_numpy(float), d.loss.to_numpy(float)
             c = loss[np.argmin(np.abs(a))]
-            half = loss[np.argmin(np.abs(np.abs(a) - 0.5 * np.abs(a).max()))]
-            parts.append(f"1-D: loss {c:.3g} at the trained weights, {half:.3g} half-way to the edge and {loss[0]:.3g} / "
-                         f"{loss[-1]:.3g} at the two ends")
+            edge = np.abs(a).max()
+            lo, hi = (loss[np.argmin(np.abs(a - sign * 0.5 * edge))] for sign in (-1, 1))
+            parts.append(f"1-D: loss {c:.3g} at the trained weights, {lo:.3g} / {hi:.3g} half-way to the two edges "
+                         f"(α = ∓{0.5 * edge:g}) and {loss[0]:.3g} / {loss[-1]:.3g} at the two ends")
         if len(l2[(l2.arch == arch) & (l2.seed == seed)]):
             s = surface_stats(*_surface(l2, arch, seed))
             parts.append(f"2-D: {100 * s['below_chance']:.0f}% of the plane below chance-level loss (ln 10), "

@@ -106,7 +106,7 @@ def lesion_verdict(b: dict) -> str:
     if t.empty:
         return ("- **Block lesions:** not run yet (`make lesion`: needs finished runs with checkpoints, e.g. "
                 "ResNet-56/110 and plain-56/110).")
-    lines, by_depth = [lesion_setting(t, b.get("lesion_meta", []))], {}
+    lines, by_depth, seeds_by_depth = [lesion_setting(t, b.get("lesion_meta", []))], {}, {}
     for arch in sorted(set(t.arch), key=lambda a: (a.startswith("plain"), parse_arch(a).depth)):
         d = t[t.arch == arch]
         seeds = sorted(int(s) for s in set(d.seed))
@@ -124,13 +124,16 @@ def lesion_verdict(b: dict) -> str:
         net = parse_arch(arch)
         if net.residual and len(g):
             by_depth[net.depth] = same.delta_err.mean()  # the per-net average stated above
+            seeds_by_depth[net.depth] = int(t[t.arch == arch].seed.nunique()) if "seed" in t else 1
     if len(by_depth) > 1:
         depths = sorted(by_depth)
         falls = all(by_depth[a] > by_depth[b] for a, b in zip(depths, depths[1:]))
         lines.append("- **ResNets by depth:** one removed block whose shapes match costs "
-                     + ", ".join(f"{100 * by_depth[k]:.2f} (ResNet-{k})" for k in depths) + " points on average"
-                     + (": the deeper the net, the less any single block matters, as Veit et al. find for "
-                        "ResNet-110 (many blocks contribute little on their own)." if falls else
+                     + ", ".join(f"{100 * by_depth[k]:.2f} (ResNet-{k}, n={seeds_by_depth[k]})" for k in depths)
+                     + " points on average"
+                     + (": falling with depth, as Veit et al. find for ResNet-110 (many blocks contribute little on "
+                        "their own)" + (" — with one seed per net, a pattern to confirm, not yet a finding."
+                                        if min(seeds_by_depth.values()) < 2 else ".") if falls else
                         ": not monotone in depth."))
     for d in (56, 110):
         r, p = t[(t.arch == f"resnet{d}") & (t.block > 0)], t[(t.arch == f"plain{d}") & (t.block > 0)]
