@@ -524,3 +524,27 @@ def test_spread_wording_calls_only_near_equal_spreads_similar():
     assert "similar" not in gradflow._spread_text(4.72 / 3.03) and "1.56× as much" in gradflow._spread_text(4.72 / 3.03)
     assert "similar" in gradflow._spread_text(1.1)
     assert "ResNet's gradient varies 2× more" in gradflow._spread_text(0.5)
+
+
+def test_a_new_study_is_one_module_and_one_registry_entry(tmp_path, monkeypatch):
+    """Issue 19: beyond draws and reports whatever STUDIES holds; a toy study shows up without other changes."""
+    import types
+
+    import matplotlib.pyplot as plt
+
+    from resnet_repro import studies
+
+    def draw(b, preset, runs):
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [1, 0])
+        return [(fig, "beyond_toy")]
+
+    toy = types.SimpleNamespace(TABLES={}, FIGURES={"toy": "beyond_toy"}, draw=draw,
+                                report_fields=lambda b, figures_dir: {})
+    monkeypatch.setattr(studies, "STUDIES", studies.STUDIES + [toy])
+    monkeypatch.setattr(beyond, "STUDIES", studies.STUDIES)
+    (tmp_path / "results" / "short").mkdir(parents=True)
+    paths = beyond.make_beyond_figures("short", tmp_path / "results", tmp_path / "figures")
+    assert tmp_path / "figures" / "short" / "beyond_toy.png" in paths
+    md = beyond.build_beyond_report("short", tmp_path / "results", tmp_path / "figures", tmp_path / "report").read_text()
+    assert "beyond_toy.png" in md

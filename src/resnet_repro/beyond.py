@@ -40,34 +40,17 @@ from pathlib import Path
 import pandas as pd
 
 from .analyze import finished_runs
-from .hooks import GRADFLOW_COLUMNS
 from .models import parse_arch
+from .studies import STUDIES
 from .studies.common import RUN_FILES, runs_frame
-from .studies.gradflow import (GRADFLOW_ARCHS, fig_gradflow, fig_gradflow_training, gradflow_final, gradflow_init,
-                               gradflow_verdict, init_labels)
-from .studies.identity import VARIANT_COLUMNS, fig_variants, variants_markdown, variants_table, variants_verdict
-from .studies.landscapes import (LANDSCAPE_1D_COLUMNS, LANDSCAPE_2D_COLUMNS, LANDSCAPE_ARCHS, fig_landscape_1d,
-                                 fig_landscape_2d, landscape_preset, landscape_verdict)
-from .studies.lesions import LESION_COLUMNS, fig_lesion, lesion_preset, lesion_verdict
+from .studies.gradflow import GRADFLOW_ARCHS, gradflow_final, gradflow_init
+from .studies.identity import variants_markdown, variants_table
+from .studies.landscapes import LANDSCAPE_ARCHS, landscape_preset
+from .studies.lesions import lesion_preset
 
-# Per run folder: the file each step writes; collect_beyond gathers them into results/<preset>/<key>.csv.
-TABLE_COLUMNS = {"gradflow_init": GRADFLOW_COLUMNS, "gradflow_final": GRADFLOW_COLUMNS,
-                 "gradflow_train": GRADFLOW_COLUMNS, "lesion": LESION_COLUMNS,
-                 "landscape_1d": LANDSCAPE_1D_COLUMNS, "landscape_2d": LANDSCAPE_2D_COLUMNS,
-                 "identity_variants": VARIANT_COLUMNS}
-FIGURE_NAMES = {"gradflow_init": "beyond_gradflow_init", "gradflow_final": "beyond_gradflow_final",
-                "gradflow_train": "beyond_gradflow_training", "identity_variants": "beyond_identity_variants",
-                "landscape_1d": "beyond_landscape_1d", "landscape_contour": "beyond_landscape_2d_contour",
-                "landscape_surface": "beyond_landscape_2d_surface", "lesion": "beyond_lesion"}
-
-
-# ============================================================================= 1. gradient flow
-
-
-# ============================================================================= 4. block lesions (here: used by 3)
-
-
-# ============================================================================= 3. loss landscapes
+# Every collected table and figure of the studies (results/<preset>/<key>.csv, figures/<preset>/<name>.png|pdf).
+TABLE_COLUMNS = {k: v for st in STUDIES for k, v in st.TABLES.items()}
+FIGURE_NAMES = {k: v for st in STUDIES for k, v in st.FIGURES.items()}
 
 
 # ============================================================================= collect
@@ -111,9 +94,6 @@ def load_beyond(preset: str, results: str | Path = "results") -> dict:
     return out
 
 
-# ============================================================================= verdicts (report and notebook)
-
-
 # ============================================================================= figures
 
 
@@ -126,27 +106,10 @@ def make_beyond_figures(preset: str, results: str | Path = "results", figures: s
     out = Path(figures) / preset
     runs = runs_frame(b)
     paths: list[Path] = []
-    if not b["gradflow_init"].empty:
-        p, scale, r = init_labels(preset, b["init_meta"])
-        paths += save_figure(fig_gradflow(b["gradflow_init"], p, r, "Gradient flow at initialisation: plain vs "
-                                          "ResNet", scale=scale), out, FIGURE_NAMES["gradflow_init"])
-    if not b["gradflow_final"].empty:
-        paths += save_figure(fig_gradflow(b["gradflow_final"], preset, runs, "Gradient flow at the final weights"),
-                             out, FIGURE_NAMES["gradflow_final"])
-    if not b["gradflow_train"].empty:
-        paths += save_figure(fig_gradflow_training(b["gradflow_train"], preset, runs), out,
-                             FIGURE_NAMES["gradflow_train"])
-    if not b["lesion"].empty:
-        paths += save_figure(fig_lesion(b["lesion"], preset, runs), out, FIGURE_NAMES["lesion"])
-    if not b["landscape_1d"].empty:
-        paths += save_figure(fig_landscape_1d(b["landscape_1d"], preset, runs), out, FIGURE_NAMES["landscape_1d"])
-    if not b["landscape_2d"].empty:
-        for kind in ("contour", "surface"):
-            paths += save_figure(fig_landscape_2d(b["landscape_2d"], preset, runs, kind), out,
-                                 FIGURE_NAMES[f"landscape_{kind}"])
+    for study in STUDIES:
+        for fig, name in study.draw(b, preset, runs):
+            paths += save_figure(fig, out, name)
     if not b["identity_variants"].empty:
-        paths += save_figure(fig_variants(b["identity_variants"], preset, runs), out,
-                             FIGURE_NAMES["identity_variants"])
         out.mkdir(parents=True, exist_ok=True)
         (out / "identity_variants.md").write_text(variants_markdown(b["identity_variants"]), encoding="utf-8")
         paths.append(out / "identity_variants.md")
@@ -179,21 +142,13 @@ def build_beyond_report(preset: str, results: str | Path = "results", figures: s
     fig_md = "\n\n".join(f"![{p.stem}]({(rel / p.name).as_posix()})\n\n*{p.stem.replace('_', ' ')}* "
                          f"([PDF]({(rel / p.with_suffix('.pdf').name).as_posix()}))" for p in figs) \
         or "_No figures yet (`python -m resnet_repro beyond --preset ...`)._"
-    vt = fdir / "identity_variants.md"
-    init_txt = ""
-    if meta:
-        init_txt = (f"Initialisation measurement: `{meta.get('preset')}` preset's data, seed {meta.get('seed')}, "
-                    f"{meta.get('n_batches')} batches of {meta.get('batch_size')}, {meta.get('device')}, commit "
-                    f"`{str(meta.get('commit'))[:12]}`, torch {meta.get('torch')}, {meta.get('created_at')}.")
     scale = W.scale_text(preset)
     if runs.empty and meta:  # a folder of its own for the measurement at initialisation (no training)
         scale = (f"measurements at initialisation only (no training), with the data settings of the "
                  f"`{meta.get('preset')}` preset")
-    fields = dict(preset=preset, scale=scale, data=data, gradflow=gradflow_verdict(b),
-                  gradflow_provenance=init_txt, variants=variants_verdict(b),
-                  variants_table=vt.read_text() if vt.is_file() else variants_markdown(
-                      pd.DataFrame(columns=VARIANT_COLUMNS)),
-                  landscape=landscape_verdict(b), lesion=lesion_verdict(b), figures=fig_md)
+    fields = dict(preset=preset, scale=scale, data=data, figures=fig_md)
+    for study in STUDIES:
+        fields.update(study.report_fields(b, fdir))
     md = string.Template(TEMPLATE.read_text()).substitute(fields)
     (out_dir / "beyond.md").write_text(md)
     (out_dir / "beyond.html").write_text(R.to_html(md, out_dir, f"Beyond the paper: {preset}"))

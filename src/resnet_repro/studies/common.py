@@ -14,10 +14,9 @@ import pandas as pd
 import torch
 
 from .. import data as D
-from ..analyze import (inference_batches)
+from ..analyze import inference_batches
 from ..models import parse_arch
 from ..train import CODE_COMMIT, device_name
-
 
 RUN_FILES = {"gradflow_final": "gradflow_final.csv", "gradflow_train": "gradflow.csv", "lesion": "lesion.csv",
              "landscape_1d": "landscape_1d.csv", "landscape_2d": "landscape_2d.csv"}

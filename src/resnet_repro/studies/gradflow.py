@@ -13,13 +13,25 @@ import pandas as pd
 import torch
 
 from .. import data as D
-from ..analyze import (arrays_for, data_key, default_device, load_final_model,
-                       run_config, runs_with_checkpoint)
-from ..hooks import (GRADFLOW_COLUMNS, gradient_flow,
-                     label_rows)
+from ..analyze import (
+    arrays_for,
+    data_key,
+    default_device,
+    load_final_model,
+    run_config,
+    runs_with_checkpoint,
+)
+from ..hooks import GRADFLOW_COLUMNS, gradient_flow, label_rows
 from ..models import build_model, parse_arch
-from .common import RUN_FILES, arch_sort, cifar_setup, first_batches, fmt, provenance, style
-
+from .common import (
+    RUN_FILES,
+    arch_sort,
+    cifar_setup,
+    first_batches,
+    fmt,
+    provenance,
+    style,
+)
 
 GRADFLOW_ARCHS = ["plain20", "plain56", "plain110", "resnet20", "resnet56", "resnet110"]
 
@@ -238,3 +250,35 @@ def fig_gradflow_training(gf: pd.DataFrame, preset: str, runs: pd.DataFrame):
             ax.legend(fontsize=7)
     return annotate(fig, "Gradient flow during training", preset, runs,
                     ["one training batch per recorded iteration; colour: iteration (dark = early)"])
+
+
+# ----------------------------------------------------------------------------- the study's entry in studies.STUDIES
+
+TABLES = {"gradflow_init": GRADFLOW_COLUMNS, "gradflow_final": GRADFLOW_COLUMNS, "gradflow_train": GRADFLOW_COLUMNS}
+FIGURES = {"gradflow_init": "beyond_gradflow_init", "gradflow_final": "beyond_gradflow_final",
+           "gradflow_train": "beyond_gradflow_training"}
+
+
+def draw(b: dict, preset: str, runs: pd.DataFrame) -> list[tuple[object, str]]:
+    """(figure, file name) for each table of this study that has data."""
+    out = []
+    if not b["gradflow_init"].empty:
+        p, scale, r = init_labels(preset, b["init_meta"])
+        out.append((fig_gradflow(b["gradflow_init"], p, r, "Gradient flow at initialisation: plain vs ResNet",
+                                 scale=scale), FIGURES["gradflow_init"]))
+    if not b["gradflow_final"].empty:
+        out.append((fig_gradflow(b["gradflow_final"], preset, runs, "Gradient flow at the final weights"),
+                    FIGURES["gradflow_final"]))
+    if not b["gradflow_train"].empty:
+        out.append((fig_gradflow_training(b["gradflow_train"], preset, runs), FIGURES["gradflow_train"]))
+    return out
+
+
+def report_fields(b: dict, figures_dir: Path) -> dict[str, str]:
+    meta = b["init_meta"]
+    init_txt = ""
+    if meta:
+        init_txt = (f"Initialisation measurement: `{meta.get('preset')}` preset's data, seed {meta.get('seed')}, "
+                    f"{meta.get('n_batches')} batches of {meta.get('batch_size')}, {meta.get('device')}, commit "
+                    f"`{str(meta.get('commit'))[:12]}`, torch {meta.get('torch')}, {meta.get('created_at')}.")
+    return dict(gradflow=gradflow_verdict(b), gradflow_provenance=init_txt)

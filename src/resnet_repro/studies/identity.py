@@ -5,12 +5,12 @@ the ECCV paper's medians.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..models import parse_arch, variant_label
-
 
 VARIANT_COLUMNS = ["arch", "variant", "label", "n", "median_test_err_pct", "mean_test_err_pct", "min_test_err_pct",
                    "max_test_err_pct", "median_train_err_pct", "paper_median_test_err_pct"]
@@ -105,3 +105,20 @@ def variants_markdown(t: pd.DataFrame) -> str:
             rows.append(f"| {variant_label(parse_arch(arch).variant)} | not run | — | {ptxt} |")
     return "\n".join(rows) + "\n\nTest error (%) of ResNet-110 on CIFAR-10, final iterate. \"fail\": the ECCV paper's " \
                              "net did not train (error above 20%).\n"
+
+
+# ----------------------------------------------------------------------------- the study's entry in studies.STUDIES
+
+TABLES = {"identity_variants": VARIANT_COLUMNS}
+FIGURES = {"identity_variants": "beyond_identity_variants"}
+
+
+def draw(b: dict, preset: str, runs: pd.DataFrame) -> list[tuple[object, str]]:
+    t = b["identity_variants"]
+    return [(fig_variants(t, preset, runs), FIGURES["identity_variants"])] if not t.empty else []
+
+
+def report_fields(b: dict, figures_dir: Path) -> dict[str, str]:
+    vt = Path(figures_dir) / "identity_variants.md"
+    table = vt.read_text() if vt.is_file() else variants_markdown(pd.DataFrame(columns=VARIANT_COLUMNS))
+    return dict(variants=variants_verdict(b), variants_table=table)

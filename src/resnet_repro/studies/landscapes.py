@@ -16,13 +16,18 @@ import torch
 import torch.nn as nn
 
 from .. import data as D
-from ..analyze import (arrays_for, data_key, default_device, inference_batches, load_final_model,
-                       run_config)
-from ..hooks import (filter_normalized_direction)
+from ..analyze import (
+    arrays_for,
+    data_key,
+    default_device,
+    inference_batches,
+    load_final_model,
+    run_config,
+)
+from ..hooks import filter_normalized_direction
 from ..weights import has_final_weights
 from .common import RUN_FILES, arch_sort, cifar_setup, provenance, style
 from .lesions import evaluate
-
 
 LANDSCAPE_ARCHS = ["resnet56", "plain56"]
 
@@ -250,3 +255,24 @@ def fig_landscape_2d(l2: pd.DataFrame, preset: str, runs: pd.DataFrame, kind: st
             "trained weights")
     return annotate(fig, f"Loss landscape, 2-D {'surface' if kind == 'surface' else 'contours'} (Li et al. 2018)",
                     preset, runs, [note, _landscape_note(runs)])
+
+
+# ----------------------------------------------------------------------------- the study's entry in studies.STUDIES
+
+TABLES = {"landscape_1d": LANDSCAPE_1D_COLUMNS, "landscape_2d": LANDSCAPE_2D_COLUMNS}
+FIGURES = {"landscape_1d": "beyond_landscape_1d", "landscape_contour": "beyond_landscape_2d_contour",
+           "landscape_surface": "beyond_landscape_2d_surface"}
+
+
+def draw(b: dict, preset: str, runs: pd.DataFrame) -> list[tuple[object, str]]:
+    out = []
+    if not b["landscape_1d"].empty:
+        out.append((fig_landscape_1d(b["landscape_1d"], preset, runs), FIGURES["landscape_1d"]))
+    if not b["landscape_2d"].empty:
+        out += [(fig_landscape_2d(b["landscape_2d"], preset, runs, kind), FIGURES[f"landscape_{kind}"])
+                for kind in ("contour", "surface")]
+    return out
+
+
+def report_fields(b: dict, figures_dir: Path) -> dict[str, str]:
+    return dict(landscape=landscape_verdict(b))

@@ -14,12 +14,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..analyze import (arrays_for, data_key, default_device, load_final_model,
-                       run_config, runs_with_checkpoint)
-from ..hooks import (arch_info, blocks, lesioned, removable)
+from ..analyze import (
+    arrays_for,
+    data_key,
+    default_device,
+    load_final_model,
+    run_config,
+    runs_with_checkpoint,
+)
+from ..hooks import arch_info, blocks, lesioned, removable
 from ..models import ResNet, parse_arch
 from .common import RUN_FILES, arch_sort, cifar_setup, provenance, style
-
 
 LESION_ARCHS = ["resnet56", "resnet110", "plain56", "plain110"]
 
@@ -174,3 +179,17 @@ def fig_lesion(t: pd.DataFrame, preset: str, runs: pd.DataFrame):
     notes = ["one block removed at a time, its shortcut kept (Veit et al. 2016); x: downsampling blocks; plain "
              "blocks that change the shape cannot be removed; final weights, inference-mode BN"]
     return annotate(fig, "Block lesions: test error with one block removed", preset, runs, notes)
+
+
+# ----------------------------------------------------------------------------- the study's entry in studies.STUDIES
+
+TABLES = {"lesion": LESION_COLUMNS}
+FIGURES = {"lesion": "beyond_lesion"}
+
+
+def draw(b: dict, preset: str, runs: pd.DataFrame) -> list[tuple[object, str]]:
+    return [(fig_lesion(b["lesion"], preset, runs), FIGURES["lesion"])] if not b["lesion"].empty else []
+
+
+def report_fields(b: dict, figures_dir: Path) -> dict[str, str]:
+    return dict(lesion=lesion_verdict(b))
