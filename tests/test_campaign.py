@@ -101,6 +101,9 @@ def test_a_partial_run_is_resumable_and_a_finished_one_needs_its_analysis(tmp_pa
     (rd / "metrics.csv").write_text("iteration,elapsed_s\n10,5.0\n20,9.0\n")
     assert C.job_state(job, tmp_path) == "partial"
     assert C.last_logged(rd) == (20, 9.0, pytest.approx(0.4))
+    # An interval that spanned a pause (make test holds the campaign) does not set the speed: the median does.
+    (rd / "metrics.csv").write_text("iteration,elapsed_s\n10,5.0\n20,9.0\n30,13.0\n40,200.0\n50,204.0\n")
+    assert C.last_logged(rd) == (50, 204.0, pytest.approx(0.4))
     (rd / "final.json").write_text("{}")
     (rd / "checkpoints" / "final.ckpt").write_bytes(b"")
     assert C.job_state(job, tmp_path) == "analysis"

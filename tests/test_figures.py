@@ -210,3 +210,17 @@ def test_partial_runs_are_noted_and_axis_spans_the_schedule(tmp_path):
     assert fig.axes[0].get_xlim() == (0, 4.0)  # the short preset's 4k iterations, in units of 1e3
     paths = F.write_table6(res, "short", tmp_path / "out")
     assert "partial runs" in paths[0].read_text()
+
+
+def test_a_redrawn_figure_is_the_same_file(tmp_path):
+    """No creation date in the PDF: regenerating figures from the same CSVs changes nothing in git."""
+    import matplotlib.pyplot as plt
+
+    def draw(d):
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [1, 0])
+        paths = F.save_figure(fig, d, "f")
+        plt.close(fig)
+        return [p.read_bytes() for p in paths]
+
+    assert draw(tmp_path / "a") == draw(tmp_path / "b")

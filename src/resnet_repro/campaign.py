@@ -94,10 +94,15 @@ def last_logged(rd: Path) -> tuple[int, float | None, float | None]:
     head = lines[0].split(",")
     rows = [dict(zip(head, ln.split(","))) for ln in lines[1:]]
     it, el = int(float(rows[-1]["iteration"])), float(rows[-1]["elapsed_s"] or "nan")
-    spi = None
-    if len(rows) >= 2:
-        it0, el0 = int(float(rows[-2]["iteration"])), float(rows[-2]["elapsed_s"] or "nan")
-        spi = (el - el0) / (it - it0) if it > it0 and el > el0 else None
+    # The median over the last (up to) 5 intervals: one interval that spanned a pause does not set the speed.
+    steps = []
+    tail = rows[-6:]
+    for a, b in zip(tail, tail[1:]):
+        i0, i1 = int(float(a["iteration"])), int(float(b["iteration"]))
+        e0, e1 = float(a["elapsed_s"] or "nan"), float(b["elapsed_s"] or "nan")
+        if i1 > i0 and e1 > e0:
+            steps.append((e1 - e0) / (i1 - i0))
+    spi = sorted(steps)[len(steps) // 2] if steps else None
     return it, el, spi
 
 

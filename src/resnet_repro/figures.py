@@ -410,7 +410,8 @@ def save_figure(fig: Figure, out_dir: str | Path, name: str) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.png", out / f"{name}.pdf"]
     for p in paths:
-        fig.savefig(p, dpi=DPI)
+        # No creation date in the PDF: a figure redrawn from the same CSVs is the same file.
+        fig.savefig(p, dpi=DPI, **({"metadata": {"CreationDate": None}} if p.suffix == ".pdf" else {}))
     return paths
 
 
