@@ -12,8 +12,9 @@ VENV     := .venv
 PY       := $(VENV)/bin/python
 STAMP    := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 DATA_ARG := $(if $(DATA_DIR),--data-dir $(DATA_DIR),)
-# reproduce-imagenet: PRESET defaults to imagenette there (unless given); DATA is the image folder (train/, val/)
-DATA     ?= ../shared/data/imagenette-224
+# reproduce-imagenet: PRESET defaults to imagenette there (unless given); the image folder (train/, val/) is
+# DATA_DIR, as for every other target (DATA, the older name, still works); default: Imagenette here.
+DATA     ?= $(if $(DATA_DIR),$(DATA_DIR),../shared/data/imagenette-224)
 IMAGENET_PRESET := $(if $(filter file,$(origin PRESET)),imagenette,$(PRESET))
 DATA_NAME = $(notdir $(abspath $(DATA)))
 PART_MIB ?= 56
