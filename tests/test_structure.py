@@ -59,3 +59,14 @@ def test_no_import_circle_among_the_modules():
 def test_the_cycle_finder_finds_one():
     assert cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) is not None
     assert cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_templates_are_package_data_found_through_importlib_resources():
+    """Issue 19: no path built from parents[2]; an installed package finds its templates."""
+    from importlib import resources
+
+    for name in ("report.md", "report_imagenet.md", "beyond.md"):
+        assert resources.files("resnet_repro").joinpath("templates", name).is_file(), name
+    assert 'resnet_repro = ["templates/*.md"]' in (PKG.parents[1] / "pyproject.toml").read_text()
+    assert not any("parents[2]" in line and "template" in line for f in PKG.rglob("*.py")
+                   for line in f.read_text().splitlines())

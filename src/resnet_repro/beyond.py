@@ -120,12 +120,12 @@ def make_beyond_figures(preset: str, results: str | Path = "results", figures: s
 # ============================================================================= report
 
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "report" / "template_beyond.md"
+TEMPLATE = "beyond.md"  # resnet_repro/templates/beyond.md (report.template_text)
 
 
 def build_beyond_report(preset: str, results: str | Path = "results", figures: str | Path = "figures",
                         report: str | Path = "report", b: dict | None = None) -> Path:
-    """report/<preset>/beyond.md (and beyond.html) from report/template_beyond.md and the collected tables."""
+    """report/<preset>/beyond.md (and beyond.html) from templates/beyond.md and the collected tables."""
     from . import report as R
     from . import wording as W
 
@@ -149,7 +149,7 @@ def build_beyond_report(preset: str, results: str | Path = "results", figures: s
     fields = dict(preset=preset, scale=scale, data=data, figures=fig_md)
     for study in STUDIES:
         fields.update(study.report_fields(b, fdir))
-    md = string.Template(TEMPLATE.read_text()).substitute(fields)
+    md = string.Template(R.template_text(TEMPLATE)).substitute(fields)
     (out_dir / "beyond.md").write_text(md)
     (out_dir / "beyond.html").write_text(R.to_html(md, out_dir, f"Beyond the paper: {preset}"))
     print(f"[report] wrote {out_dir / 'beyond.md'} and beyond.html", flush=True)

@@ -1,4 +1,4 @@
-"""The report: report/template.md filled in from the collected CSVs (never by hand).
+"""The report: templates/report.md filled in from the collected CSVs (never by hand).
 
 Every sentence that states a result is computed here from results/<preset>/*.csv, so the notebooks
 (which import these helpers) and the report say the same thing. A run that has not happened is listed
@@ -11,6 +11,7 @@ import base64
 import math
 import re
 import string
+from importlib import resources
 from pathlib import Path
 
 import pandas as pd
@@ -22,8 +23,14 @@ from .config import (FULL_SCALE_PRESETS, PIPELINE_CHECK_TEXT, PRESETS, TrainConf
                      is_pipeline_check, make_config, preset_family)
 from .wording import data_text, pct, scale_text
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "report" / "template.md"
-TEMPLATE_IMAGENET = TEMPLATE.with_name("template_imagenet.md")  # the ImageNet-style presets (Fig. 4, Tables 2-3)
+# Templates ship inside the package (resnet_repro/templates/), found through importlib.resources: an installed
+# package works as well as this checkout.
+TEMPLATE = "report.md"
+TEMPLATE_IMAGENET = "report_imagenet.md"  # the ImageNet-style presets (Fig. 4, Tables 2-3)
+
+
+def template_text(name: str) -> str:
+    return resources.files("resnet_repro").joinpath("templates", name).read_text(encoding="utf-8")
 
 def _final(runs: pd.DataFrame, arch: str, col: str) -> float | None:
     g = runs[runs.arch == arch]
@@ -145,8 +152,8 @@ def build_report(preset: str, results: str | Path = "results", figures: str | Pa
     return _write_report(out_dir, TEMPLATE, fields, preset, len(t["runs"]))
 
 
-def _write_report(out_dir: Path, template: Path, fields: dict, preset: str, n_runs: int) -> Path:
-    md = string.Template(template.read_text()).substitute(fields)
+def _write_report(out_dir: Path, template: str, fields: dict, preset: str, n_runs: int) -> Path:
+    md = string.Template(template_text(template)).substitute(fields)
     (out_dir / "report.md").write_text(md)
     (out_dir / "report.html").write_text(to_html(md, out_dir, f"ResNet reproduction: {preset}"))
     print(f"[report] wrote {out_dir / 'report.md'} and report.html ({n_runs} runs)", flush=True)
@@ -330,7 +337,7 @@ def imagenet_deviations_text(runs: pd.DataFrame, preset: str) -> str:
 
 
 def imagenet_fields(preset: str, t: dict, figures: Path, out_dir: Path) -> dict:
-    """The fields of report/template_imagenet.md."""
+    """The fields of templates/report_imagenet.md."""
     def table(name):
         f = figures / preset / f"{name}.md"
         return f.read_text() if f.is_file() else f"_{name}.md not drawn yet (`make figures`)._"
