@@ -7,6 +7,11 @@ priority: the degradation pair first), then runs the cheap steps on whatever exi
 
 from __future__ import annotations
 
+# The paper's numbers live in paper.py (with their sources); imported here for the modules that read them with
+# the experiments.
+from .paper import (PAPER_ECCV_MEDIANS, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE6, PAPER_TABLE6_NOTE,  # noqa: F401
+                    PUBLIC_REPRO, PUBLIC_REPRO_NOTE)
+
 # Fig. 1 and the degradation claim: plain-20 vs plain-56, with their residual twins.
 DEGRADATION = ["plain20", "plain56", "resnet20", "resnet56"]
 # Fig. 6 left/middle and Table 6: the rest of the 20..56 nets, then 110 (paper's warm-up rule).
@@ -29,14 +34,6 @@ CIFAR_GRID: dict[str, list[tuple[str, tuple[int, ...]]]] = {
     "smoke": [(a, (0,)) for a in DEGRADATION + ["resnet110"]],
 }
 
-# The paper's CIFAR-10 test errors (Table 6, %), and a popular public PyTorch reproduction's single runs,
-# whose numbers are best epochs picked on the test set (so optimistic by construction).
-PAPER_TABLE6 = {"resnet20": 8.75, "resnet32": 7.51, "resnet44": 7.17, "resnet56": 6.97, "resnet110": 6.43,
-                "resnet1202": 7.93}
-PAPER_TABLE6_NOTE = {"resnet110": "6.43 best of 5 (6.61 ± 0.16)"}
-PUBLIC_REPRO = {"resnet20": 8.27, "resnet32": 7.37, "resnet44": 6.90, "resnet56": 6.61, "resnet110": 6.32,
-                "resnet1202": 6.18}
-PUBLIC_REPRO_NOTE = "akamaster/pytorch_resnet_cifar10: single runs, best epoch selected on the test set"
 
 
 # Fig. 4 and Table 2: plain and residual (option A) nets of 18 and 34 layers; Table 3: ResNet-34 with options B, C.
@@ -46,10 +43,6 @@ IMAGENET_GRID: dict[str, list[tuple[str, tuple[int, ...]]]] = {
 
 GRIDS = {**CIFAR_GRID, **IMAGENET_GRID}
 
-# The paper's ImageNet val errors (%, 10-crop testing): Table 2 (top-1; option A) and Table 3 (top-1, top-5).
-PAPER_TABLE2 = {"plain18": 27.94, "plain34": 28.54, "resnet18": 27.88, "resnet34": 25.03}
-PAPER_TABLE3 = {"plain34": (28.54, 10.02), "resnet34": (25.03, 7.76), "resnet34b": (24.52, 7.46),
-                "resnet34c": (24.19, 7.40)}
 
 
 # Issue 8, beyond the paper (beyond.py): the ResNet-110 block variants of He et al., "Identity Mappings in Deep
@@ -63,11 +56,6 @@ IDENTITY_GRID: dict[str, list[tuple[str, tuple[int, ...]]]] = {
     "paper": [(a, (0, 1, 2, 3, 4)) for a in IDENTITY_VARIANTS],  # the ECCV paper reports medians of 5 runs
     "short": [(a, (0,)) for a in IDENTITY_VARIANTS],
 }
-# The ECCV paper's CIFAR-10 test errors of ResNet-110 (%, median of 5 runs); None: the net failed to train.
-PAPER_ECCV_MEDIANS: dict[str, float | None] = {
-    "resnet110": 6.61, "resnet110-const0.5": 12.35, "resnet110-exclgate": 8.70, "resnet110-scgate": 6.91,
-    "resnet110-conv1x1": 12.22, "resnet110-scdrop0.5": None, "resnet110-bnafter": 8.17,
-    "resnet110-relubefore": 7.84, "resnet110-relupreact": 6.71, "resnet110-preact": 6.37}
 # The other issue-8 measurements use the nets of CIFAR_GRID (studies.gradflow.GRADFLOW_ARCHS, studies.lesions.LESION_ARCHS,
 # studies.landscapes.LANDSCAPE_ARCHS).
 

@@ -21,6 +21,7 @@ from .claims import fig7 as claims_fig7
 from .collect import load_collected
 from .config import (FULL_SCALE_PRESETS, PIPELINE_CHECK_TEXT, PRESETS, TrainConfig, imagenet_schedule_text,
                      is_pipeline_check, make_config, preset_family)
+from .paper import PAPER_TABLE2, PAPER_TABLE3, WARMUP_ABOUT_ITERATIONS, table2_text, table3_text
 from .wording import data_text, pct, scale_text
 
 # Templates ship inside the package (resnet_repro/templates/), found through importlib.resources: an installed
@@ -91,9 +92,9 @@ def deviations_text(runs: pd.DataFrame, preset: str) -> str:
                           for r in warm.itertuples())
         lines.append(f"- **Warm-up (110 layers):** lr 0.01 until the training error, averaged over the last checks, "
                      f"falls below 80%, then the schedule's lr; it ended for {where}. The paper reports "
-                     "that its error fell below 80% after \"about 400 iterations\"; the rule, not the iteration "
-                     "count, is its specification, and why this run crossed 80% at a different point is not "
-                     "investigated here.")
+                     f"that its error fell below 80% after \"about {WARMUP_ABOUT_ITERATIONS} iterations\"; the "
+                     "rule, not the iteration count, is its specification, and why this run crossed 80% at a "
+                     "different point is not investigated here.")
     return "\n".join(lines)
 
 
@@ -192,8 +193,6 @@ def imagenet_verdict(runs: pd.DataFrame, preset: str | None = None) -> str:
     """The Fig. 4 / Table 2 / Table 3 claims, checked on the final iterates (means over seeds): does plain-34
     train and validate worse than plain-18, does ResNet-34 beat ResNet-18, and how do options A, B, C order.
     Val errors are top-1, 10-crop (the paper's Tables 2 and 3)."""
-    from .experiments import PAPER_TABLE2, PAPER_TABLE3
-
     if runs.empty:
         return "- No finished runs yet: nothing can be decided."
     preset = preset or str(runs["preset"].iloc[0])
@@ -241,10 +240,10 @@ def imagenet_verdict(runs: pd.DataFrame, preset: str | None = None) -> str:
                      f"{pct(tr['resnet34'])} against {pct(tr['resnet18'])}: ResNet-34 "
                      + ("**beats** ResNet-18, as in the paper." if beats else "does **not** beat ResNet-18."))
     if tr["plain34"] is not None and tr["resnet34"] is not None:
+        p34 = f"paper: {PAPER_TABLE2['resnet34']:.2f}% vs {PAPER_TABLE2['plain34']:.2f}% val"
         lines.append(f"- **Shortcuts at 34 layers:** ResNet-34 {pct(va['resnet34'])} val / {pct(tr['resnet34'])} "
-                     f"train against plain-34's {pct(va['plain34'])} / {pct(tr['plain34'])} (paper: 25.03% vs "
-                     f"28.54% val): ResNet-34 " + ("**beats** plain-34." if va["resnet34"] < va["plain34"]
-                                                  else "does **not** beat plain-34."))
+                     f"train against plain-34's {pct(va['plain34'])} / {pct(tr['plain34'])} ({p34}): ResNet-34 "
+                     + ("**beats** plain-34." if va["resnet34"] < va["plain34"] else "does **not** beat plain-34."))
     noise = (f" One seed per net: the binomial standard error of one val error on {n_val:,} images is about "
              f"±{100 * se:.2f} points (±{100 * se * math.sqrt(2):.2f} for a difference of two), and seed-to-seed "
              f"variation, not measured here, adds to it." if not math.isnan(se) else "")
@@ -267,10 +266,12 @@ def imagenet_verdict(runs: pd.DataFrame, preset: str | None = None) -> str:
                      f"{missing(['resnet34', 'resnet34b', 'resnet34c'])}.")
     else:
         (_, a), (_, b), (_, c) = opts
+        top1 = [PAPER_TABLE3[n][0] for n in ("resnet34", "resnet34b", "resnet34c")]
+        paper_abc, paper_gap = ", ".join(f"{v:.2f}%" for v in top1), max(top1) - min(top1)
         ranked = " < ".join(k for k, _ in sorted(opts, key=lambda kv: kv[1]))
         holds = c <= b <= a
         lines.append(f"- **Shortcut options (Table 3):** ResNet-34 A {pct(a)}, B {pct(b)}, C {pct(c)} val error "
-                     f"(paper: 25.03%, 24.52%, 24.19%, i.e. C < B < A by at most 0.84 points). Ours rank {ranked}: "
+                     f"(paper: {paper_abc}, i.e. C < B < A by at most {paper_gap:.2f} points). Ours rank {ranked}: "
                      + ("the paper's order C ≤ B ≤ A **holds**." if holds else "the paper's order C ≤ B ≤ A "
                         "does **not** hold.")
                      + (f" The largest gap, {100 * (max(a, b, c) - min(a, b, c)):.2f} points, is "
@@ -342,9 +343,11 @@ def imagenet_fields(preset: str, t: dict, figures: Path, out_dir: Path) -> dict:
         f = figures / preset / f"{name}.md"
         return f.read_text() if f.is_file() else f"_{name}.md not drawn yet (`make figures`)._"
 
-    return dict(preset=preset, scale=scale_text(preset), data=data_text(t["runs"]),
+    return dict(preset=preset, scale=scale_text(preset), data=data_text(t["runs"]), paper_table2=table2_text(),
+                paper_table3=table3_text(),
                 protocol=imagenet_protocol_text(preset), deviations=imagenet_deviations_text(t["runs"], preset),
-                verdict=PIPELINE_CHECK_TEXT if is_pipeline_check(preset) else imagenet_verdict(t["runs"], preset), table2=table("table2"), table3=table("table3"),
+                verdict=PIPELINE_CHECK_TEXT if is_pipeline_check(preset) else imagenet_verdict(t["runs"], preset),
+                table2=table("table2"), table3=table("table3"),
                 figures=figure_links(preset, figures, out_dir), missing=missing_text(t["status"]),
                 provenance=provenance_table(t["runs"], "final_val_10crop_err", "val err (10-crop)"),
                 n_runs=str(len(t["runs"])))
