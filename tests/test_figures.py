@@ -187,7 +187,9 @@ def test_labels():
     assert "lossy JPEG" in F.data_label(pd.DataFrame({"data_source": ["imagefolder-jpeg (lossy)"]}))
     assert "official-python-batches" in F.data_label(pd.DataFrame({"data_source": ["official-python-batches"]}))
     assert F.arch_label("resnet110") == "ResNet-110" and F.arch_label("plain20") == "plain-20"
-    assert F.arch_color("plain56") == F.arch_color("resnet56")
+    # Issue 20: a plain net is a darker shade of its ResNet twin's colour (the pair stays apart where curves meet).
+    assert F.arch_color("resnet56") == F.DEPTH_COLORS[56] and F.arch_color("plain56") != F.arch_color("resnet56")
+    assert F.arch_color("plain56") == "#751516"  # 0.55 x #d62728
     assert F.iteration_unit(64000)[1] == "iter. (1e4)" and F.iteration_unit(20)[1] == "iter."
 
 

@@ -120,7 +120,7 @@ def write(results: str | Path = "results", figures: str | Path = "figures", repo
     Path(figures).mkdir(parents=True, exist_ok=True)
     fig = figure(per_net)
     for ext in ("png", "pdf"):
-        fig.savefig(Path(figures) / f"budget.{ext}", dpi=120)
+        fig.savefig(Path(figures) / f"budget.{ext}", dpi=120, metadata={"CreationDate": None} if ext == "pdf" else {})
     plt.close(fig)
     Path(report).mkdir(parents=True, exist_ok=True)
     (Path(report) / "budget.md").write_text(report_text(per_net, claims))

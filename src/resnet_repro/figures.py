@@ -116,8 +116,14 @@ def arch_label(arch: str) -> str:
 
 
 def arch_color(arch: str) -> str:
+    """One hue per depth; a plain net gets a darker shade of its depth's colour, so that a plain net and the ResNet
+    of the same depth stay apart where their curves meet (Fig. 7, lesions), while the pairing stays visible."""
     d = arch_depth(arch)
-    return DEPTH_COLORS.get(d, "#555555") if d is not None else "#555555"
+    base = DEPTH_COLORS.get(d, "#555555") if d is not None else "#555555"
+    if not arch.startswith("plain"):
+        return base
+    r, g, b = (int(base[i:i + 2], 16) for i in (1, 3, 5))
+    return "#{:02x}{:02x}{:02x}".format(*(int(0.55 * c) for c in (r, g, b)))
 
 
 def partial_note(requested: list[str], status: pd.DataFrame | None) -> str:
@@ -203,7 +209,7 @@ def _plot_band(ax, agg: pd.DataFrame, unit: float, color: str, style: dict, alph
 
 
 def plot_curves(ax, curves: pd.DataFrame, archs: list[str], metrics=("train_err", "test_err"),
-                unit: float = 1e4, legend: bool = True) -> list[str]:
+                unit: float = 1e4, legend: bool = True, outside: bool = True) -> list[str]:
     """Error curves (%) of `archs` on `ax`: train dashed/thin, test bold, one colour per depth; with
     several seeds the mean with a shaded min-max band. Returns the archs drawn."""
     drawn = []
@@ -229,7 +235,10 @@ def plot_curves(ax, curves: pd.DataFrame, archs: list[str], metrics=("train_err"
             bold = next((m for m in metrics if not m.startswith("train")), "test_err").split("_")[0]
             handles += [Line2D([], [], color="k", **TRAIN_STYLE, label="training error (dashed)"),
                         Line2D([], [], color="k", **TEST_STYLE, label=f"{bold} error (bold)")]
-        ax.legend(handles=handles, fontsize=8, loc="upper right")
+        # Outside the axes, on the right: a legend inside covered the curves (plain-56 from 2k to 4k in Fig. 6).
+        # Panels side by side (Fig. 1, Fig. 4) keep theirs inside, where matplotlib finds the emptiest corner.
+        kw = dict(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0) if outside else dict(loc="best")
+        ax.legend(handles=handles, fontsize=8, **kw)
     return drawn
 
 
@@ -324,7 +333,7 @@ def fig1(results: dict[str, pd.DataFrame], preset: str, archs: list[str] = FIG1_
     drawn = []
     for ax, metric, ylabel in ((axes[0, 0], "train_err", "training error (%)"),
                                (axes[0, 1], "test_err", "test error (%)")):
-        drawn = plot_curves(ax, curves, archs, metrics=(metric,), unit=unit)
+        drawn = plot_curves(ax, curves, archs, metrics=(metric,), unit=unit, outside=False)
         _error_axis(ax, top, unit_label, ylabel, xmax / unit)
         if not drawn:
             _empty_axis_note(ax)
@@ -341,7 +350,7 @@ def fig6(results: dict[str, pd.DataFrame], preset: str, which: str = "resnet",
     if archs is None and which == "deep" and not (curves["arch"] == "resnet1202").any():
         archs, title = FIG6_DEEP_STANDIN  # titled by what it draws
     archs = archs if archs is not None else FIG6_ARCHS[which]
-    fig, axes = new_figure(1, 1, figsize=(6.4, 4.8))
+    fig, axes = new_figure(1, 1, figsize=(8.4, 4.8))
     ax = axes[0, 0]
     xmax = _max_iteration(curves, archs, preset)
     unit, unit_label = iteration_unit(xmax)
@@ -372,7 +381,7 @@ def fig7(results: dict[str, pd.DataFrame], preset: str, archs: list[str] = FIG7_
     """Fig. 7: std of the layer responses (after BN, before the addition), in layer order (top) and
     sorted in descending order (bottom). Plain nets dashed, ResNets solid, one colour per depth."""
     ls = results["layer_std"]
-    fig, axes = new_figure(2, 1, figsize=(6.4, 6.4))
+    fig, axes = new_figure(2, 1, figsize=(8.4, 6.4))
     drawn = []
     for ax, sort, xlabel in ((axes[0, 0], False, "layer index (original)"),
                              (axes[1, 0], True, "layer index (sorted by magnitude)")):
@@ -397,7 +406,7 @@ def fig7(results: dict[str, pd.DataFrame], preset: str, archs: list[str] = FIG7_
         ax.set_xlim(left=0)
         ax.grid(True, alpha=0.3)
         if drawn:
-            ax.legend(fontsize=8, loc="upper right")
+            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
         else:
             _empty_axis_note(ax)
     notes = [missing_note(archs, drawn, preset)]
@@ -590,7 +599,7 @@ def fig4(results: dict[str, pd.DataFrame], preset: str) -> Figure:
     top = 60.0 if v.size == 0 else float(min(100, max(20, 5 * math.ceil(np.percentile(v, 95) / 5))))
     drawn = []
     for ax, (name, pair) in zip(axes[0], FIG4_PANELS):
-        got = plot_curves(ax, curves, pair, metrics=("train_err", "val_err"), unit=unit)
+        got = plot_curves(ax, curves, pair, metrics=("train_err", "val_err"), unit=unit, outside=False)
         drawn += got
         _error_axis(ax, top, unit_label, "error (%)", xmax / unit)
         ax.set_title(f"{name}-18 vs {name}-34", fontsize=10)

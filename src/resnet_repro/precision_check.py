@@ -108,7 +108,7 @@ def write(results: str | Path = "results", figures: str | Path = "figures", repo
     fdir.mkdir(parents=True, exist_ok=True)
     fig = figure(results, df)
     for ext in ("png", "pdf"):
-        fig.savefig(fdir / f"precision_check.{ext}", dpi=120)
+        fig.savefig(fdir / f"precision_check.{ext}", dpi=120, metadata={"CreationDate": None} if ext == "pdf" else {})
     plt.close(fig)
     text, ok = verdict(df)
     rows = ["| net | seed | precision | test err | train err | wall time | it/s | torch threads | device | commit |",
