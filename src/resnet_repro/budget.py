@@ -20,12 +20,10 @@ import pandas as pd  # noqa: E402
 from .claims import CLAIMS, holds  # noqa: E402
 from .collect import load_collected  # noqa: E402
 from .config import PRESETS, TrainConfig, make_config  # noqa: E402
+from .experiments import CIFAR_NETS  # noqa: E402
+from .figures import arch_color  # noqa: E402
 
 PRESETS_BY_BUDGET = ("short", "quarter", "paper")  # the CIFAR presets that differ only in schedule length
-NETS = ["plain20", "plain32", "plain44", "plain56", "plain110", "resnet20", "resnet32", "resnet44", "resnet56",
-        "resnet110"]
-
-DEPTH_COLORS = {20: "C0", 32: "C1", 44: "C2", 56: "C3", 110: "C4"}
 
 
 def fraction(preset: str) -> float:
@@ -59,11 +57,11 @@ def tables(results: str | Path = "results") -> tuple[pd.DataFrame, pd.DataFrame]
 def figure(per_net: pd.DataFrame):
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
     for ax, family in zip(axes, ("plain", "resnet")):
-        for arch in (a for a in NETS if a.startswith(family)):
+        for arch in (a for a in CIFAR_NETS if a.startswith(family)):
             g = per_net[per_net.arch == arch].sort_values("fraction")
             if g.empty:
                 continue
-            color = DEPTH_COLORS[int(arch.lstrip("plainresnet"))]  # one colour per depth in both panels
+            color = arch_color(arch)  # the colours of every other figure
             ax.plot(g.fraction, g.mean_test_err_pct, "o-", color=color, label=arch)
             ax.vlines(g.fraction, g.min_test_err_pct, g.max_test_err_pct, color=color, alpha=0.6)  # seed range
         ax.set_xscale("log", base=2)

@@ -12,15 +12,10 @@ nets compared; with one seed per net the spread is unknown, and the text says so
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
 from .config import PIPELINE_CHECK_TEXT, is_pipeline_check
-
-
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.2f}%"
+from .wording import pct
 
 
 def _name(arch: str) -> str:
@@ -84,9 +79,9 @@ def degradation(runs: pd.DataFrame, curves: pd.DataFrame) -> str:
              f"at {k} of {n} evaluation points (not at iteration{'s' * (len(not_above) > 1)} "
              f"{', '.join(f'{i:,}' for i in not_above[:6])}{' ...' if len(not_above) > 6 else ''})")
     shown = tr["diff"] > 0
-    return (f"- **1. Degradation:** plain-56 ends with a training error of {_pct(tr['a'])} against plain-20's "
-            f"{_pct(tr['b'])} ({100 * tr['diff']:+.2f} points; {spread_text(tr)}), and a test error of {_pct(te['a'])} "
-            f"against {_pct(te['b'])} ({100 * te['diff']:+.2f} points). Through the run, plain-56's training error "
+    return (f"- **1. Degradation:** plain-56 ends with a training error of {pct(tr['a'])} against plain-20's "
+            f"{pct(tr['b'])} ({100 * tr['diff']:+.2f} points; {spread_text(tr)}), and a test error of {pct(te['a'])} "
+            f"against {pct(te['b'])} ({100 * te['diff']:+.2f} points). Through the run, plain-56's training error "
             f"(mean over seeds) is above plain-20's {where}; its test error at {kt} of {nt}. "
             + ("**Reproduced**: the deeper plain net trains worse" + (" throughout." if through else " at the end, though "
                "not at every point of the run.") if shown else
@@ -103,8 +98,8 @@ def depth(runs: pd.DataFrame) -> str:
                          f"{_missing(runs, [shallow, deep])}.")
             continue
         ok = c["diff"] < 0
-        lines.append(f"- **2. Depth helps with shortcuts ({label}):** {_name(deep)} ends at {_pct(c['a'])} test error "
-                     f"against {_name(shallow)}'s {_pct(c['b'])} ({100 * c['diff']:+.2f} points; {spread_text(c)}): "
+        lines.append(f"- **2. Depth helps with shortcuts ({label}):** {_name(deep)} ends at {pct(c['a'])} test error "
+                     f"against {_name(shallow)}'s {pct(c['b'])} ({100 * c['diff']:+.2f} points; {spread_text(c)}): "
                      + (f"**reproduced**, {_name(deep)} is better." if ok else
                         f"**not reproduced**, {_name(deep)} is not better at this budget."))
     return "\n".join(lines)
@@ -115,8 +110,8 @@ def shortcuts(runs: pd.DataFrame) -> str:
     if c is None:
         return f"- **3. Shortcuts fix the deep net:** not decidable yet; missing: {_missing(runs, ['resnet56', 'plain56'])}."
     t = compare(runs, "resnet56", "plain56", "final_train_err")
-    return (f"- **3. Shortcuts fix the deep net:** ResNet-56 {_pct(c['a'])} test / {_pct(t['a'])} train against "
-            f"plain-56's {_pct(c['b'])} / {_pct(t['b'])} ({100 * c['diff']:+.2f} points in test error; {spread_text(c)}): "
+    return (f"- **3. Shortcuts fix the deep net:** ResNet-56 {pct(c['a'])} test / {pct(t['a'])} train against "
+            f"plain-56's {pct(c['b'])} / {pct(t['b'])} ({100 * c['diff']:+.2f} points in test error; {spread_text(c)}): "
             + ("**reproduced**." if c["diff"] < 0 else "**not reproduced**."))
 
 

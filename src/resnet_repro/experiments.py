@@ -18,6 +18,8 @@ DEGRADATION = ["plain20", "plain56", "resnet20", "resnet56"]
 FIG6 = ["plain32", "plain44", "resnet32", "resnet44"]
 DEEP = ["resnet110", "plain110"]
 HUGE = ["resnet1202"]
+# Every CIFAR net of the paper in table order: plain by depth, then ResNets by depth.
+CIFAR_NETS = [f"plain{d}" for d in (20, 32, 44, 56, 110)] + [f"resnet{d}" for d in (20, 32, 44, 56, 110, 1202)]
 
 CIFAR_GRID: dict[str, list[tuple[str, tuple[int, ...]]]] = {
     "paper": [(a, (0,)) for a in DEGRADATION + FIG6 + DEEP]

@@ -59,6 +59,27 @@ def queue(preset: str = "paper", results: str | Path = "results", seeds=(0, 1, 2
     return out
 
 
+def write_parts(blob: bytes, folder: Path, prefix: str, size: int) -> list[dict]:
+    """Split blob into <folder>/<prefix>NN files of at most `size` bytes; [{file, bytes, sha256}] in order."""
+    parts = []
+    for i in range(0, max(len(blob), 1), size):
+        chunk = blob[i:i + size]
+        (folder / f"{prefix}{i // size:02d}").write_bytes(chunk)
+        parts.append(dict(file=f"{prefix}{i // size:02d}", bytes=len(chunk), sha256=hashlib.sha256(chunk).hexdigest()))
+    return parts
+
+
+def read_parts(folder: Path, parts: list[dict], listing: str) -> bytes:
+    """The joined parts, each checked against the sha256 its listing (manifest.json, collect.json) records."""
+    blob = b""
+    for p in parts:
+        data = (folder / p["file"]).read_bytes()
+        if hashlib.sha256(data).hexdigest() != p["sha256"]:
+            raise ValueError(f"{p['file']}: sha256 does not match {listing}")
+        blob += data
+    return blob
+
+
 def tree_bytes(root: Path = Path(".")) -> int:
     """What a call sends besides its carried paths: tracked files and untracked files git does not ignore."""
     names = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=root,
@@ -79,12 +100,7 @@ def plan(data_dir: str | Path, stage: Path = STAGE, tree: int | None = None) -> 
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=6) as tar:
         tar.add(data_dir, arcname=data_dir.name)
-    blob = buf.getvalue()
-    parts = []
-    for i in range(0, len(blob), part):
-        p = stage / f"data.tar.gz.part-{i // part:02d}"
-        p.write_bytes(blob[i:i + part])
-        parts.append(dict(file=p.name, bytes=p.stat().st_size, sha256=hashlib.sha256(blob[i:i + part]).hexdigest()))
+    parts = write_parts(buf.getvalue(), stage, "data.tar.gz.part-", part)
     manifest = dict(name=data_dir.name, tree_bytes=tree, part_bytes=part, parts=parts, calls=len(parts),
                     created_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     (stage / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
@@ -106,12 +122,7 @@ def unpack(stage_dir: str | Path, dest: str | Path = "data") -> Path:
     """Join and check the parts of plan() in stage_dir, unpack into dest/<name>; return that folder."""
     stage_dir = Path(stage_dir)
     m = json.loads((stage_dir / "manifest.json").read_text())
-    blob = b""
-    for p in m["parts"]:
-        data = (stage_dir / p["file"]).read_bytes()
-        if hashlib.sha256(data).hexdigest() != p["sha256"]:
-            raise ValueError(f"{p['file']}: sha256 does not match the manifest")
-        blob += data
+    blob = read_parts(stage_dir, m["parts"], "the manifest")
     Path(dest).mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
         tar.extractall(dest, filter="data")
@@ -186,12 +197,7 @@ def collect(out: str | Path, preset: str = "paper", results: str | Path = "resul
     blob = buf.getvalue()
     if len(blob) > budget:
         raise ValueError(f"{len(blob) / MiB:.1f} MiB of finished runs exceed what comes back ({budget / MiB:.0f} MiB)")
-    step = OUT_FILE_MAX - 64 * 1024
-    parts = []
-    for i in range(0, max(len(blob), 1), step):
-        name = f"data.tar.part-{i // step:02d}"
-        (out / name).write_bytes(blob[i:i + step])
-        parts.append(dict(file=name, sha256=hashlib.sha256(blob[i:i + step]).hexdigest()))
+    parts = write_parts(blob, out, "data.tar.part-", OUT_FILE_MAX - 64 * 1024)
     meta = dict(preset=preset, finished=[str(r) for r in finished], partial_included=[str(r) for r in partial
                 if str(r) not in left_out], partial_left_out=left_out, parts=parts)
     (out / "collect.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -202,12 +208,7 @@ def unpack_collected(pack_in: str | Path, results: str | Path = "results") -> di
     """Check and unpack collect()'s files into results/ (run folders, checkpoints of unfinished runs, bench CSVs)."""
     pack_in = Path(pack_in)
     meta = json.loads((pack_in / "collect.json").read_text())
-    blob = b""
-    for p in meta["parts"]:
-        data = (pack_in / p["file"]).read_bytes()
-        if hashlib.sha256(data).hexdigest() != p["sha256"]:
-            raise ValueError(f"{p['file']}: sha256 does not match collect.json")
-        blob += data
+    blob = read_parts(pack_in, meta["parts"], "collect.json")
     with tarfile.open(fileobj=io.BytesIO(blob), mode="r") as tar:
         tar.extractall(results, filter="data")
     return meta

@@ -11,13 +11,11 @@ from pathlib import Path
 
 from .claims import CLAIMS, holds
 from .collect import load_collected
-from .experiments import PAPER_TABLE6
+from .experiments import CIFAR_NETS, PAPER_TABLE6
 from .wording import data_text, scale_text
 
 MARKERS = ("<!-- headline:begin (make report writes this section) -->", "<!-- headline:end -->")
 PRESETS_SHOWN = ("paper", "quarter", "short")
-NETS = ["plain20", "plain32", "plain44", "plain56", "plain110", "resnet20", "resnet32", "resnet44", "resnet56",
-        "resnet110", "resnet1202"]
 
 
 def preset_section(preset: str, results: str | Path, figures: str | Path) -> str | None:
@@ -26,7 +24,7 @@ def preset_section(preset: str, results: str | Path, figures: str | Path) -> str
     if runs.empty:
         return None
     rows = ["| net | n | test error (%) | precision | device | paper |", "|---|---:|---:|---|---|---:|"]
-    for arch in [a for a in NETS if a in set(runs.arch)]:
+    for arch in [a for a in CIFAR_NETS if a in set(runs.arch)]:
         g = runs[runs.arch == arch]
         e = 100 * g.final_test_err.astype(float)
         err = f"{e.mean():.2f} ± {e.std(ddof=1):.2f}" if len(g) > 1 else f"{e.mean():.2f}"
