@@ -379,3 +379,23 @@ def test_an_empty_data_dir_means_unset_and_the_download_is_tried(tmp_path, monke
     with pytest.raises(D.DataError, match="offline"):
         D.load_cifar10(None)
     assert tried == [Path(D.DEFAULT_DATA_DIR)]
+
+
+def test_two_processes_decoding_at_once_both_get_the_cache(tmp_path, cache, monkeypatch):
+    """Two campaign workers started together both decoded and wrote the cache; with one shared temporary name the
+    slower one's rename found nothing to move and its run died. Here another process (pid 202) writes and renames
+    its copy while this one is between its write and its rename."""
+    write_imagefolder(tmp_path / "d", 2, 1)
+    real_savez, calls = np.savez, []
+
+    def savez_while_another_process_writes(path, **arrays):
+        real_savez(path, **arrays)
+        calls.append(Path(path).name)
+        if len(calls) == 1:
+            monkeypatch.setattr(D.os, "getpid", lambda: 202)
+            D.save_cache(Path(path).with_name(Path(path).name.split(".")[0] + ".npz"), **arrays)
+
+    monkeypatch.setattr(D.np, "savez", savez_while_another_process_writes)
+    arr = D.load_cifar10(tmp_path / "d", expected=(20, 10))
+    assert arr.train_x.shape == (20, 32, 32, 3) and len(set(calls)) == 2
+    assert len(list(cache.glob("cifar10-*.npz"))) == 1 and not list(cache.glob("*.tmp*"))

@@ -196,12 +196,19 @@ def load_cifar10(data_dir: str | os.PathLike | None = None, expected: tuple[int,
             source = "imagefolder-jpeg (lossy)" if lossy else "imagefolder-png"
         arr = CifarArrays(tx, ty, vx, vy, source, str(path))
         if use_cache:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(".tmp.npz")
-            np.savez(tmp, train_x=tx, train_y=ty, test_x=vx, test_y=vy, source=source)
-            tmp.replace(cache)
+            save_cache(cache, train_x=tx, train_y=ty, test_x=vx, test_y=vy, source=source)
     check_counts(arr.train_x, arr.train_y, arr.test_x, arr.test_y, expected, path)
     return arr
+
+
+def save_cache(cache: Path, **arrays) -> None:
+    """Write a decoded-data cache atomically. The temporary file is named per process: two campaign workers (or
+    DDP ranks) that decode at once each write their own and the last rename wins; a shared name made the slower
+    one's rename fail after the faster one had moved the file away."""
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(cache)
 
 
 def _listing_stamp(path: Path, kind: str) -> str:

@@ -203,11 +203,8 @@ def load_imagefolder(cfg, use_cache: bool = True) -> FolderArrays:
     print(f"[data] decoded in {time.time() - t0:.0f}s: {source}", flush=True)
     out = FolderArrays(*arrays["train"], *arrays["val"], classes, source, str(root))
     if use_cache:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")  # per process: DDP ranks may decode at once
-        np.savez(tmp, train_x=out.train_x, train_y=out.train_y, val_x=out.val_x, val_y=out.val_y,
-                 classes=np.asarray(classes), source=source)
-        tmp.replace(cache)
+        D.save_cache(cache, train_x=out.train_x, train_y=out.train_y, val_x=out.val_x, val_y=out.val_y,
+                     classes=np.asarray(classes), source=source)
     return out
 
 
