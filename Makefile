@@ -129,7 +129,8 @@ budget: setup ## final error vs budget (short 1/16, quarter 1/4, paper 1) and th
 precision-check: setup ## bf16 vs fp32: short against short-bf16 -> results|figures|report/short-bf16/precision_check.*
 	$(RUN) precision-check
 
-# Issue 8, beyond the paper (src/resnet_repro/beyond.py); not part of reproduce-cifar.
+# Issue 8, beyond the paper (src/resnet_repro/studies/{gradflow,lesions,landscapes,identity}.py): the measurements
+# are not part of reproduce-cifar; collect, figures, notebooks and report include whatever they have written.
 LANDSCAPE_ARCHS  ?= resnet56,plain56
 LANDSCAPE_GRID   ?= 51
 LANDSCAPE_SUBSET ?= 2000

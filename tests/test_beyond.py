@@ -1,5 +1,5 @@
 """Issue 8, beyond the paper: the ECCV 2016 block variants, gradient flow, block lesions, loss landscapes, and
-their figures and report section (beyond.py)."""
+their figures and report section (resnet_repro.studies)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from resnet_repro import beyond, cli, hooks, notebooks
+from resnet_repro import cli, hooks, notebooks, studies
+from resnet_repro.collect import collect, load_collected
+from resnet_repro.figures import make_figures
+from resnet_repro.report import build_report
 from resnet_repro.studies import common, gradflow, identity, landscapes, lesions
 from resnet_repro import data as D
 from resnet_repro.models import (VARIANTS, BasicBlock, ShortcutA, block_form, build_model, count_params, parse_arch,
@@ -341,18 +344,23 @@ def synthetic_results(root, arrays):
     identity.variants_table(finals).to_csv(d / "identity_variants.csv", index=False)
 
 
+FIGURE_NAMES = {k: v for st in studies.STUDIES for k, v in st.FIGURES.items()}
+
+
 def test_figures_report_and_notebook_cells_from_the_tables(arrays, tmp_path):
     results, figures, report = tmp_path / "results", tmp_path / "figures", tmp_path / "report"
     synthetic_results(results, arrays)
-    b = beyond.load_beyond("short", results)
+    b = load_collected("short", results)
     assert len(b["identity_variants"]) == 3 and b["init_meta"]["archs"] == ["plain20", "resnet20"]
-    paths = beyond.make_beyond_figures("short", results, figures)
+    paths = make_figures("short", results, figures, page="beyond")
     names = {p.name for p in paths}
     for key in ("gradflow_init", "lesion", "landscape_1d", "landscape_contour", "landscape_surface",
                 "identity_variants"):
-        assert f"{beyond.FIGURE_NAMES[key]}.png" in names and f"{beyond.FIGURE_NAMES[key]}.pdf" in names, key
+        assert f"{FIGURE_NAMES[key]}.png" in names and f"{FIGURE_NAMES[key]}.pdf" in names, key
     assert "beyond_gradflow_final.png" not in names  # no data, no figure
-    md = beyond.build_beyond_report("short", results, figures, report).read_text()
+    assert "table6.md" not in names  # page="beyond" draws that page's studies only
+    assert build_report("short", results, figures, report)[-1] == report / "short" / "beyond.md"
+    md = (report / "short" / "beyond.md").read_text()
     assert "20 layers, at initialisation" in md and "plain-20" in md
     assert "at the final weights:** not run yet" in md
     assert "**resnet14** (seed 0): test error" in md and "**plain14** (seed 0)" in md
@@ -361,11 +369,12 @@ def test_figures_report_and_notebook_cells_from_the_tables(arrays, tmp_path):
     assert "2-D:" in md and "beyond_lesion.png" in md
     assert "landscape.json files are missing" in md  # synthetic tables without run folders
     assert (report / "short" / "beyond.html").is_file()
-    # Notebook 05: registered, and every beyond.<name> its cells use exists.
+    # Notebook 05: assembled from the four studies, and every <study>.<name> its cells use exists.
     nb = notebooks.build("05_beyond_the_paper", "short")
-    used = {m for c in nb.cells for m in re.findall(r"beyond\.(\w+)", c.source)}
-    assert used and all(hasattr(beyond, u) for u in used), used - set(dir(beyond))
-    assert "05_beyond_the_paper" not in notebooks.FAMILY_NOTEBOOKS["cifar"]
+    used = {(m, n) for c in nb.cells for m, n in re.findall(r"\b(gradflow|identity|landscapes|lesions)\.(\w+)", c.source)}
+    mods = dict(gradflow=gradflow, identity=identity, landscapes=landscapes, lesions=lesions)
+    assert {m for m, _ in used} == set(mods) and all(hasattr(mods[m], n) for m, n in used), used
+    assert "05_beyond_the_paper" in studies.notebooks("cifar") and "05_beyond_the_paper" not in studies.notebooks("imagenet")
 
 
 def test_landscape_setting_flags_a_grid_coarser_than_li_et_al():
@@ -378,7 +387,7 @@ def test_landscape_setting_flags_a_grid_coarser_than_li_et_al():
 
 
 def test_verdicts_say_not_run_yet_without_numbers(tmp_path):
-    b = beyond.load_beyond("short", tmp_path)
+    b = load_collected("short", tmp_path)
     for text in (gradflow.gradflow_verdict(b), identity.variants_verdict(b), landscapes.landscape_verdict(b),
                  lesions.lesion_verdict(b)):
         assert "not run yet" in text and not re.search(r"\d+\.\d+%", text)
@@ -463,6 +472,13 @@ def test_gradflow_verdict_at_the_final_weights_says_which_seeds_it_averages():
     assert "2× that at the last block in plain-20" in text
 
 
+def _final_json(arch: str) -> str:
+    """A finished run's final.json with the fields collect and the report read."""
+    return json.dumps(dict(arch=arch, seed=0, depth=parse_arch(arch).depth, residual=parse_arch(arch).residual,
+                           params=1, iterations=4000, final_test_err=0.2, final_train_err=0.1, wall_time_s=60.0,
+                           device="cpu", commit="0" * 40, data_source="imagefolder-jpeg (lossy)", precision="bf16-mixed"))
+
+
 def test_collect_takes_only_finished_runs_so_a_run_in_training_is_not_read_as_its_whole_record(tmp_path):
     runs = tmp_path / "short" / "runs"
     for arch, finished in (("resnet20", True), ("resnet110", False)):
@@ -470,8 +486,8 @@ def test_collect_takes_only_finished_runs_so_a_run_in_training_is_not_read_as_it
         d.mkdir(parents=True)
         _train_rows(arch, {0: 9.0, 250: 2.0}).to_csv(d / "gradflow.csv", index=False)
         if finished:
-            (d / "final.json").write_text(json.dumps(dict(arch=arch, final_test_err=0.2, final_train_err=0.1)))
-    tables = beyond.collect_beyond("short", tmp_path)
+            (d / "final.json").write_text(_final_json(arch))
+    tables = collect("short", tmp_path)
     assert set(tables["gradflow_train"].arch) == {"resnet20"}
     assert set(pd.read_csv(tmp_path / "short" / "gradflow_train.csv").arch) == {"resnet20"}
     one = "\n".join(gradflow.gradflow_training_lines(_train_rows("resnet20", {0: 9.0})))
@@ -527,24 +543,34 @@ def test_spread_wording_calls_only_near_equal_spreads_similar():
 
 
 def test_a_new_study_is_one_module_and_one_registry_entry(tmp_path, monkeypatch):
-    """Issue 19: beyond draws and reports whatever STUDIES holds; a toy study shows up without other changes."""
+    """Issue 19: collect, figures, report and notebooks loop over STUDIES; a toy study registered there gets its
+    table collected, its figure drawn and linked, its report field filled and its notebook cells run, with no other
+    change."""
     import types
 
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+    from nbformat.v4 import new_code_cell, new_markdown_cell
 
-    from resnet_repro import studies
-
-    def draw(b, preset, runs):
-        fig, ax = plt.subplots()
-        ax.plot([0, 1], [1, 0])
+    def draw(t, preset):
+        fig = Figure()
+        fig.subplots().plot(t["toy"]["x"], t["toy"]["y"])
         return [(fig, "beyond_toy")]
 
-    toy = types.SimpleNamespace(TABLES={}, FIGURES={"toy": "beyond_toy"}, draw=draw,
-                                report_fields=lambda b, figures_dir: {})
+    toy = types.SimpleNamespace(
+        FAMILY="cifar", PAGE="beyond", TABLES={"toy": ["x", "y"]}, FIGURES={"toy": "beyond_toy"}, draw=draw,
+        collect=lambda rs: {"toy": pd.DataFrame({"x": [0, 1], "y": [len(rs.dirs), 0]})},
+        report_fields=lambda t, preset, figures_dir: {"lesion": f"TOY SAYS {int(t['toy']['y'].iloc[0])} RUNS"},
+        NOTEBOOKS={"06_toy": [new_markdown_cell("# Toy"), new_code_cell("print(len(t['toy']))")]})
     monkeypatch.setattr(studies, "STUDIES", studies.STUDIES + [toy])
-    monkeypatch.setattr(beyond, "STUDIES", studies.STUDIES)
-    (tmp_path / "results" / "short").mkdir(parents=True)
-    paths = beyond.make_beyond_figures("short", tmp_path / "results", tmp_path / "figures")
+    d = tmp_path / "results" / "short" / "runs" / "resnet20" / "seed0"
+    d.mkdir(parents=True)
+    (d / "final.json").write_text(_final_json("resnet20"))
+    collect("short", tmp_path / "results")
+    assert pd.read_csv(tmp_path / "results" / "short" / "toy.csv").y.tolist() == [1, 0]
+    paths = make_figures("short", tmp_path / "results", tmp_path / "figures")
     assert tmp_path / "figures" / "short" / "beyond_toy.png" in paths
-    md = beyond.build_beyond_report("short", tmp_path / "results", tmp_path / "figures", tmp_path / "report").read_text()
-    assert "beyond_toy.png" in md
+    build_report("short", tmp_path / "results", tmp_path / "figures", tmp_path / "report")
+    md = (tmp_path / "report" / "short" / "beyond.md").read_text()
+    assert "beyond_toy.png" in md and "TOY SAYS 1 RUNS" in md
+    nb = notebooks.build("06_toy", "short", str(tmp_path / "results"))
+    assert [c.source for c in nb.cells][0] == "# Toy" and "print(len(t['toy']))" in nb.cells[-1].source

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from resnet_repro import analyze, collect, hooks
 from resnet_repro.cli import main
 from resnet_repro.models import build_model
+from resnet_repro.studies import degradation
 
 
 # ----------------------------------------------------------------------------- analyze: the hooks
@@ -109,7 +110,7 @@ def test_collect_builds_the_tables(tmp_path):
     assert len(runs) == 4 and set(runs.arch) == {"resnet20", "plain56"}
 
     t6 = pd.read_csv(tmp_path / "short" / "table6.csv").set_index("arch")
-    assert list(t6.reset_index().columns) == collect.TABLE6_COLUMNS
+    assert list(t6.reset_index().columns) == degradation.TABLE6_COLUMNS
     r20 = t6.loc["resnet20"]
     assert r20.n == 3
     assert r20.mean_test_err_pct == pytest.approx(12.0)

@@ -8,7 +8,13 @@ import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
-from resnet_repro import figures as F
+from resnet_repro import figures, studies
+from resnet_repro import plotting as P
+from resnet_repro.collect import CURVE_COLUMNS, RUN_COLUMNS, STATUS_COLUMNS, load_collected
+from resnet_repro.experiments import PAPER_TABLE6, PUBLIC_REPRO
+from resnet_repro.studies import degradation as DG
+from resnet_repro.studies import responses as RS
+from resnet_repro.wording import data_label, scale_label
 
 FIGURE_NAMES = ["fig1_degradation_plain20_vs_plain56", "fig6_plain", "fig6_resnet",
                 "fig6_deep", "fig7_layer_response_std"]
@@ -60,8 +66,8 @@ def write_synthetic(root, preset="short", synth=SYNTH, max_it=4000, step=200, da
         e = np.array(errs) * 100
         t6.append(dict(arch=arch, depth=depth, params=PARAMS[depth], n=len(e), mean_test_err_pct=e.mean(),
                        std_test_err_pct=e.std(ddof=1) if len(e) > 1 else np.nan, min_test_err_pct=e.min(),
-                       paper_test_err_pct=F.PAPER_TABLE6.get(arch, np.nan),
-                       public_repro_test_err_pct=F.PUBLIC_REPRO.get(arch, np.nan)))
+                       paper_test_err_pct=PAPER_TABLE6.get(arch, np.nan),
+                       public_repro_test_err_pct=PUBLIC_REPRO.get(arch, np.nan)))
     frames = dict(runs=runs, curves=curves, layer_std=ls, table6=t6)
     for name in files:
         pd.DataFrame(frames[name]).to_csv(d / f"{name}.csv", index=False)
@@ -79,7 +85,7 @@ def _assert_written(paths):
 
 def test_make_figures_writes_every_file(tmp_path):
     results = write_synthetic(tmp_path / "results")
-    paths = F.make_figures("short", results, tmp_path / "figures")
+    paths = figures.make_figures("short", results, tmp_path / "figures")
     out = tmp_path / "figures" / "short"
     expected = [out / f"{n}.{ext}" for n in FIGURE_NAMES for ext in ("png", "pdf")]
     expected += [out / "table6.md", out / "table6.tex"]
@@ -100,11 +106,11 @@ def test_make_figures_writes_every_file(tmp_path):
 
 def test_empty_results_dir_does_not_raise(tmp_path):
     (tmp_path / "results" / "smoke").mkdir(parents=True)
-    paths = F.make_figures("smoke", tmp_path / "results", tmp_path / "figures")
+    paths = figures.make_figures("smoke", tmp_path / "results", tmp_path / "figures")
     assert len(paths) == 2 * len(FIGURE_NAMES) + 2
     _assert_written(paths)
-    res = F.load_results("smoke", tmp_path / "results")
-    for name, fig in F.build_figures(res, "smoke").items():
+    res = load_collected("smoke", tmp_path / "results")
+    for name, fig in {name: fig for st in studies.of_family("cifar", "report") for fig, name in st.draw(res, "smoke")}.items():
         text = _texts(fig)
         assert "missing" in text, name
         assert "SCALED-DOWN: smoke preset" in text and "no finished runs" in text
@@ -114,16 +120,16 @@ def test_empty_results_dir_does_not_raise(tmp_path):
 
 def test_results_root_without_preset_and_empty_files(tmp_path):
     # no results/<preset> at all
-    assert F.make_figures("paper", tmp_path / "nothing", tmp_path / "figures")
+    assert figures.make_figures("paper", tmp_path / "nothing", tmp_path / "figures")
     # files that exist but are empty (0 bytes), next to a good runs.csv
     root = write_synthetic(tmp_path / "r", files=("runs",))
     for name in ("curves", "layer_std", "table6"):
         (root / "short" / f"{name}.csv").write_text("")
-    res = F.load_results("short", root)
-    for kind, cols in F.COLUMNS.items():
+    res = load_collected("short", root)
+    for kind, cols in dict(runs=RUN_COLUMNS, curves=CURVE_COLUMNS, status=STATUS_COLUMNS, table6=DG.TABLE6_COLUMNS, layer_std=RS.LAYER_COLUMNS).items():
         assert set(cols) <= set(res[kind].columns)
     assert res["curves"].empty and not res["runs"].empty
-    paths = F.make_figures("short", root, tmp_path / "figures")
+    paths = figures.make_figures("short", root, tmp_path / "figures")
     _assert_written(paths)
     # table6.csv empty -> computed from runs.csv
     md = (tmp_path / "figures" / "short" / "table6.md").read_text()
@@ -131,15 +137,15 @@ def test_results_root_without_preset_and_empty_files(tmp_path):
 
 
 def test_each_builder_writes_its_files(tmp_path):
-    res = F.load_results("short", write_synthetic(tmp_path / "results"))
+    res = load_collected("short", write_synthetic(tmp_path / "results"))
     out = tmp_path / "figs"
-    built = {"fig1": F.fig1(res, "short"), "plain": F.fig6(res, "short", "plain"),
-             "resnet": F.fig6(res, "short", "resnet"), "deep": F.fig6(res, "short", "deep"),
-             "fig7": F.fig7(res, "short")}
+    built = {"fig1": DG.fig1(res, "short"), "plain": DG.fig6(res, "short", "plain"),
+             "resnet": DG.fig6(res, "short", "resnet"), "deep": DG.fig6(res, "short", "deep"),
+             "fig7": RS.fig7(res, "short")}
     for name, fig in built.items():
         assert isinstance(fig, Figure)
-        _assert_written(F.save_figure(fig, out, name))
-    _assert_written(F.write_table6(res, "short", out))
+        _assert_written(P.save_figure(fig, out, name))
+    _assert_written(DG.write_tables(res, "short", out))
     # names of the nets not drawn are on the figures
     assert "plain-32" in _texts(built["plain"]) and "plain-110" in _texts(built["plain"])
     assert "ResNet-110" in _texts(built["resnet"]) and "ResNet-1202" in _texts(built["deep"])
@@ -149,8 +155,8 @@ def test_each_builder_writes_its_files(tmp_path):
 
 
 def test_seed_bands_and_styles(tmp_path):
-    res = F.load_results("short", write_synthetic(tmp_path / "results"))
-    ax = F.fig6(res, "short", "resnet").axes[0]
+    res = load_collected("short", write_synthetic(tmp_path / "results"))
+    ax = DG.fig6(res, "short", "resnet").axes[0]
     # resnet20 (2 seeds) and resnet56 (3 seeds) get min-max bands for train and test; resnet32 (1 seed) none
     assert sum(isinstance(c, PolyCollection) for c in ax.collections) == 4
     lines = [ln for ln in ax.get_lines() if ln.get_label() and not ln.get_label().startswith("_")]
@@ -158,44 +164,44 @@ def test_seed_bands_and_styles(tmp_path):
     styles = {ln.get_linestyle() for ln in ax.get_lines()}
     assert {"--", "-"} <= styles
     assert ax.get_xlabel() == "iter. (1e3)"
-    fig7 = F.fig7(res, "short")
+    fig7 = RS.fig7(res, "short")
     assert len(fig7.axes) == 2
     top = fig7.axes[1].get_lines()[0].get_ydata()
     assert np.all(np.diff(top) <= 1e-12)  # the bottom panel is sorted in descending order
 
 
 def test_y_limits(tmp_path):
-    res = F.load_results("paper", write_synthetic(tmp_path / "results", preset="paper", max_it=64000, step=400))
-    ax = F.fig6(res, "paper", "resnet").axes[0]
+    res = load_collected("paper", write_synthetic(tmp_path / "results", preset="paper", max_it=64000, step=400))
+    ax = DG.fig6(res, "paper", "resnet").axes[0]
     assert ax.get_ylim() == (0, 20)
     assert ax.get_xlabel() == "iter. (1e4)"
     assert "paper protocol (64k iterations)" in _texts(ax.figure)
     # a scaled-down preset with high errors raises the limit to show the data, and says so
-    res = F.load_results("short", write_synthetic(tmp_path / "r2"))
+    res = load_collected("short", write_synthetic(tmp_path / "r2"))
     res["curves"].loc[res["curves"]["metric"].str.endswith("err"), "value"] += 0.3
-    fig = F.fig6(res, "short", "plain")
+    fig = DG.fig6(res, "short", "plain")
     top = fig.axes[0].get_ylim()[1]
     assert top > 20 and top == int(top)
     assert "95th percentile" in _texts(fig)
-    assert F.error_ylim("short", [1.0, 5.0]) == (20.0, "")
+    assert P.error_ylim("short", [1.0, 5.0]) == (20.0, "")
 
 
 def test_labels():
-    assert F.scale_label("paper") == "paper protocol (64k iterations)"
-    assert F.scale_label("short") == "SCALED-DOWN: short preset, 1/16 of the paper's schedule (4k iterations)"
-    assert F.scale_label("smoke") == "SCALED-DOWN: smoke preset (a few iterations on a subset; not a result)"
-    assert "lossy JPEG" in F.data_label(pd.DataFrame({"data_source": ["imagefolder-jpeg (lossy)"]}))
-    assert "official-python-batches" in F.data_label(pd.DataFrame({"data_source": ["official-python-batches"]}))
-    assert F.arch_label("resnet110") == "ResNet-110" and F.arch_label("plain20") == "plain-20"
+    assert scale_label("paper") == "paper protocol (64k iterations)"
+    assert scale_label("short") == "SCALED-DOWN: short preset, 1/16 of the paper's schedule (4k iterations)"
+    assert scale_label("smoke") == "SCALED-DOWN: smoke preset (a few iterations on a subset; not a result)"
+    assert "lossy JPEG" in data_label(pd.DataFrame({"data_source": ["imagefolder-jpeg (lossy)"]}))
+    assert "official-python-batches" in data_label(pd.DataFrame({"data_source": ["official-python-batches"]}))
+    assert P.arch_label("resnet110") == "ResNet-110" and P.arch_label("plain20") == "plain-20"
     # Issue 20: a plain net is a darker shade of its ResNet twin's colour (the pair stays apart where curves meet).
-    assert F.arch_color("resnet56") == F.DEPTH_COLORS[56] and F.arch_color("plain56") != F.arch_color("resnet56")
-    assert F.arch_color("plain56") == "#751516"  # 0.55 x #d62728
-    assert F.iteration_unit(64000)[1] == "iter. (1e4)" and F.iteration_unit(20)[1] == "iter."
+    assert P.arch_color("resnet56") == P.DEPTH_COLORS[56] and P.arch_color("plain56") != P.arch_color("resnet56")
+    assert P.arch_color("plain56") == "#751516"  # 0.55 x #d62728
+    assert P.iteration_unit(64000)[1] == "iter. (1e4)" and P.iteration_unit(20)[1] == "iter."
 
 
 @pytest.mark.parametrize("preset", ["paper", "short", "smoke"])
 def test_missing_note_splits_not_run_from_not_in_preset(preset):
-    note = F.missing_note(F.FIG6_ARCHS["plain"], ["plain20"], preset)
+    note = P.missing_note(DG.FIG6_ARCHS["plain"], ["plain20"], preset)
     assert note.startswith("missing")
     if preset == "short":
         assert "not in the short preset): plain-110" in note
@@ -206,11 +212,11 @@ def test_partial_runs_are_noted_and_axis_spans_the_schedule(tmp_path):
     pd.DataFrame([dict(arch="plain20", seed=0, status="partial", iterations_logged=1200, in_grid=True),
                   dict(arch="plain56", seed=0, status="missing", iterations_logged=0, in_grid=True)]
                  ).to_csv(root / "short" / "status.csv", index=False)
-    res = F.load_results("short", root)
-    fig = F.fig1(res, "short")
+    res = load_collected("short", root)
+    fig = DG.fig1(res, "short")
     assert "partial runs" in _texts(fig) and "plain-20 seed 0 (1200 it.)" in _texts(fig)
     assert fig.axes[0].get_xlim() == (0, 4.0)  # the short preset's 4k iterations, in units of 1e3
-    paths = F.write_table6(res, "short", tmp_path / "out")
+    paths = DG.write_tables(res, "short", tmp_path / "out")
     assert "partial runs" in paths[0].read_text()
 
 
@@ -221,7 +227,7 @@ def test_a_redrawn_figure_is_the_same_file(tmp_path):
     def draw(d):
         fig, ax = plt.subplots()
         ax.plot([0, 1], [1, 0])
-        paths = F.save_figure(fig, d, "f")
+        paths = P.save_figure(fig, d, "f")
         plt.close(fig)
         return [p.read_bytes() for p in paths]
 

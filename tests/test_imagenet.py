@@ -20,7 +20,7 @@ from resnet_repro import cli, collect, figures, report
 from resnet_repro import imagenet as IN
 from resnet_repro.config import make_config, preset_family
 from resnet_repro.data import DataError
-from resnet_repro.notebooks import FAMILY_NOTEBOOKS
+from resnet_repro.studies import imagenet_depth, notebooks as family_notebooks
 
 N_TRAIN, N_VAL = 4, 2  # per class
 CLASSES = [f"n0{i:07d}" for i in range(10)]
@@ -96,8 +96,9 @@ def test_imagefolder_config_checks():
         make_config("imagenette", devices=2, num_nodes=3)  # 256 over 6 ranks
     assert make_config("imagenette", devices=2, num_nodes=2).num_nodes == 2
     assert preset_family("imagenette") == preset_family("imagenet") == "imagenet" and preset_family("short") == "cifar"
-    assert FAMILY_NOTEBOOKS["imagenet"] == ["04_imagenet_18_vs_34"]
-    assert "04_imagenet_18_vs_34" not in FAMILY_NOTEBOOKS["cifar"] and len(FAMILY_NOTEBOOKS["cifar"]) == 3
+    assert list(family_notebooks("imagenet")) == ["04_imagenet_18_vs_34"]
+    assert list(family_notebooks("cifar")) == ["01_degradation", "02_table6_depth_vs_error", "03_layer_responses",
+                                               "05_beyond_the_paper"]
 
 
 # ----------------------------------------------------------------------------- augmentation and test views
@@ -243,7 +244,7 @@ def test_collect_figures_and_report_on_the_smoke_run(smoke_run, tmp_path):
     paths = figures.make_figures("imagenette-smoke", out, tmp_path / "fig")
     d = tmp_path / "fig" / "imagenette-smoke"
     names = {p.name for p in paths}
-    assert names == {f"{figures.FIG4_NAME}.png", f"{figures.FIG4_NAME}.pdf", "table2.md", "table2.tex",
+    assert names == {f"{imagenet_depth.FIG4_NAME}.png", f"{imagenet_depth.FIG4_NAME}.pdf", "table2.md", "table2.tex",
                      "table3.md", "table3.tex"}
     for p in paths:
         assert p.stat().st_size > 0
@@ -255,12 +256,12 @@ def test_collect_figures_and_report_on_the_smoke_run(smoke_run, tmp_path):
         assert "SCALED-DOWN" in text and "10 classes" in text and "final iterate" in text
     assert "\\begin{tabular}" in (d / "table3.tex").read_text()
 
-    md = report.build_report("imagenette-smoke", out, tmp_path / "fig", tmp_path / "rep").read_text()
+    md = report.build_report("imagenette-smoke", out, tmp_path / "fig", tmp_path / "rep")[0].read_text()
     assert "Table 2 analogue" in md and "Table 3 analogue" in md
     assert "No claim is evaluated" in md  # issue 20: a pipeline-check preset evaluates no claim...
     runs = collect.load_collected("imagenette-smoke", out)["runs"]
-    assert "not decidable yet" in report.imagenet_verdict(runs, "imagenette-smoke")  # ...though the verdict would
-    assert figures.FIG4_NAME in md and "$" not in md.replace("$\\pm$", "")
+    assert "not decidable yet" in imagenet_depth.imagenet_verdict(runs, "imagenette-smoke")  # ...though the verdict would
+    assert imagenet_depth.FIG4_NAME in md and "$" not in md.replace("$\\pm$", "")
 
 
 def _runs(vals: dict) -> pd.DataFrame:
@@ -271,11 +272,11 @@ def _runs(vals: dict) -> pd.DataFrame:
 def test_verdict_states_whether_the_ordering_reproduces():
     ok = dict(plain18=(0.10, 0.20), plain34=(0.13, 0.24), resnet18=(0.08, 0.19), resnet34=(0.05, 0.16),
               resnet34b=(0.05, 0.155), resnet34c=(0.05, 0.15))
-    v = report.imagenet_verdict(_runs(ok))
+    v = imagenet_depth.imagenet_verdict(_runs(ok))
     assert "**Reproduced**" in v and "ResNet-34 **beats** ResNet-18" in v
     assert "ordering of Table 2 reproduces on this data" in v and "order C ≤ B ≤ A **holds**" in v
     bad = {**ok, "plain34": (0.08, 0.18), "resnet34": (0.05, 0.21), "resnet34c": (0.05, 0.17)}
-    v = report.imagenet_verdict(_runs(bad))
+    v = imagenet_depth.imagenet_verdict(_runs(bad))
     assert "**Not reproduced**" in v and "does **not** beat ResNet-18" in v
     assert "does not fully reproduce" in v and "10 classes" in v and "9,469 training images" in v
     assert "does **not** hold" in v

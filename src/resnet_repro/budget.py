@@ -21,7 +21,7 @@ from .claims import CLAIMS, holds  # noqa: E402
 from .collect import load_collected  # noqa: E402
 from .config import PRESETS, TrainConfig, make_config  # noqa: E402
 from .experiments import CIFAR_NETS  # noqa: E402
-from .figures import arch_color  # noqa: E402
+from .plotting import arch_color  # noqa: E402
 
 PRESETS_BY_BUDGET = ("short", "quarter", "paper")  # the CIFAR presets that differ only in schedule length
 

@@ -151,9 +151,19 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--imagenet-dir", default=None, help="the image folder of the ImageNet-style runs (Imagenette)")
     cp.add_argument("--run", default=None, help="post: the finished run folder to analyse")
 
-    from .beyond import add_commands  # issue 8: gradflow, lesion, landscape, beyond
+    b = sub.add_parser("beyond", help="issue 8: collect, draw and report the studies beyond the paper (gradient "
+                                      "flow, lesions, landscapes, identity variants) [and run notebook 05]")
+    _preset_arg(b)
+    b.add_argument("--figures", default="figures")
+    b.add_argument("--report", default="report")
+    b.add_argument("--notebook", action="store_true", help="also execute notebooks/<preset>/05_beyond_the_paper")
+    b.add_argument("--notebooks", default=None, help="where the executed notebook goes (default notebooks/)")
 
-    add_commands(sub, _preset_arg)
+    from .studies import STUDIES  # their own measurement commands: gradflow, lesion, landscape
+
+    for study in STUDIES:
+        if hasattr(study, "add_commands"):
+            study.add_commands(sub, _preset_arg)
     return p
 
 
@@ -282,11 +292,34 @@ def _dispatch(args) -> int:
 
         write(args.results, args.figures, args.report)
         return 0
-    from .beyond import COMMANDS, dispatch
+    if cmd == "beyond":
+        return _beyond(args)
+    from .studies import STUDIES
 
-    if cmd in COMMANDS:
-        return dispatch(args)
+    for study in STUDIES:
+        if cmd in getattr(study, "COMMANDS", ()):
+            return study.dispatch(args)
     raise UserError(f"unknown command {cmd}")
+
+
+def _beyond(args) -> int:
+    """The beyond-the-paper page alone: collect (where there are runs), its figures and report [and notebook 05]."""
+    from pathlib import Path
+
+    from .collect import collect
+    from .figures import make_figures
+    from .report import build_report
+
+    if (Path(args.results) / args.preset / "runs").is_dir():
+        collect(args.preset, args.results)
+    make_figures(args.preset, args.results, args.figures, page="beyond")
+    build_report(args.preset, args.results, args.figures, args.report)
+    if args.notebook:
+        from .notebooks import run_notebooks
+
+        run_notebooks(args.preset, out_root=args.notebooks, results=args.results, figures=args.figures,
+                      names=["05_beyond_the_paper"])
+    return 0
 
 
 def _campaign(args) -> int:

@@ -270,7 +270,7 @@ def augment(x: torch.Tensor, gen: torch.Generator | None = None, pad: int = 4,
     return xp.flatten(2).gather(2, flat).view(b, c, h, w)
 
 
-def _seed(*parts: int) -> int:
+def stream_seed(*parts: int) -> int:
     # A stable mix of integers into a 63-bit seed (Python's hash() is salted per process for str).
     return int.from_bytes(hashlib.sha256(",".join(map(str, parts)).encode()).digest()[:8], "little") >> 1
 
@@ -298,7 +298,7 @@ class TrainStream:
 
     def _perm(self, epoch: int) -> torch.Tensor:
         if epoch not in self._perms:
-            g = torch.Generator().manual_seed(_seed(self.seed, epoch, 0xDA7A))
+            g = torch.Generator().manual_seed(stream_seed(self.seed, epoch, 0xDA7A))
             self._perms = {e: p for e, p in self._perms.items() if e >= epoch - 1}
             self._perms[epoch] = torch.randperm(len(self.x), generator=g).to(self.x.device)
         return self._perms[epoch]
@@ -325,7 +325,7 @@ class TrainStream:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         s0 = self.start_step()
         # The same generator on every rank (rank 0's, as one process would use): augment() slices what it draws.
-        gen = torch.Generator(device=self.x.device).manual_seed(_seed(self.seed, s0, 0, 0xA06))
+        gen = torch.Generator(device=self.x.device).manual_seed(stream_seed(self.seed, s0, 0, 0xA06))
         for s in range(s0, s0 + self.steps):
             yield self.batch(s, gen)
 

@@ -6,7 +6,7 @@
 * lesions: `removable`, `lesioned` (a block's residual branch switched off, its shortcut kept);
 * landscape directions: `filter_normalized_direction` (Li et al. 2018).
 
-The studies (analyze.py, beyond.py) decide what to measure on which runs; train.py uses the callback.
+The studies (analyze.py, studies/) decide what to measure on which runs; train.py uses the callback.
 """
 
 from __future__ import annotations

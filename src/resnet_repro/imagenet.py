@@ -371,7 +371,7 @@ class DeviceBatches:
         return len(self.loader)
 
     def __iter__(self):
-        gen = torch.Generator(device=self.device).manual_seed(D._seed(self.seed, self.start_step(), self.rank, 0xC0))
+        gen = torch.Generator(device=self.device).manual_seed(D.stream_seed(self.seed, self.start_step(), self.rank, 0xC0))
         for x, y in self.loader:
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             x = lighting(D.normalize(x.flatten(0, 1) if x.dim() == 5 else x, self.mean), self.color_aug, gen)

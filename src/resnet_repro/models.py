@@ -168,6 +168,12 @@ def block_form(variant: str) -> BlockForm:
     return forms[variant]
 
 
+def arch_order(arch: str) -> tuple:
+    """Sort key of nets in every table: CIFAR nets before ImageNet-style ones, ResNets before plain nets, by depth."""
+    cfg = parse_arch(arch)
+    return (cfg.family != "cifar", not cfg.residual, cfg.depth, arch)
+
+
 def variant_label(variant: str) -> str:
     """'full pre-activation', 'constant scaling 0.5', ... for figures and tables."""
     m = re.fullmatch(r"(const|scdrop)(.+)", variant)

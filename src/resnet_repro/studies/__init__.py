@@ -1,13 +1,45 @@
-"""The studies beyond the paper, one module each: measurement, table, verdict, figure and report fields together.
+"""Every figure and table of this reproduction is a study: one module here and one line in STUDIES.
 
-A study module defines TABLES (collected table -> columns), FIGURES (key -> file name), `draw(b, preset, runs)` ->
-[(figure, file name)] and `report_fields(b, figures_dir)` -> the fields of templates/beyond.md it fills.
-`STUDIES` lists them in report order; beyond.py loops over it to collect, draw and report. A new study is one module
-here and one entry in STUDIES (and its placeholders in the template).
+A newcomer reads one study top to bottom: which runs it needs, what it measures, its table, its figure, its
+verdict and its notebook cells. `collect`, `figures`, `report`, `notebooks` and `cli` are loops over STUDIES; none
+of them names a figure. A study module defines:
+
+  FAMILY    "cifar" or "imagenet": the presets it applies to (config.preset_family)
+  PAGE      "report" or "beyond": the report page whose template its fields fill (report.PAGES)
+  TABLES    {key: columns}: the collected CSVs it owns, results/<preset>/<key>.csv
+  FIGURES   {key: file name}: its figures, figures/<preset>/<name>.png and .pdf
+  collect(rs: common.RunSet) -> {key: DataFrame}: its tables from the finished runs (an empty one is not written)
+  draw(t, preset) -> [(Figure, name)]: its figures from the collected tables `t` (collect.load_collected)
+  report_fields(t, preset, figures_dir) -> {field: text}: the placeholders it fills in its page's template
+
+and where it has them:
+
+  write_tables(t, preset, out_dir) -> [paths]   its tables as Markdown and LaTeX beside the figures
+  load_extra(folder) -> {key: object}           files other than CSVs (the provenance of a measurement)
+  NOTEBOOKS  {name: [cells]}                    its cells of notebooks/<preset>/<name>.ipynb; the first study to
+                                                name a notebook opens it with its first (markdown) cell
+  COMMANDS, add_commands(sub, preset_arg), dispatch(args)   its own subcommands of `python -m resnet_repro`
+
+The paper's own results come first (in the paper's order), then the studies beyond the paper.
 """
 
 from __future__ import annotations
 
-from . import gradflow, identity, landscapes, lesions
+from . import degradation, gradflow, identity, imagenet_depth, landscapes, lesions, responses
 
-STUDIES = [gradflow, identity, landscapes, lesions]
+STUDIES = [degradation, responses, imagenet_depth, gradflow, identity, landscapes, lesions]
+
+
+def of_family(family: str, page: str | None = None, studies=None) -> list:
+    """The studies of a preset family (and of one report page), in registry order."""
+    return [s for s in (STUDIES if studies is None else studies)
+            if s.FAMILY == family and (page is None or s.PAGE == page)]
+
+
+def notebooks(family: str, studies=None) -> dict[str, list]:
+    """{notebook name: [(study, cells)]} for a family, notebooks in order of first appearance."""
+    out: dict[str, list] = {}
+    for s in of_family(family, studies=studies):
+        for name, cells in getattr(s, "NOTEBOOKS", {}).items():
+            out.setdefault(name, []).append((s, cells))
+    return out

@@ -1,10 +1,12 @@
-"""What the beyond-the-paper studies share: the run's data as training saw it, its first batches, provenance, and the
-plot style.
+"""What the studies share: the finished runs handed to each study's `collect` (RunSet), reading one file from every
+run folder, and for the measurements beyond the paper the run's data as training saw it, its first batches and the
+provenance of a measurement.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import platform
 import time
 from pathlib import Path
@@ -17,6 +19,33 @@ from .. import data as D
 from ..analyze import inference_batches
 from ..models import parse_arch
 from ..train import CODE_COMMIT, device_name
+
+@dataclasses.dataclass
+class RunSet:
+    """The finished runs of one preset, as collect hands them to each study: the run folders (sorted by net and seed),
+    their final.json contents, and runs.csv's frame."""
+    preset: str
+    dirs: list[Path]
+    finals: list[dict]
+    runs: pd.DataFrame
+
+    @classmethod
+    def of(cls, preset: str, run_root: Path, runs: pd.DataFrame) -> "RunSet":
+        dirs = [rd for rd in sorted(Path(run_root).glob("*/seed*")) if (rd / "final.json").is_file()]
+        return cls(preset, dirs, [json.loads((rd / "final.json").read_text()) for rd in dirs], runs)
+
+
+def run_files(rs: RunSet, fname: str, columns: list[str]) -> pd.DataFrame:
+    """One file of every finished run folder, concatenated (an empty frame with `columns` if none has it). Finished
+    runs only: a run still training has a partial gradflow.csv that would read as the whole record."""
+    frames = [pd.read_csv(r / fname) for r in rs.dirs if (r / fname).is_file() and (r / fname).stat().st_size]
+    return pd.concat(frames, ignore_index=True).reindex(columns=columns) if frames else pd.DataFrame(columns=columns)
+
+
+def run_jsons(folder: Path, name: str) -> list[dict]:
+    """<folder>/runs/*/seed*/<name> of every run that has one (the provenance of a per-run measurement)."""
+    return [json.loads(p.read_text()) for p in sorted(Path(folder).glob(f"runs/*/seed*/{name}"))]
+
 
 RUN_FILES = {"gradflow_final": "gradflow_final.csv", "gradflow_train": "gradflow.csv", "lesion": "lesion.csv",
              "landscape_1d": "landscape_1d.csv", "landscape_2d": "landscape_2d.csv"}
@@ -34,7 +63,7 @@ def cifar_setup(cfg, arrays: D.CifarArrays, device: torch.device):
 
 def first_batches(stream: D.TrainStream, n: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The first n training batches of seed `seed`'s run (the same images and augmentation as its first session)."""
-    gen = torch.Generator(device=stream.x.device).manual_seed(D._seed(seed, 0, 0, 0xA06))
+    gen = torch.Generator(device=stream.x.device).manual_seed(D.stream_seed(seed, 0, 0, 0xA06))
     return [stream.batch(i, gen) for i in range(n)]
 
 
@@ -53,13 +82,3 @@ def fmt(x: float) -> str:
 def runs_frame(b: dict) -> pd.DataFrame:
     """The finished runs' final.json contents (for figures.data_label), or an empty frame."""
     return b["runs"] if not b["runs"].empty and "data_source" in b["runs"] else pd.DataFrame(columns=["data_source"])
-
-
-def style(arch: str) -> dict:
-    from ..figures import arch_color
-
-    return dict(color=arch_color(arch), linestyle="--" if arch.startswith("plain") else "-", linewidth=1.4)
-
-
-def arch_sort(archs) -> list[str]:
-    return sorted(archs, key=lambda a: (a.startswith("plain"), parse_arch(a).depth, a))

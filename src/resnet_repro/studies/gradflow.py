@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from .. import data as D
 from ..analyze import (
@@ -23,14 +24,17 @@ from ..analyze import (
 )
 from ..hooks import GRADFLOW_COLUMNS, gradient_flow, label_rows
 from ..models import build_model, parse_arch
+from ..plotting import annotate, arch_label, arch_sort, new_figure, style
+from ..wording import data_text
 from .common import (
     RUN_FILES,
-    arch_sort,
+    RunSet,
     cifar_setup,
     first_batches,
     fmt,
     provenance,
-    style,
+    run_files,
+    runs_frame,
 )
 
 GRADFLOW_ARCHS = ["plain20", "plain56", "plain110", "resnet20", "resnet56", "resnet110"]
@@ -146,8 +150,6 @@ def gradflow_verdict(b: dict) -> str:
 def gradflow_training_lines(gf: pd.DataFrame) -> list[str]:
     """Per net recorded during training: the first/last block-input gradient ratio at the first, second and last
     recorded iterations (one training batch each; mean over seeds), and whether plain and ResNet end up alike."""
-    from ..figures import arch_label
-
     lines, last = [], {}
     for arch in arch_sort(set(gf.arch)):
         d = gf[(gf.arch == arch) & (gf.kind == "block_input")]
@@ -193,8 +195,6 @@ def init_labels(preset: str, meta: dict) -> tuple[str, str, pd.DataFrame]:
 def fig_gradflow(gf: pd.DataFrame, preset: str, runs: pd.DataFrame, title: str, scale: str | None = None):
     """Block-input gradient norm vs block index (left) and weight-gradient norm vs layer index (right), log y;
     plain dashed, ResNets solid, one colour per depth (mean over seeds)."""
-    from ..figures import annotate, arch_label, new_figure
-
     fig, axes = new_figure(1, 2, figsize=(11, 4.4))
     for ax, kind, xlabel, ylabel in ((axes[0, 0], "block_input", "block index (input side first)",
                                       "‖∂L/∂x‖ at the block input"),
@@ -222,8 +222,6 @@ def fig_gradflow_training(gf: pd.DataFrame, preset: str, runs: pd.DataFrame):
     """Block-input gradient norm vs block index, one line per recorded iteration; a row per kind (plain, ResNet)
     and a column per depth, so each plain net sits above the ResNet of its depth."""
     from matplotlib import colormaps
-
-    from ..figures import annotate, arch_label, new_figure
 
     archs = arch_sort(set(gf.arch))
     kinds = [k for k in ("plain", "resnet") if any(a.startswith(k) for a in archs)]
@@ -254,14 +252,27 @@ def fig_gradflow_training(gf: pd.DataFrame, preset: str, runs: pd.DataFrame):
 
 # ----------------------------------------------------------------------------- the study's entry in studies.STUDIES
 
+FAMILY, PAGE = "cifar", "beyond"
 TABLES = {"gradflow_init": GRADFLOW_COLUMNS, "gradflow_final": GRADFLOW_COLUMNS, "gradflow_train": GRADFLOW_COLUMNS}
 FIGURES = {"gradflow_init": "beyond_gradflow_init", "gradflow_final": "beyond_gradflow_final",
            "gradflow_train": "beyond_gradflow_training"}
 
 
-def draw(b: dict, preset: str, runs: pd.DataFrame) -> list[tuple[object, str]]:
+def collect(rs: RunSet) -> dict[str, pd.DataFrame]:
+    """The final-weight and training-time records of the finished runs (gradflow_init.csv is written by the
+    measurement itself into results/<preset>/, not collected)."""
+    return {"gradflow_final": run_files(rs, RUN_FILES["gradflow_final"], GRADFLOW_COLUMNS),
+            "gradflow_train": run_files(rs, RUN_FILES["gradflow_train"], GRADFLOW_COLUMNS)}
+
+
+def load_extra(folder: Path) -> dict:
+    meta = Path(folder) / "gradflow_init.json"
+    return {"init_meta": json.loads(meta.read_text()) if meta.is_file() else {}}
+
+
+def draw(b: dict, preset: str) -> list[tuple[object, str]]:
     """(figure, file name) for each table of this study that has data."""
-    out = []
+    out, runs = [], runs_frame(b)
     if not b["gradflow_init"].empty:
         p, scale, r = init_labels(preset, b["init_meta"])
         out.append((fig_gradflow(b["gradflow_init"], p, r, "Gradient flow at initialisation: plain vs ResNet",
@@ -274,11 +285,64 @@ def draw(b: dict, preset: str, runs: pd.DataFrame) -> list[tuple[object, str]]:
     return out
 
 
-def report_fields(b: dict, figures_dir: Path) -> dict[str, str]:
-    meta = b["init_meta"]
+def report_fields(b: dict, preset: str, figures_dir: Path) -> dict[str, str]:
+    meta, out = b["init_meta"], {}
     init_txt = ""
     if meta:
         init_txt = (f"Initialisation measurement: `{meta.get('preset')}` preset's data, seed {meta.get('seed')}, "
                     f"{meta.get('n_batches')} batches of {meta.get('batch_size')}, {meta.get('device')}, commit "
                     f"`{str(meta.get('commit'))[:12]}`, torch {meta.get('torch')}, {meta.get('created_at')}.")
-    return dict(gradflow=gradflow_verdict(b), gradflow_provenance=init_txt)
+        if b["runs"].empty:  # a folder of its own for the measurement at initialisation (no training)
+            out = dict(scale=f"measurements at initialisation only (no training), with the data settings of the "
+                             f"`{meta.get('preset')}` preset",
+                       data=data_text(pd.DataFrame({"data_source": [meta["data_source"]]})))
+    return dict(out, gradflow=gradflow_verdict(b), gradflow_provenance=init_txt)
+
+
+NOTEBOOKS = {"05_beyond_the_paper": [
+    new_markdown_cell(
+        "# Beyond the paper: why residual learning works\n\n"
+        "Four mechanisms, measured on the nets of this reproduction: **gradient flow** (plain vs residual, "
+        "at initialisation and after training), the **identity-mapping variants** of He et al. (ECCV 2016), "
+        "**loss landscapes** along filter-normalised directions (Li et al. 2018) and **block lesions** "
+        "(Veit et al. 2016). Every sentence below is computed from `results/<preset>/` by the studies in "
+        "`resnet_repro.studies`; a step that has not run says so."),
+    new_markdown_cell("## 1. Gradient flow\nThe norm of the gradient of the loss with respect to each block's "
+                      "input (left) and each layer's weights (right), log scale."),
+    new_code_cell("from resnet_repro.studies import gradflow\n"
+                  "for key in gradflow.FIGURES:\n    show(gradflow.FIGURES[key])"),
+    new_code_cell("display(Markdown(gradflow.gradflow_verdict(t)))"),
+]}
+
+
+# ----------------------------------------------------------------------------- its command
+
+COMMANDS = ("gradflow",)
+
+
+def add_commands(sub, preset_arg) -> None:
+    g = sub.add_parser("gradflow", help="gradient norms per block and layer: at init (plain/ResNet 20/56/110) "
+                                        "and at the final weights of finished runs")
+    preset_arg(g)
+    g.add_argument("--data-dir", default=None)
+    g.add_argument("--archs", default=",".join(GRADFLOW_ARCHS), help="nets measured at initialisation")
+    g.add_argument("--seed", type=int, default=0, help="whose initial weights and first batches (default 0)")
+    g.add_argument("--batches", type=int, default=8, help="batches averaged (default 8, of the preset's batch size)")
+    g.add_argument("--dest", default=None, help="folder for gradflow_init.csv/.json (default results/<preset>)")
+    g.add_argument("--init-only", action="store_true", help="skip the finished runs (final weights)")
+    g.add_argument("--final-only", action="store_true", help="skip the measurement at initialisation (keeps "
+                   "gradflow_init.csv as it is)")
+    g.add_argument("--force", action="store_true", help="recompute gradflow_final.csv where it exists")
+
+
+def dispatch(args) -> int:
+    archs = [a for a in args.archs.split(",") if a]
+    for a in archs:
+        parse_arch(a)  # a bad name fails before any work
+    if args.init_only and args.final_only:
+        raise ValueError("--init-only and --final-only exclude each other")
+    if not args.final_only:
+        gradflow_init(args.preset, archs, args.seed, args.batches, args.data_dir, args.dest, args.results)
+    if not args.init_only:
+        gradflow_final(args.preset, args.results, args.data_dir, n_batches=args.batches, force=args.force)
+    return 0

@@ -10,7 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nbformat.v4 import new_code_cell, new_markdown_cell
+
+from ..experiments import IDENTITY_VARIANTS, PAPER_ECCV_MEDIANS
 from ..models import parse_arch, variant_label
+from ..plotting import annotate, new_figure
+from .common import RunSet, runs_frame
 
 VARIANT_COLUMNS = ["arch", "variant", "label", "n", "median_test_err_pct", "mean_test_err_pct", "min_test_err_pct",
                    "max_test_err_pct", "median_train_err_pct", "paper_median_test_err_pct"]
@@ -19,8 +24,6 @@ VARIANT_COLUMNS = ["arch", "variant", "label", "n", "median_test_err_pct", "mean
 def variants_table(finals: list[dict]) -> pd.DataFrame:
     """One row per ECCV 2016 variant of ResNet-110 that has finished runs: test error median/mean/min/max (%),
     beside the ECCV paper's median of 5 runs (NaN where the paper's net failed to train)."""
-    from ..experiments import IDENTITY_VARIANTS, PAPER_ECCV_MEDIANS
-
     rows = []
     for arch in IDENTITY_VARIANTS:
         f = [r for r in finals if r.get("arch") == arch and r.get("final_test_err") is not None]
@@ -38,8 +41,6 @@ def variants_table(finals: list[dict]) -> pd.DataFrame:
 
 
 def variants_verdict(b: dict) -> str:
-    from ..experiments import IDENTITY_VARIANTS, PAPER_ECCV_MEDIANS
-
     t = b["identity_variants"]
     if t.empty or not (t.arch != "resnet110").any():
         return ("- **Identity-mapping variants:** not run yet. They are trained like any net "
@@ -69,8 +70,6 @@ def variants_verdict(b: dict) -> str:
 
 
 def fig_variants(t: pd.DataFrame, preset: str, runs: pd.DataFrame):
-    from ..figures import annotate, new_figure
-
     fig, axes = new_figure(1, 1, figsize=(8, 4.6))
     ax = axes[0, 0]
     y = np.arange(len(t))
@@ -90,7 +89,6 @@ def fig_variants(t: pd.DataFrame, preset: str, runs: pd.DataFrame):
 
 
 def variants_markdown(t: pd.DataFrame) -> str:
-    from ..experiments import IDENTITY_VARIANTS, PAPER_ECCV_MEDIANS
 
     rows = ["| block form | ours: median (n) | ours: min–max | ECCV 2016: median of 5 |", "|---|---:|---:|---:|"]
     have = set(t.arch)
@@ -109,16 +107,39 @@ def variants_markdown(t: pd.DataFrame) -> str:
 
 # ----------------------------------------------------------------------------- the study's entry in studies.STUDIES
 
+FAMILY, PAGE = "cifar", "beyond"
 TABLES = {"identity_variants": VARIANT_COLUMNS}
 FIGURES = {"identity_variants": "beyond_identity_variants"}
 
 
-def draw(b: dict, preset: str, runs: pd.DataFrame) -> list[tuple[object, str]]:
+def collect(rs: RunSet) -> dict[str, pd.DataFrame]:
+    return {"identity_variants": variants_table(rs.finals)}
+
+
+def draw(b: dict, preset: str) -> list[tuple[object, str]]:
     t = b["identity_variants"]
-    return [(fig_variants(t, preset, runs), FIGURES["identity_variants"])] if not t.empty else []
+    return [(fig_variants(t, preset, runs_frame(b)), FIGURES["identity_variants"])] if not t.empty else []
 
 
-def report_fields(b: dict, figures_dir: Path) -> dict[str, str]:
+def write_tables(b: dict, preset: str, out_dir: Path) -> list[Path]:
+    if b["identity_variants"].empty:
+        return []
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "identity_variants.md").write_text(variants_markdown(b["identity_variants"]), encoding="utf-8")
+    return [out / "identity_variants.md"]
+
+
+def report_fields(b: dict, preset: str, figures_dir: Path) -> dict[str, str]:
     vt = Path(figures_dir) / "identity_variants.md"
     table = vt.read_text() if vt.is_file() else variants_markdown(pd.DataFrame(columns=VARIANT_COLUMNS))
     return dict(variants=variants_verdict(b), variants_table=table)
+
+
+NOTEBOOKS = {"05_beyond_the_paper": [
+    new_markdown_cell("## 2. Identity-mapping variants of ResNet-110 (ECCV 2016, Tables 1 and 2)"),
+    new_code_cell("from resnet_repro.studies import identity\n"
+                  "show(identity.FIGURES['identity_variants'])\n"
+                  "display(Markdown(identity.variants_markdown(t['identity_variants'])))\n"
+                  "display(Markdown(identity.variants_verdict(t)))"),
+]}

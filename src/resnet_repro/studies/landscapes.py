@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
+from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from .. import data as D
 from ..analyze import (
@@ -25,8 +26,10 @@ from ..analyze import (
     run_config,
 )
 from ..hooks import filter_normalized_direction
+from ..models import parse_arch
+from ..plotting import annotate, arch_label, arch_sort, new_figure, style
 from ..weights import has_final_weights
-from .common import RUN_FILES, arch_sort, cifar_setup, provenance, style
+from .common import RUN_FILES, RunSet, cifar_setup, provenance, run_files, run_jsons, runs_frame
 from .lesions import evaluate
 
 LANDSCAPE_ARCHS = ["resnet56", "plain56"]
@@ -197,8 +200,6 @@ def landscape_verdict(b: dict) -> str:
 
 
 def fig_landscape_1d(l1: pd.DataFrame, preset: str, runs: pd.DataFrame):
-    from ..figures import annotate, arch_label, new_figure
-
     fig, axes = new_figure(1, 2, figsize=(10, 4.2))
     for arch in arch_sort(set(l1.arch)):
         seeds = sorted(set(l1[l1.arch == arch].seed.astype(int)))
@@ -225,8 +226,6 @@ def _landscape_note(runs) -> str:
 
 def fig_landscape_2d(l2: pd.DataFrame, preset: str, runs: pd.DataFrame, kind: str = "contour", clip: float = 10.0):
     """One panel per net: contour lines of the loss (log-spaced levels), or a 3-D surface of min(loss, clip)."""
-    from ..figures import annotate, arch_label, new_figure
-
     archs, seeds = arch_sort(set(l2.arch)), sorted(set(l2.seed.astype(int)))
     kw = dict(subplot_kw=dict(projection="3d")) if kind == "surface" else {}
     fig, axes = new_figure(len(seeds), len(archs), figsize=(5.2 * len(archs), 4.6 * len(seeds) + 0.4), **kw)
@@ -259,13 +258,22 @@ def fig_landscape_2d(l2: pd.DataFrame, preset: str, runs: pd.DataFrame, kind: st
 
 # ----------------------------------------------------------------------------- the study's entry in studies.STUDIES
 
+FAMILY, PAGE = "cifar", "beyond"
 TABLES = {"landscape_1d": LANDSCAPE_1D_COLUMNS, "landscape_2d": LANDSCAPE_2D_COLUMNS}
 FIGURES = {"landscape_1d": "beyond_landscape_1d", "landscape_contour": "beyond_landscape_2d_contour",
            "landscape_surface": "beyond_landscape_2d_surface"}
 
 
-def draw(b: dict, preset: str, runs: pd.DataFrame) -> list[tuple[object, str]]:
-    out = []
+def collect(rs: RunSet) -> dict[str, pd.DataFrame]:
+    return {k: run_files(rs, RUN_FILES[k], cols) for k, cols in TABLES.items()}
+
+
+def load_extra(folder: Path) -> dict:
+    return {"landscape_meta": run_jsons(folder, "landscape.json")}
+
+
+def draw(b: dict, preset: str) -> list[tuple[object, str]]:
+    out, runs = [], runs_frame(b)
     if not b["landscape_1d"].empty:
         out.append((fig_landscape_1d(b["landscape_1d"], preset, runs), FIGURES["landscape_1d"]))
     if not b["landscape_2d"].empty:
@@ -274,5 +282,40 @@ def draw(b: dict, preset: str, runs: pd.DataFrame) -> list[tuple[object, str]]:
     return out
 
 
-def report_fields(b: dict, figures_dir: Path) -> dict[str, str]:
+def report_fields(b: dict, preset: str, figures_dir: Path) -> dict[str, str]:
     return dict(landscape=landscape_verdict(b))
+
+
+NOTEBOOKS = {"05_beyond_the_paper": [
+    new_markdown_cell("## 3. Loss landscapes (Li et al. 2018)"),
+    new_code_cell("from resnet_repro.studies import landscapes\n"
+                  "for key in landscapes.FIGURES:\n    show(landscapes.FIGURES[key])"),
+    new_code_cell("display(Markdown(landscapes.landscape_verdict(t)))"),
+]}
+
+COMMANDS = ("landscape",)
+
+
+def add_commands(sub, preset_arg) -> None:
+    ls = sub.add_parser("landscape", help="1-D and 2-D loss landscape around final weights (Li et al. 2018) -> "
+                                          "<run>/landscape_1d.csv, landscape_2d.csv")
+    preset_arg(ls)
+    ls.add_argument("--data-dir", default=None)
+    ls.add_argument("--archs", default=",".join(LANDSCAPE_ARCHS))
+    ls.add_argument("--seed", type=int, default=0, help="which run of each net (default seed 0)")
+    ls.add_argument("--grid", type=int, default=51, help="points per axis of the 2-D grid over [-1, 1]^2")
+    ls.add_argument("--grid-1d", type=int, default=None, help="points of the 1-D curve (default: --grid)")
+    ls.add_argument("--subset", type=int, default=2000, help="training images the loss is evaluated on")
+    ls.add_argument("--dir-seed", type=int, default=0, help="seed of the random directions")
+    ls.add_argument("--force", action="store_true")
+
+
+def dispatch(args) -> int:
+    archs = [a for a in args.archs.split(",") if a]
+    for a in archs:
+        parse_arch(a)
+    if args.grid < 1 or args.subset < 1:
+        raise ValueError("--grid and --subset must be positive")
+    landscape_preset(args.preset, archs, args.seed, args.grid, args.grid_1d, args.subset, args.dir_seed,
+                     args.results, args.data_dir, args.force)
+    return 0

@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from ..analyze import (
     arrays_for,
@@ -24,7 +25,8 @@ from ..analyze import (
 )
 from ..hooks import arch_info, blocks, lesioned, removable
 from ..models import ResNet, parse_arch
-from .common import RUN_FILES, arch_sort, cifar_setup, provenance, style
+from ..plotting import annotate, arch_label, arch_sort, new_figure, style
+from .common import RUN_FILES, RunSet, cifar_setup, provenance, run_files, run_jsons, runs_frame
 
 LESION_ARCHS = ["resnet56", "resnet110", "plain56", "plain110"]
 
@@ -155,8 +157,6 @@ def lesion_verdict(b: dict) -> str:
 
 def fig_lesion(t: pd.DataFrame, preset: str, runs: pd.DataFrame):
     """Test error with one block removed vs the block's index; intact error as a dotted line."""
-    from ..figures import annotate, arch_label, new_figure
-
     fig, axes = new_figure(1, 1, figsize=(8, 4.6))
     ax = axes[0, 0]
     for arch in arch_sort(set(t.arch)):
@@ -183,13 +183,46 @@ def fig_lesion(t: pd.DataFrame, preset: str, runs: pd.DataFrame):
 
 # ----------------------------------------------------------------------------- the study's entry in studies.STUDIES
 
+FAMILY, PAGE = "cifar", "beyond"
 TABLES = {"lesion": LESION_COLUMNS}
 FIGURES = {"lesion": "beyond_lesion"}
 
 
-def draw(b: dict, preset: str, runs: pd.DataFrame) -> list[tuple[object, str]]:
-    return [(fig_lesion(b["lesion"], preset, runs), FIGURES["lesion"])] if not b["lesion"].empty else []
+def collect(rs: RunSet) -> dict[str, pd.DataFrame]:
+    return {"lesion": run_files(rs, RUN_FILES["lesion"], LESION_COLUMNS)}
 
 
-def report_fields(b: dict, figures_dir: Path) -> dict[str, str]:
+def load_extra(folder: Path) -> dict:
+    return {"lesion_meta": run_jsons(folder, "lesion.json")}
+
+
+def draw(b: dict, preset: str) -> list[tuple[object, str]]:
+    return [(fig_lesion(b["lesion"], preset, runs_frame(b)), FIGURES["lesion"])] if not b["lesion"].empty else []
+
+
+def report_fields(b: dict, preset: str, figures_dir: Path) -> dict[str, str]:
     return dict(lesion=lesion_verdict(b))
+
+
+NOTEBOOKS = {"05_beyond_the_paper": [
+    new_markdown_cell("## 4. Block lesions (Veit et al. 2016)"),
+    new_code_cell("from resnet_repro.studies import lesions\nshow(lesions.FIGURES['lesion'])"),
+    new_code_cell("display(Markdown(lesions.lesion_verdict(t)))"),
+]}
+
+COMMANDS = ("lesion",)
+
+
+def add_commands(sub, preset_arg) -> None:
+    les = sub.add_parser("lesion", help="test error with one block removed at a time (Veit et al. 2016), per "
+                                        "finished run with a checkpoint -> <run>/lesion.csv")
+    preset_arg(les)
+    les.add_argument("--data-dir", default=None)
+    les.add_argument("--archs", default=None, help="comma-separated nets (default: every finished CIFAR run)")
+    les.add_argument("--force", action="store_true")
+
+
+def dispatch(args) -> int:
+    archs = [a for a in args.archs.split(",") if a] if args.archs else None
+    lesion_preset(args.preset, args.results, args.data_dir, archs, args.force)
+    return 0

@@ -1,0 +1,114 @@
+"""Study: layer responses (Fig. 7 of He et al. 2016).
+
+Measurement (analyze.py, run after training, by the campaign or `make analyze`): the std of each 3x3 layer's
+response (after BN, before the ReLU and the addition) over all test images, channels and positions, at the final
+weights, into <run>/layer_std.csv. Table: layer_std.csv, every finished run's stds with arch, seed, depth and
+residual prepended. Figure: the stds in layer order (top) and sorted by magnitude (bottom), plain nets dashed.
+Verdict: claim 4 of claims.py (residual responses smaller than plain ones, and smaller for deeper ResNets).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from matplotlib.figure import Figure
+from nbformat.v4 import new_code_cell, new_markdown_cell
+
+from ..claims import fig7 as fig7_verdict
+from ..models import parse_arch
+from ..plotting import annotate, arch_color, arch_label, empty_axis_note, missing_note, new_figure
+
+FAMILY, PAGE = "cifar", "report"
+LAYER_COLUMNS = ["arch", "seed", "depth", "residual", "layer", "stage", "block", "conv", "std", "std_channel_mean"]
+TABLES = {"layer_std": LAYER_COLUMNS}
+FIGURES = {"fig7": "fig7_layer_response_std"}
+FIG7_ARCHS = ["plain20", "plain56", "resnet20", "resnet56", "resnet110"]
+
+
+def collect(rs) -> dict[str, pd.DataFrame]:
+    """Every finished run's layer_std.csv, with arch, seed, depth and residual prepended."""
+    frames = []
+    for rd in rs.dirs:
+        if (rd / "layer_std.csv").is_file():
+            ls = pd.read_csv(rd / "layer_std.csv")
+            arch, cfg = rd.parent.name, parse_arch(rd.parent.name)
+            for col, val in (("residual", cfg.residual), ("depth", cfg.depth), ("seed", int(rd.name[4:])),
+                             ("arch", arch)):
+                ls.insert(0, col, val)
+            frames.append(ls)
+    return {"layer_std": pd.concat(frames, ignore_index=True)[LAYER_COLUMNS] if frames
+            else pd.DataFrame(columns=LAYER_COLUMNS)}
+
+
+def _layer_agg(ls: pd.DataFrame, arch: str, sort: bool) -> pd.DataFrame:
+    """Per layer (or per rank once each seed's stds are sorted descending): mean, min, max over seeds."""
+    d = ls[ls["arch"] == arch].dropna(subset=["layer", "std"])
+    if d.empty:
+        return pd.DataFrame(columns=["x", "mean", "min", "max", "n"])
+    if sort:
+        d = d.assign(x=d.groupby("seed", dropna=False)["std"].rank(method="first", ascending=False))
+    else:
+        d = d.assign(x=d["layer"])
+    g = d.groupby("x")["std"].agg(["mean", "min", "max", "count"]).reset_index()
+    return g.rename(columns={"count": "n"}).sort_values("x")
+
+
+def fig7(results: dict[str, pd.DataFrame], preset: str, archs: list[str] = FIG7_ARCHS) -> Figure:
+    """Fig. 7: std of the layer responses (after BN, before the addition), in layer order (top) and
+    sorted in descending order (bottom). Plain nets dashed, ResNets solid, one colour per depth."""
+    ls = results["layer_std"]
+    fig, axes = new_figure(2, 1, figsize=(8.4, 6.4))
+    drawn = []
+    for ax, sort, xlabel in ((axes[0, 0], False, "layer index (original)"),
+                             (axes[1, 0], True, "layer index (sorted by magnitude)")):
+        drawn = []
+        for arch in archs:
+            agg = _layer_agg(ls, arch, sort)
+            if agg.empty:
+                continue
+            nseeds = ls.loc[ls["arch"] == arch, "seed"].nunique()
+            plain = arch.startswith("plain")
+            label = arch_label(arch) + (f" (mean of {nseeds} seeds, band min-max)" if nseeds > 1 else "")
+            x = agg["x"].to_numpy(float)
+            ax.plot(x, agg["mean"].to_numpy(float), color=arch_color(arch), label=label,
+                    linestyle="--" if plain else "-", linewidth=1.3, marker="." if len(x) <= 60 else None,
+                    markersize=4)
+            if (agg["n"] > 1).any():
+                ax.fill_between(x, agg["min"].to_numpy(float), agg["max"].to_numpy(float),
+                                color=arch_color(arch), alpha=0.18, linewidth=0)
+            drawn.append(arch)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("std")
+        ax.set_xlim(left=0)
+        ax.grid(True, alpha=0.3)
+        if drawn:
+            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+        else:
+            empty_axis_note(ax)
+    notes = [missing_note(archs, drawn, preset)]
+    return annotate(fig, "Fig. 7: std of layer responses on CIFAR-10", preset, results["runs"], notes)
+
+
+
+def draw(t: dict, preset: str) -> list[tuple[Figure, str]]:
+    return [(fig7(t, preset), FIGURES["fig7"])]
+
+
+def report_fields(t: dict, preset: str, figures_dir) -> dict[str, str]:
+    return dict(fig7=fig7_verdict(t["layer_std"], preset))
+
+
+NOTEBOOKS = {
+    "03_layer_responses": [
+        new_markdown_cell(
+            "# Layer responses (Fig. 7)\n\n"
+            "The std of each 3×3 layer's response (after BN, before the ReLU and the addition) over all test "
+            "images, channels and positions. The paper finds residual responses generally smaller than plain "
+            "ones, and smaller still in deeper ResNets: the residual functions are closer to zero than the "
+            "non-residual ones."),
+        new_code_cell('show("fig7_layer_response_std")'),
+        new_markdown_cell("## What the numbers show"),
+        new_code_cell("display(Markdown(claims.fig7(t['layer_std'], PRESET)))"),
+        new_markdown_cell("## Mean, median and max response std per net"),
+        new_code_cell("t['layer_std'].groupby('arch')['std'].agg(['count', 'mean', 'median', 'max']).round(3)"),
+    ],
+}
