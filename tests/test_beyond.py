@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from resnet_repro import cli, hooks, notebooks, studies
+from resnet_repro import cli, hooks, notebooks, runfolder, studies
 from resnet_repro.collect import collect, load_collected
 from resnet_repro.figures import make_figures
 from resnet_repro.report import build_report
@@ -237,7 +237,7 @@ def test_training_callback_records_the_same_norms_as_offline_on_the_first_batch(
     cfg = make_config("smoke", arch="resnet8", max_steps=4, eval_every=2, milestones=(2, 3), batch_size=16,
                       gradflow_every=2, out=str(tmp_path), accelerator="cpu", channels_last=False)
     train.train(cfg, arrays=arrays, progress=False)
-    rec = pd.read_csv(train.run_dir(cfg) / "gradflow.csv")
+    rec = pd.read_csv(runfolder.run_dir(cfg) / "gradflow.csv")
     assert sorted(set(rec.iteration)) == [0, 2] and set(rec.point) == {"train"}
     stream, *_ = common.cifar_setup(cfg, arrays, torch.device("cpu"))
     torch.manual_seed(cfg.seed)

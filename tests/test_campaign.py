@@ -115,7 +115,7 @@ def test_a_partial_run_is_resumable_and_a_finished_one_needs_its_analysis(tmp_pa
 
 
 def test_a_held_lock_means_running(tmp_path):
-    from resnet_repro.train import lock_run
+    from resnet_repro.runfolder import lock_run
 
     job = C.Job("smoke", "resnet20", 0)
     fh = lock_run(job.run_dir(tmp_path))

@@ -51,7 +51,7 @@ def test_hooks_capture_one_response_per_3x3_conv_and_match_manual_std(arch):
     df = hooks.layer_stds(model, batches)
     n_3x3 = sum(1 for m in model.stages.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3))
     assert len(df) == n_3x3 == 6
-    assert list(df.columns) == analyze.LAYER_STD_COLUMNS
+    assert list(df.columns) == hooks.LAYER_STD_COLUMNS
     assert list(df.layer) == [1, 2, 3, 4, 5, 6]
     assert list(zip(df.stage, df.block, df.conv)) == [(1, 1, 1), (1, 1, 2), (2, 1, 1), (2, 1, 2), (3, 1, 1), (3, 1, 2)]
     with torch.no_grad():

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from resnet_repro import figures, studies
 from resnet_repro import plotting as P
 from resnet_repro.collect import CURVE_COLUMNS, RUN_COLUMNS, STATUS_COLUMNS, load_collected
-from resnet_repro.experiments import PAPER_TABLE6, PUBLIC_REPRO
+from resnet_repro.paper import PAPER_TABLE6, PUBLIC_REPRO
 from resnet_repro.studies import degradation as DG
 from resnet_repro.studies import responses as RS
 from resnet_repro.wording import data_label, scale_label

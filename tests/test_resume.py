@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from resnet_repro import cli, train
+from resnet_repro import cli, runfolder, train
 
 MAX_STEPS = 40
 
@@ -102,7 +102,7 @@ def test_sigkill_after_the_second_checkpoint_resumes_bit_identical(uninterrupted
 SLOW_WRITER = """
 import sys, time
 from pathlib import Path
-from resnet_repro.train import save_atomic
+from resnet_repro.runfolder import save_atomic
 
 class Strategy:
     def barrier(self, name): pass
@@ -140,7 +140,7 @@ def test_a_kill_in_the_middle_of_a_checkpoint_write_leaves_the_previous_one(tmp_
 HOLDER = """
 import sys, time
 from pathlib import Path
-from resnet_repro.train import lock_run
+from resnet_repro.runfolder import lock_run
 fh = lock_run(Path(sys.argv[1]))
 print("locked", flush=True)
 time.sleep(120)
@@ -183,4 +183,4 @@ def test_settings_that_cannot_train_are_refused_before_any_file(flag, value, nee
     assert not out.exists()
     # The corrected command is not refused (nothing was left behind to conflict with).
     ok = cmd(full_cifar_dir, out)[3:] + ["--max-steps", "2", "--milestones", "1"]
-    assert cli.main(ok) == 0 and train.run_dir(train.TrainConfig(preset="smoke", out=str(out))).is_dir()
+    assert cli.main(ok) == 0 and runfolder.run_dir(train.TrainConfig(preset="smoke", out=str(out))).is_dir()

@@ -101,7 +101,7 @@ def test_the_warmup_switch_takes_effect_at_the_next_update_and_the_logged_lr_is_
 
     import lightning as L
 
-    from resnet_repro import train
+    from resnet_repro import runfolder, train
     from resnet_repro.config import make_config
 
     used = []
@@ -127,6 +127,6 @@ def test_the_warmup_switch_takes_effect_at_the_next_update_and_the_logged_lr_is_
         L.Trainer.__init__ = orig
     assert final["warmup_switched_at"] == 2
     assert used == pytest.approx([0.01, 0.01, 0.1, 0.1])  # updates 0 and 1 warm up; update 2 already at 0.1
-    with open(train.run_dir(cfg) / "metrics.csv") as fh:
+    with open(runfolder.run_dir(cfg) / "metrics.csv") as fh:
         lrs = [float(r["lr"]) for r in csv.DictReader(fh)]
     assert lrs == pytest.approx([0.01, 0.1])  # interval 1 ended with a warm-up update, interval 2 with 0.1

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from resnet_repro import cli, train
+from resnet_repro import cli, runfolder, train
 from resnet_repro.config import make_config
 
 MAX_STEPS = 4
@@ -106,7 +106,7 @@ def test_interrupted_run_resumes_where_it_stopped(run_a, env, full_cifar_dir, tm
     _, rd_a = run_a
     cfg = make_config("smoke", arch="resnet20", seed=0, data_dir=str(full_cifar_dir), out=str(tmp_path),
                       max_steps=MAX_STEPS, eval_every=2, milestones=(2, 3), accelerator="cpu")
-    rd = train.run_dir(cfg)
+    rd = runfolder.run_dir(cfg)
     assert train.train(cfg, stop_after=2) == {}
     assert not (rd / "final.json").exists()
     assert (rd / "checkpoints" / "last.ckpt").is_file()

@@ -10,7 +10,7 @@ import torch
 
 from resnet_repro import cli, load_trained
 from resnet_repro import weights as W
-from resnet_repro.analyze import load_final_model
+from resnet_repro.runfolder import load_final_model
 
 
 @pytest.fixture(scope="module")

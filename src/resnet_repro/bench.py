@@ -39,9 +39,6 @@ import gc
 import logging
 import math
 import os
-import platform
-import re
-import subprocess
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,6 +47,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .hardware import device_info, forward_flops
 
 BATCH = 128
 SYNTHETIC_N = 50_000  # random training images when no data folder is given
@@ -69,130 +68,6 @@ PATH_NOTES = {
     "conventional": "PIL per-image transforms, DataLoader workers, H2D copies, eager NCHW, torch SGD",
     "bare-model": "project model + optimizer on one fixed random device batch (no data pipeline)",
 }
-
-# Dense (no 2:4 sparsity) TF32 tensor-core peaks from NVIDIA's datasheets, in TFLOP/s, and the FP32
-# (non-tensor) peak for the basis string. Matched in order against the upper-cased device name.
-GPU_PEAKS = [
-    (("H100", "PCIE"), 378.0, 51.0, "H100 PCIe"),
-    (("H100", "NVL"), 417.5, 60.0, "H100 NVL"),
-    (("H100",), 494.7, 67.0, "H100 SXM"),
-    (("H200", "NVL"), 417.5, 60.0, "H200 NVL"),
-    (("H200",), 494.7, 67.0, "H200 SXM"),
-    (("A100",), 156.0, 19.5, "A100"),
-]
-
-
-# ----------------------------------------------------------------------------- device facts
-
-
-def _cpuinfo() -> dict[str, str]:
-    """The first processor's block of /proc/cpuinfo ({} where there is none)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return {}
-    out: dict[str, str] = {}
-    for line in text.split("\n\n")[0].splitlines():
-        if ":" in line:
-            k, v = line.split(":", 1)
-            out.setdefault(k.strip(), v.strip())
-    return out
-
-
-def _lscpu() -> dict[str, str]:
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10,
-                              env={**os.environ, "LC_ALL": "C"}).stdout
-    except Exception:
-        return {}
-    return {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in text.splitlines() if ":" in line)}
-
-
-def _cpu_model() -> str:
-    return _cpuinfo().get("model name") or _lscpu().get("Model name") or platform.processor() or "unknown"
-
-
-def cpu_peak() -> tuple[float, str]:
-    """(TFLOP/s, basis): an fp32 estimate of cores x max clock x FLOPs per cycle per core."""
-    info, ls = _cpuinfo(), _lscpu()
-    try:
-        cores = int(ls["Core(s) per socket"]) * int(ls["Socket(s)"])
-        cores_from = "physical cores (lscpu)"
-    except (KeyError, ValueError):
-        cores, cores_from = os.cpu_count() or 1, "os.cpu_count()"
-    mhz, mhz_from = None, ""
-    try:
-        mhz, mhz_from = float(ls["CPU max MHz"]), "max MHz (lscpu)"
-    except (KeyError, ValueError):
-        try:
-            mhz, mhz_from = float(info["cpu MHz"]), "cpu MHz (/proc/cpuinfo; no max MHz exposed)"
-        except (KeyError, ValueError):
-            pass
-    flags = set((info.get("flags") or info.get("Features") or ls.get("Flags", "")).split())
-    if "avx512f" in flags:
-        fpc, isa = 64, "AVX-512 (2x512-bit FMA)"
-    elif {"avx2", "fma"} <= flags:
-        fpc, isa = 32, "AVX2+FMA (2x256-bit FMA)"
-    elif "avx" in flags:
-        fpc, isa = 16, "AVX"
-    elif "asimd" in flags:
-        fpc, isa = 16, "NEON (2x128-bit FMA)"
-    else:
-        fpc, isa = 8, "SSE"
-    if mhz is None:
-        return math.nan, f"estimate impossible: no CPU clock found ({cores} cores, {isa})"
-    peak = cores * mhz * 1e6 * fpc / 1e12
-    return peak, (f"estimate: {cores} {cores_from} x {mhz:.0f} {mhz_from} x {fpc} fp32 FLOP/cycle "
-                  f"({isa}); not measured")
-
-
-def gpu_peak(name: str) -> tuple[float, str]:
-    up = name.upper()
-    for keys, tf32, fp32, label in GPU_PEAKS:
-        if all(k in up for k in keys):
-            return tf32, (f"{label} datasheet: {tf32:g} TFLOP/s dense TF32 tensor-core ({2 * tf32:g} with 2:4 "
-                          f"sparsity), {fp32:g} FP32 non-tensor; fp32 training runs convs/matmuls in TF32")
-    return math.nan, f"unknown GPU {name!r}: add its peak to resnet_repro.bench.GPU_PEAKS"
-
-
-def device_info(dev: torch.device) -> tuple[str, str, float, str]:
-    """(readable name, file slug, peak TFLOP/s, peak basis) of the device the bench runs on."""
-    if dev.type == "cuda":
-        name = torch.cuda.get_device_name(dev)
-        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-        return (name, slug, *gpu_peak(name))
-    n = os.cpu_count() or 1
-    name = f"cpu ({_cpu_model()}, {platform.machine()}, {n} cores)"
-    slug = re.sub(r"[^a-z0-9_]+", "-", f"cpu-{platform.machine()}-{n}cores".lower()).strip("-")
-    return (name, slug, *cpu_peak())
-
-
-# ----------------------------------------------------------------------------- FLOPs
-
-
-def forward_flops(arch: str, image_shape: tuple[int, int, int] = (3, 32, 32)) -> int:
-    """Forward FLOPs (2 x multiply-adds) of every Conv2d and Linear of the net for one image."""
-    from .models import build_model
-
-    model = build_model(arch).eval()
-    total = 0
-
-    def conv(m: nn.Conv2d, inp, out):
-        nonlocal total
-        total += 2 * out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
-
-    def linear(m: nn.Linear, inp, out):
-        nonlocal total
-        total += 2 * out.numel() * m.in_features
-
-    hooks = [m.register_forward_hook(conv if isinstance(m, nn.Conv2d) else linear)
-             for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    with torch.no_grad():
-        model(torch.zeros(1, *image_shape))
-    for h in hooks:
-        h.remove()
-    return total
-
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -400,7 +275,7 @@ def run_bench(args) -> list[dict]:
     import lightning as L
 
     from .models import parse_arch
-    from .train import git_commit
+    from .runfolder import git_commit
 
     archs = [a.strip() for a in str(args.archs).split(",") if a.strip()]
     if not archs:

@@ -72,8 +72,9 @@ def run_layout(arch: str, procs: int, threads: int, precision: str, warmup: int,
 def run_layouts(arch: str = "resnet20", warmup: int = 5, iters: int = 30, out: str | Path = "results/bench") -> list[dict]:
     import torch
 
-    from .bench import BATCH, device_info
-    from .train import git_commit
+    from .bench import BATCH
+    from .hardware import device_info
+    from .runfolder import git_commit
 
     name, slug, *_ = device_info(torch.device("cpu"))
     rows = []

@@ -107,7 +107,7 @@ def last_logged(rd: Path) -> tuple[int, float | None, float | None]:
 
 
 def is_locked(rd: Path) -> bool:
-    """True while a process holds the run's lock (train.lock_run), i.e. it is training now."""
+    """True while a process holds the run's lock (runfolder.lock_run), i.e. it is training now."""
     import fcntl
 
     if not (rd / ".lock").is_file():

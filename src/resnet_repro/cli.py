@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return _dispatch(args)
-    except (ValueError, DataError, UserError, FileExistsError) as e:  # train.RunExists is a ValueError
+    except (ValueError, DataError, UserError, FileExistsError) as e:  # runfolder.RunExists is a ValueError
         print(f"error: {e}", file=sys.stderr)
         return 2
 

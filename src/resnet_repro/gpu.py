@@ -152,13 +152,14 @@ def launch(preset: str, lanes: int, data_dir: str | None, results: str = "result
 def lane(preset: str, index: int, lanes: int, data_dir: str | None, results: str = "results",
          extra: list[str] = (), limit: int | None = None, analysis: bool = True) -> None:
     """Train this lane's share of the queue (its first `limit` runs), each run followed by its weights and analysis."""
-    from . import cli
     from .campaign import post_analysis
 
     for arch, seed in queue(preset, results)[:limit][index::lanes]:
         args = ["train", "--preset", preset, "--arch", arch, "--seed", str(seed), "--out", results]
         args += (["--data-dir", data_dir] if data_dir else []) + list(extra)
-        if cli.main(args) == 0 and analysis and not arch.startswith("resnet1202"):
+        # One process per run, as `make train` would start it: a run that fails is logged and the lane goes on.
+        rc = subprocess.run([sys.executable, "-m", "resnet_repro", *args], stdin=subprocess.DEVNULL).returncode
+        if rc == 0 and analysis and not arch.startswith("resnet1202"):
             try:
                 post_analysis(Path(results) / preset / "runs" / arch / f"seed{seed}", data_dir)
             except Exception as e:  # an analysis must not stop the lane's training; it can be redone here later

@@ -110,7 +110,7 @@ def registered_names() -> list[str]:
 # ----------------------------------------------------------------------------- ECCV 2016 block variants
 
 # The block forms of He et al., "Identity Mappings in Deep Residual Networks" (ECCV 2016), by suffix. Their
-# ResNet-110 test errors on CIFAR-10 (median of 5 runs) are in experiments.PAPER_ECCV_MEDIANS.
+# ResNet-110 test errors on CIFAR-10 (median of 5 runs) are in paper.PAPER_ECCV_MEDIANS.
 VARIANTS: dict[str, str] = {
     "original": "the 2016 block: conv-BN-ReLU-conv-BN, + shortcut, ReLU (Fig. 2a, 4a)",
     "const0.5": "constant scaling: 0.5 x shortcut + 0.5 x F, then ReLU (Fig. 2b)",

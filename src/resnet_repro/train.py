@@ -20,13 +20,11 @@ usable checkpoint and loses at most one checkpoint interval.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import math
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,9 +32,6 @@ from pathlib import Path
 import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.loggers import Logger
-from lightning.pytorch.utilities import rank_zero_only
 
 from . import data as D
 from . import imagenet as IN
@@ -44,12 +39,18 @@ from .config import FULL_SCALE_PRESETS, PRESETS, TrainConfig
 from .data import CIFARDataModule
 from .hooks import make_gradflow_callback
 from .models import build_model, count_params, parse_arch
+from .runfolder import (
+    CODE_COMMIT,
+    ResumeCheckpoint,
+    RunCSVLogger,
+    check_existing,
+    device_name,
+    lock_run,
+    run_dir,
+)
 
 # Lightning advertises a cloud logger on every run; the line alarms newcomers and says nothing about the run.
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(lambda r: "litlogger" not in r.getMessage())
-
-METRIC_COLUMNS = ["iteration", "lr", "train_loss", "train_err", "test_loss", "test_err", "val_loss", "val_err",
-                  "elapsed_s"]
 
 
 # ----------------------------------------------------------------------------- schedule
@@ -244,165 +245,6 @@ class LitResNet(L.LightningModule):
 
 
 # ----------------------------------------------------------------------------- data module
-
-
-# ----------------------------------------------------------------------------- logger
-
-
-class RunCSVLogger(Logger):
-    """Writes metrics.csv with fixed columns, one row per iteration that logged something."""
-
-    def __init__(self, path: Path, keep_until: int | None = None):
-        super().__init__()
-        self.path = Path(path)
-        self.rows: dict[int, dict] = {}
-        if keep_until is not None and self.path.is_file():  # resuming: keep rows up to the checkpoint
-            import csv
-
-            with open(self.path) as fh:
-                for r in csv.DictReader(fh):
-                    it = int(float(r["iteration"]))
-                    if it <= keep_until:
-                        self.rows[it] = {k: float(v) for k, v in r.items() if v != ""} | {"iteration": it}
-
-    @property
-    def name(self):
-        return "run"
-
-    @property
-    def version(self):
-        return 0
-
-    @rank_zero_only
-    def log_hyperparams(self, params, *args, **kwargs):
-        pass
-
-    @rank_zero_only
-    def log_metrics(self, metrics: dict, step: int | None = None):
-        step = int(metrics.get("iteration", step))  # the module logs the true iteration count
-        row = self.rows.setdefault(step, {"iteration": step})
-        for k, v in metrics.items():
-            col = k.replace("/", "_")
-            if col in METRIC_COLUMNS and col != "iteration":
-                row[col] = float(v)
-        self.save()
-
-    @rank_zero_only
-    def save(self):
-        import csv
-
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, METRIC_COLUMNS, extrasaction="ignore")
-            w.writeheader()
-            for it in sorted(self.rows):
-                w.writerow(self.rows[it])
-        tmp.replace(self.path)
-
-
-# ----------------------------------------------------------------------------- crash-safe checkpoints
-
-
-class ResumeCheckpoint(Callback):
-    """last.ckpt every `every` eval intervals, written atomically: temporary file, fsync, rename.
-
-    (Lightning's ModelCheckpoint with save_top_k=0 writes no last.ckpt before training ends, so an
-    interrupted run had nothing to resume from.)"""
-
-    def __init__(self, path: Path, every: int, end: int):
-        self.path, self.every, self.end = Path(path), every, end  # end: the run's last iteration (final.ckpt)
-
-    def on_train_epoch_end(self, trainer, pl_module):
-        if (trainer.current_epoch + 1) % self.every == 0 and trainer.global_step < self.end:
-            save_atomic(trainer, self.path)
-
-
-def save_atomic(trainer: L.Trainer, path: Path) -> None:
-    """trainer.save_checkpoint to `path` through a temporary file: a kill mid-write leaves the old file."""
-    tmp = path.with_name(path.name + ".tmp")
-    trainer.save_checkpoint(tmp)
-    if trainer.is_global_zero:
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    trainer.strategy.barrier("resume-checkpoint")
-
-
-class RunLocked(ValueError):
-    """Another process is training this run folder."""
-
-
-def lock_run(rd: Path):
-    """Hold <rd>/.lock (flock, released by the OS when the process dies, however it dies); the pid is in it.
-
-    Returns the open file, to keep for the process's lifetime; raises RunLocked if another process holds it."""
-    rd.mkdir(parents=True, exist_ok=True)
-    fh = open(rd / ".lock", "a+")
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.seek(0)
-        holder = fh.read().strip() or "?"
-        fh.close()
-        raise RunLocked(f"{rd} is being trained by another process (pid {holder}, lock {rd / '.lock'}); "
-                        "wait for it or stop it") from None
-    fh.seek(0)
-    fh.truncate()
-    fh.write(f"{os.getpid()}\n")
-    fh.flush()
-    return fh
-
-
-# ----------------------------------------------------------------------------- the run
-
-
-def run_dir(cfg: TrainConfig) -> Path:
-    return Path(cfg.out) / cfg.preset / "runs" / cfg.arch / f"seed{cfg.seed}"
-
-
-def git_commit() -> str:
-    try:
-        root = Path(__file__).resolve().parents[2]
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "src"], cwd=root,
-                               capture_output=True, text=True).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
-    except Exception:
-        return "unknown"
-
-
-def device_name(accelerator_device: torch.device) -> str:
-    if accelerator_device.type == "cuda":
-        return torch.cuda.get_device_name(accelerator_device)
-    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
-
-
-# Read once, when this module is imported: the commit of the code this process runs, even if the
-# checkout moves on while a long grid is training.
-CODE_COMMIT = git_commit()
-
-
-class RunExists(ValueError):
-    """The run folder holds a run with a different configuration."""
-
-
-def check_existing(rd: Path, cfg: TrainConfig) -> str:
-    """'new', 'done' or 'resume'; raises RunExists when the folder belongs to another configuration."""
-    if not (rd / "config.json").is_file():
-        return "new"
-    old = json.loads((rd / "config.json").read_text())
-    # Settings that change speed or bookkeeping, not the numbers a run computes. Precision is not among them:
-    # a run never mixes fp32 and bf16 sessions.
-    ignore = {"data_dir", "out", "accelerator", "devices", "num_nodes", "num_workers", "compile",
-              "channels_last", "gradflow_every", "ckpt_every"}
-    diff = {k for k in old if k not in ignore and old[k] != cfg.to_dict().get(k)}
-    if diff:
-        raise RunExists(f"{rd} holds a run with different settings ({', '.join(sorted(diff))}); "
-                        f"pick another --out or delete that folder")
-    if (rd / "final.json").is_file():
-        return "done"
-    return "resume" if (rd / "checkpoints" / "last.ckpt").is_file() else "new"
 
 
 def load_data(cfg: TrainConfig) -> D.CifarArrays | IN.FolderArrays | IN.FolderIndex:

@@ -17,8 +17,7 @@ import torch
 
 from .. import data as D
 from ..analyze import inference_batches
-from ..models import parse_arch
-from ..train import CODE_COMMIT, device_name
+from ..runfolder import CODE_COMMIT, device_name
 
 @dataclasses.dataclass
 class RunSet:

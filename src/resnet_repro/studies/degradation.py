@@ -20,9 +20,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from ..claims import claims_text
 from ..config import PRESETS, TrainConfig, make_config
-from ..experiments import PAPER_TABLE6, PAPER_TABLE6_NOTE, PUBLIC_REPRO, PUBLIC_REPRO_NOTE
 from ..models import arch_order, build_model, count_params
-from ..paper import WARMUP_ABOUT_ITERATIONS
+from ..paper import PAPER_TABLE6, PAPER_TABLE6_NOTE, PUBLIC_REPRO, PUBLIC_REPRO_NOTE, WARMUP_ABOUT_ITERATIONS
 from ..plotting import (
     annotate,
     arch_depth,

@@ -14,17 +14,11 @@ import torch
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from .. import data as D
-from ..analyze import (
-    arrays_for,
-    data_key,
-    default_device,
-    load_final_model,
-    run_config,
-    runs_with_checkpoint,
-)
+from ..analyze import default_device
 from ..hooks import GRADFLOW_COLUMNS, gradient_flow, label_rows
 from ..models import build_model, parse_arch
 from ..plotting import annotate, arch_label, arch_sort, new_figure, style
+from ..runfolder import arrays_for, data_key, load_final_model, run_config, runs_with_checkpoint
 from ..wording import data_text
 from .common import (
     RUN_FILES,

@@ -12,8 +12,9 @@ import pandas as pd
 
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from ..experiments import IDENTITY_VARIANTS, PAPER_ECCV_MEDIANS
+from ..experiments import IDENTITY_VARIANTS
 from ..models import parse_arch, variant_label
+from ..paper import PAPER_ECCV_MEDIANS
 from ..plotting import annotate, new_figure
 from .common import RunSet, runs_frame
 

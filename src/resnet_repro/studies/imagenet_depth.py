@@ -19,7 +19,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from ..config import (FULL_SCALE_PRESETS, PIPELINE_CHECK_TEXT, PRESETS, imagenet_schedule_text,
                       is_pipeline_check, make_config)
-from ..imagenet import scale_pixels, test_size
+from ..imagefolder import scale_pixels, test_size
 from ..models import arch_order, build_model, count_params, parse_arch
 from ..paper import PAPER_TABLE2, PAPER_TABLE3, table2_text, table3_text
 from ..plotting import (
@@ -55,15 +55,15 @@ def imagenet_table(runs: pd.DataFrame) -> pd.DataFrame:
     the final training error, beside the paper's 10-crop val errors (Table 2 top-1, Table 3 top-1/top-5)."""
     rows = []
     for arch, g in runs.groupby("arch"):
-        def pct(col):
+        def mean_pct(col):
             return float(pd.to_numeric(g[col], errors="coerce").mean() * 100)
 
         paper1, paper5 = PAPER_TABLE3.get(arch, (PAPER_TABLE2.get(arch, math.nan), math.nan))
         rows.append(dict(arch=arch, depth=int(g["depth"].iloc[0]), residual=bool(g["residual"].iloc[0]),
                          shortcut=g["shortcut"].iloc[0], params=int(g["params"].iloc[0]), n=len(g),
-                         val_10crop_err_pct=pct("final_val_10crop_err"),
-                         val_10crop_top5_err_pct=pct("final_val_10crop_top5_err"), val_err_pct=pct("final_val_err"),
-                         val_top5_err_pct=pct("final_val_top5_err"), train_err_pct=pct("final_train_err"),
+                         val_10crop_err_pct=mean_pct("final_val_10crop_err"),
+                         val_10crop_top5_err_pct=mean_pct("final_val_10crop_top5_err"), val_err_pct=mean_pct("final_val_err"),
+                         val_top5_err_pct=mean_pct("final_val_top5_err"), train_err_pct=mean_pct("final_train_err"),
                          paper_10crop_err_pct=paper1, paper_10crop_top5_err_pct=paper5))
     df = pd.DataFrame(rows, columns=IMAGENET_COLUMNS)
     return df.iloc[sorted(range(len(df)), key=lambda i: arch_order(df.arch.iloc[i]))].reset_index(drop=True)

@@ -17,17 +17,11 @@ import torch.nn as nn
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from .. import data as D
-from ..analyze import (
-    arrays_for,
-    data_key,
-    default_device,
-    inference_batches,
-    load_final_model,
-    run_config,
-)
+from ..analyze import default_device, inference_batches
 from ..hooks import filter_normalized_direction
 from ..models import parse_arch
 from ..plotting import annotate, arch_label, arch_sort, new_figure, style
+from ..runfolder import arrays_for, data_key, load_final_model, run_config
 from ..weights import has_final_weights
 from .common import RUN_FILES, RunSet, cifar_setup, provenance, run_files, run_jsons, runs_frame
 from .lesions import evaluate

@@ -15,17 +15,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from ..analyze import (
-    arrays_for,
-    data_key,
-    default_device,
-    load_final_model,
-    run_config,
-    runs_with_checkpoint,
-)
+from ..analyze import default_device
 from ..hooks import arch_info, blocks, lesioned, removable
 from ..models import ResNet, parse_arch
 from ..plotting import annotate, arch_label, arch_sort, new_figure, style
+from ..runfolder import arrays_for, data_key, load_final_model, run_config, runs_with_checkpoint
 from .common import RUN_FILES, RunSet, cifar_setup, provenance, run_files, run_jsons, runs_frame
 
 LESION_ARCHS = ["resnet56", "resnet110", "plain56", "plain110"]

@@ -1,0 +1,248 @@
+"""The run folder, owned here: where a run lives, what it writes while training (metrics.csv, crash-safe
+checkpoints, its lock), the provenance every measurement records (code commit, device), and how later steps find
+finished runs and load their final weights.
+
+    <out>/<preset>/runs/<arch>/seed<k>/
+        config.json    the resolved TrainConfig
+        metrics.csv    one row per eval interval (METRIC_COLUMNS)
+        final.json     final-iterate errors, params, wall time, versions, device, commit, data source
+        sessions.jsonl one line per training session: start time, commit, host, the iteration it resumed from
+        checkpoints/   last.ckpt while training (resume), final.ckpt at the end (weights only; not in git)
+        .lock          held (flock) by the process training the run; a second process on the folder exits 2
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities import rank_zero_only
+
+from . import data as D
+from .config import TrainConfig
+from .models import ResNet, build_model, parse_arch
+from .weights import final_state, has_final_weights
+
+METRIC_COLUMNS = ["iteration", "lr", "train_loss", "train_err", "test_loss", "test_err", "val_loss", "val_err",
+                  "elapsed_s"]
+
+
+# ----------------------------------------------------------------------------- logger
+
+
+class RunCSVLogger(Logger):
+    """Writes metrics.csv with fixed columns, one row per iteration that logged something."""
+
+    def __init__(self, path: Path, keep_until: int | None = None):
+        super().__init__()
+        self.path = Path(path)
+        self.rows: dict[int, dict] = {}
+        if keep_until is not None and self.path.is_file():  # resuming: keep rows up to the checkpoint
+            with open(self.path) as fh:
+                for r in csv.DictReader(fh):
+                    it = int(float(r["iteration"]))
+                    if it <= keep_until:
+                        self.rows[it] = {k: float(v) for k, v in r.items() if v != ""} | {"iteration": it}
+
+    @property
+    def name(self):
+        return "run"
+
+    @property
+    def version(self):
+        return 0
+
+    @rank_zero_only
+    def log_hyperparams(self, params, *args, **kwargs):
+        pass
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict, step: int | None = None):
+        step = int(metrics.get("iteration", step))  # the module logs the true iteration count
+        row = self.rows.setdefault(step, {"iteration": step})
+        for k, v in metrics.items():
+            col = k.replace("/", "_")
+            if col in METRIC_COLUMNS and col != "iteration":
+                row[col] = float(v)
+        self.save()
+
+    @rank_zero_only
+    def save(self):
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, METRIC_COLUMNS, extrasaction="ignore")
+            w.writeheader()
+            for it in sorted(self.rows):
+                w.writerow(self.rows[it])
+        tmp.replace(self.path)
+
+
+# ----------------------------------------------------------------------------- crash-safe checkpoints
+
+
+class ResumeCheckpoint(Callback):
+    """last.ckpt every `every` eval intervals, written atomically: temporary file, fsync, rename.
+
+    (Lightning's ModelCheckpoint with save_top_k=0 writes no last.ckpt before training ends, so an
+    interrupted run had nothing to resume from.)"""
+
+    def __init__(self, path: Path, every: int, end: int):
+        self.path, self.every, self.end = Path(path), every, end  # end: the run's last iteration (final.ckpt)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if (trainer.current_epoch + 1) % self.every == 0 and trainer.global_step < self.end:
+            save_atomic(trainer, self.path)
+
+
+def save_atomic(trainer: L.Trainer, path: Path) -> None:
+    """trainer.save_checkpoint to `path` through a temporary file: a kill mid-write leaves the old file."""
+    tmp = path.with_name(path.name + ".tmp")
+    trainer.save_checkpoint(tmp)
+    if trainer.is_global_zero:
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    trainer.strategy.barrier("resume-checkpoint")
+
+
+class RunLocked(ValueError):
+    """Another process is training this run folder."""
+
+
+def lock_run(rd: Path):
+    """Hold <rd>/.lock (flock, released by the OS when the process dies, however it dies); the pid is in it.
+
+    Returns the open file, to keep for the process's lifetime; raises RunLocked if another process holds it."""
+    rd.mkdir(parents=True, exist_ok=True)
+    fh = open(rd / ".lock", "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "?"
+        fh.close()
+        raise RunLocked(f"{rd} is being trained by another process (pid {holder}, lock {rd / '.lock'}); "
+                        "wait for it or stop it") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"{os.getpid()}\n")
+    fh.flush()
+    return fh
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def run_dir(cfg: TrainConfig) -> Path:
+    return Path(cfg.out) / cfg.preset / "runs" / cfg.arch / f"seed{cfg.seed}"
+
+
+def git_commit() -> str:
+    try:
+        root = Path(__file__).resolve().parents[2]
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "src"], cwd=root,
+                               capture_output=True, text=True).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except Exception:
+        return "unknown"
+
+
+def device_name(accelerator_device: torch.device) -> str:
+    if accelerator_device.type == "cuda":
+        return torch.cuda.get_device_name(accelerator_device)
+    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+
+
+# Read once, when this module is imported: the commit of the code this process runs, even if the
+# checkout moves on while a long grid is training.
+CODE_COMMIT = git_commit()
+
+
+class RunExists(ValueError):
+    """The run folder holds a run with a different configuration."""
+
+
+def check_existing(rd: Path, cfg: TrainConfig) -> str:
+    """'new', 'done' or 'resume'; raises RunExists when the folder belongs to another configuration."""
+    if not (rd / "config.json").is_file():
+        return "new"
+    old = json.loads((rd / "config.json").read_text())
+    # Settings that change speed or bookkeeping, not the numbers a run computes. Precision is not among them:
+    # a run never mixes fp32 and bf16 sessions.
+    ignore = {"data_dir", "out", "accelerator", "devices", "num_nodes", "num_workers", "compile",
+              "channels_last", "gradflow_every", "ckpt_every"}
+    diff = {k for k in old if k not in ignore and old[k] != cfg.to_dict().get(k)}
+    if diff:
+        raise RunExists(f"{rd} holds a run with different settings ({', '.join(sorted(diff))}); "
+                        f"pick another --out or delete that folder")
+    if (rd / "final.json").is_file():
+        return "done"
+    return "resume" if (rd / "checkpoints" / "last.ckpt").is_file() else "new"
+
+
+# ----------------------------------------------------------------------------- finished runs, for the steps after training
+
+
+def run_config(run: Path) -> TrainConfig:
+    """The resolved configuration a run folder was trained with."""
+    return TrainConfig(**json.loads((run / "config.json").read_text()))
+
+
+def load_final_model(run: Path, device: torch.device) -> ResNet:
+    """The run's final weights, channels_last on a CPU (to match inference_batches)."""
+    model = build_model(run_config(run).arch)
+    model.load_state_dict(final_state(run))
+    fmt = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+    return model.to(device, memory_format=fmt)
+
+
+def finished_runs(preset: str, results: str | Path = "results") -> list[Path]:
+    root = Path(results) / preset / "runs"
+    return sorted(p for p in root.glob("*/seed*") if (p / "final.json").is_file())
+
+
+def runs_with_checkpoint(preset: str, results: str | Path = "results", archs=None, name: str = "analyze",
+                         done=lambda run: False, seeds=None) -> list[Path]:
+    """Finished CIFAR runs of `preset` (only `archs` and `seeds`, if given) that still need work and have their
+    final checkpoint. `done(run)` drops a run silently; a run that needs work but has no checkpoint is reported."""
+    out = []
+    for run in finished_runs(preset, results):
+        if (archs and run.parent.name not in archs) or (seeds is not None and run.name not in
+                                                        {f"seed{k}" for k in seeds}) or done(run):
+            continue
+        try:
+            if parse_arch(run.parent.name).family != "cifar":
+                continue
+        except ValueError:
+            continue
+        if not has_final_weights(run):
+            print(f"[{name}] {run}: no final weights here (no checkpoint, no published file), skipped", flush=True)
+            continue
+        out.append(run)
+    return out
+
+
+def arrays_for(runs: list[Path], data_dir: str | None = None) -> dict:
+    """CIFAR-10 arrays for the runs, loaded once per data folder and keyed by `data_key`."""
+    cache: dict = {}
+    for run in runs:
+        key = data_key(run, data_dir)
+        if key not in cache:
+            cache[key] = D.load_cifar10(key)
+    return cache
+
+
+def data_key(run: Path, data_dir: str | None = None) -> str | None:
+    """The data folder of a run: `data_dir` if given, else the one its config names."""
+    return data_dir or run_config(run).data_dir
