@@ -259,3 +259,17 @@ def test_weight_decay_reaches_every_parameter_bn_included():
     bn = [p for mod in m.model.modules() if isinstance(mod, torch.nn.BatchNorm2d) for p in mod.parameters()]
     assert bn and all(id(p) in decayed for p in bn)
     assert decayed == {id(p) for p in m.model.parameters()}
+
+
+def test_bn_groups_keep_the_first_slices_running_statistics_as_a_ddp_run_keeps_rank_0s():
+    """Issue 20: DDP broadcasts rank 0's BN buffers; with groups=2 the running statistics follow the first slice,
+    updated once per step."""
+    torch.manual_seed(0)
+    grouped, alone = models.GroupBatchNorm2d(4, groups=2).train(), nn.BatchNorm2d(4).train()
+    for _ in range(3):
+        x = torch.cat([torch.randn(3, 4, 5, 5), torch.randn(3, 4, 5, 5) * 10 + 7])
+        grouped(x)
+        alone(x[:3])
+    assert torch.allclose(grouped.running_mean, alone.running_mean)
+    assert torch.allclose(grouped.running_var, alone.running_var)
+    assert grouped.num_batches_tracked.item() == 3

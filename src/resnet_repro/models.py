@@ -191,7 +191,10 @@ class GroupBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm whose training statistics come from each of `groups` equal slices of the batch.
 
     With groups=2 and batch 128 this gives the paper's setting (two GPUs, BN over 64 images each) on
-    one device. Running statistics are updated once per slice, an approximation of one GPU's copy.
+    one device. The running statistics (what inference uses) follow the first slice only, once per step: that
+    is the copy a data-parallel run keeps, since DDP broadcasts rank 0's buffers to every rank before each
+    forward, and rank 0 normalises the first slice of the batch. `tests/test_ddp.py` shows that two processes
+    train and evaluate like one process with groups=2.
     """
 
     def __init__(self, num_features: int, groups: int = 1):
@@ -201,7 +204,10 @@ class GroupBatchNorm2d(nn.BatchNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.groups == 1 or not self.training:
             return super().forward(x)
-        return torch.cat([super(GroupBatchNorm2d, self).forward(c) for c in x.chunk(self.groups)])
+        first, *rest = x.chunk(self.groups)
+        out = [super().forward(first)]  # updates the running statistics (and num_batches_tracked) once
+        out += [F.batch_norm(c, None, None, self.weight, self.bias, True, 0.0, self.eps) for c in rest]
+        return torch.cat(out)
 
 
 class ShortcutA(nn.Module):

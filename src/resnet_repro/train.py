@@ -109,14 +109,20 @@ class LitResNet(L.LightningModule):
         self.schedule = LRSchedule(self.cfg)
         # Sums kept on the device, read once per interval: no host sync inside the interval. Image counts are
         # known on the host and kept there, so no step copies a number to the device either.
-        self.register_buffer("_train_sums", torch.zeros(2), persistent=False)  # loss*n, errors
-        self.register_buffer("_warm_errors", torch.zeros(()), persistent=False)  # errors since the last check
+        # This rank's sums since the last eval (loss*n, errors) and since the last warm-up check (errors). Plain
+        # tensors, not buffers: DDP broadcasts rank 0's buffers to every rank before each forward, which overwrote
+        # the other ranks' sums with rank 0's (the logged training error and the warm-up check saw rank 0's half
+        # of each batch twice). Placed on the module's device in on_fit_start.
+        self._train_sums, self._warm_errors = torch.zeros(2), torch.zeros(())
         self._train_n = self._warm_n = 0  # images of this rank since the last eval / warm-up check
         self._eval_sums: dict[str, torch.Tensor] = {}  # per evaluated set: loss*n, errors, n, top-5 errors
         self._final: dict | None = None  # set during final_evaluation: where its results go
         self.elapsed_before = 0.0  # wall time of earlier (interrupted) sessions of this run
         self._lr_used = self.cfg.lr  # the lr of the latest update (what metrics.csv logs)
         self._t0 = time.time()
+
+    def on_fit_start(self):
+        self._train_sums, self._warm_errors = self._train_sums.to(self.device), self._warm_errors.to(self.device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
