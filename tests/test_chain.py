@@ -125,6 +125,7 @@ def test_collect_builds_the_tables(tmp_path):
     one = curves[(curves.arch == "resnet20") & (curves.seed == 1) & (curves.metric == "test_err")]
     assert list(one.iteration) == [10, 20] and list(one.value) == pytest.approx([0.22, 0.12])
     assert "elapsed_s" not in set(curves.metric)
+    assert "plain20" not in set(curves.arch)  # an unfinished run adds no curve: its folder is never committed
 
     ls = pd.read_csv(tmp_path / "short" / "layer_std.csv")
     assert len(ls) == 6  # three finished runs with layer_std.csv, two layers each

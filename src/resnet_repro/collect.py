@@ -35,13 +35,16 @@ IMAGENET_RUN_COLUMNS = RUN_COLUMNS + ["final_val_err", "final_val_top5_err", "fi
 
 
 def read_curves(run_root: Path) -> tuple[pd.DataFrame, list[tuple[str, int, int]]]:
-    """Every run's metrics.csv in long format, and (arch, seed, last iteration) of the runs not finished."""
+    """Every finished run's metrics.csv in long format, and (arch, seed, last iteration) of the runs not finished.
+
+    Unfinished runs add no curve: every collected number comes from a run folder that can be committed (one with
+    final.json), so what results/ holds can always be traced to its run. Their progress is in status.csv."""
     curves, partial = [], []
     for rd in sorted(run_root.glob("*/seed*")):
         arch, seed = rd.parent.name, int(rd.name[len("seed"):])
         m = rd / "metrics.csv"
         df = pd.read_csv(m) if m.is_file() and m.stat().st_size else pd.DataFrame(columns=["iteration"])
-        if len(df):
+        if len(df) and (rd / "final.json").is_file():
             long = df.melt(id_vars="iteration", var_name="metric", value_name="value").dropna()
             long = long[long.metric != "elapsed_s"]
             long.insert(0, "seed", seed)

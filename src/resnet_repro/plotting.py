@@ -76,7 +76,7 @@ def partial_note(requested: list[str], status: pd.DataFrame | None) -> str:
         return ""
     runs = [f"{arch_label(r.arch)} seed {int(r.seed)} ({int(r.iterations_logged)} it.)"
             for r in d.itertuples() if pd.notna(r.seed) and pd.notna(r.iterations_logged)]
-    return "partial runs (unfinished, drawn as far as they got): " + ", ".join(runs)
+    return "partial runs, not drawn until they finish (collect reads finished runs only): " + ", ".join(runs)
 
 
 def missing_note(requested: list[str], present, preset: str) -> str:
