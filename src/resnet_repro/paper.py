@@ -25,6 +25,15 @@ PAPER_TABLE3 = {"plain34": (28.54, 10.02), "resnet34": (25.03, 7.76), "resnet34b
 # iterations), and then go back to 0.1".
 WARMUP_ABOUT_ITERATIONS = 400
 
+# Sec. 4.2, the CIFAR-10 protocol: batch 128 on 2 GPUs (BN over each GPU's 64 images), 45k/5k train/val split to
+# choose the schedule, final runs on all 50k training images.
+PAPER_CIFAR = dict(batch=128, gpus=2, train_images=50_000, split=(45_000, 5_000))
+
+# Sec. 3.4 and 4.1, the ImageNet protocol: 600k iterations of 256 (about 120 epochs of 1.28M images), crops of
+# 224 from images whose shorter side is resized to [256, 480], testing at 256; 1000 classes, 50k val images.
+PAPER_IMAGENET = dict(iterations=600_000, batch=256, epochs=120, crop=224, scale=(256, 480), test_side=256,
+                      classes=1000, train_images=1_281_167, val_images=50_000)
+
 # He et al., "Identity Mappings in Deep Residual Networks", ECCV 2016, Tables 1 and 2: CIFAR-10 test error (%) of
 # ResNet-110, median of 5 runs; None: the net failed to train.
 PAPER_ECCV_MEDIANS: dict[str, float | None] = {
@@ -39,6 +48,8 @@ SOURCES = {
     "PAPER_TABLE3": "He et al. 2016, Table 3 (ImageNet val, top-1 and top-5, 10-crop)",
     "WARMUP_ABOUT_ITERATIONS": "He et al. 2016, Sec. 4.2",
     "PAPER_ECCV_MEDIANS": "He et al. 2016b (ECCV), Tables 1 and 2 (median of 5 runs)",
+    "PAPER_CIFAR": "He et al. 2016, Sec. 4.2 (CIFAR-10: mini-batch 128 on two GPUs, 45k/5k split)",
+    "PAPER_IMAGENET": "He et al. 2016, Sec. 3.4 (implementation) and 4.1 (ImageNet: 1.28M training, 50k val images)",
 }
 
 
@@ -53,3 +64,15 @@ def table3_text() -> str:
     nets = ("resnet34", "resnet34b", "resnet34c")
     return (", ".join(f"{PAPER_TABLE3[n][0]:.2f}%" for n in nets) + " top-1; "
             + ", ".join(f"{PAPER_TABLE3[n][1]:.2f}%" for n in nets) + " top-5")
+
+
+def imagenet_schedule() -> str:
+    """'600k iterations of 256 at 224 px' (the paper's ImageNet training)."""
+    p = PAPER_IMAGENET
+    return f"{p['iterations'] // 1000}k iterations of {p['batch']} at {p['crop']} px"
+
+
+def imagenet_data() -> str:
+    """"ImageNet's 1.28M training images of 1000 classes" (Sec. 4.1)."""
+    p = PAPER_IMAGENET
+    return f"ImageNet's {p['train_images'] / 1e6:.2f}M training images of {p['classes']} classes"

@@ -21,7 +21,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 from ..claims import claims_text
 from ..config import PRESETS, TrainConfig, make_config
 from ..models import arch_order, build_model, count_params
-from ..paper import PAPER_TABLE6, PAPER_TABLE6_NOTE, PUBLIC_REPRO, PUBLIC_REPRO_NOTE, WARMUP_ABOUT_ITERATIONS
+from ..paper import (PAPER_CIFAR, PAPER_TABLE6, PAPER_TABLE6_NOTE, PUBLIC_REPRO, PUBLIC_REPRO_NOTE,
+                     WARMUP_ABOUT_ITERATIONS)
 from ..plotting import (
     annotate,
     arch_depth,
@@ -218,6 +219,7 @@ def write_tables(t: dict, preset: str, out_dir: str | Path) -> list[Path]:
 
 def protocol_text(preset: str) -> str:
     c: TrainConfig = make_config(preset) if preset in PRESETS else make_config("paper")
+    n50k = f"{PAPER_CIFAR['train_images'] // 1000}k"
     return (f"- Schedule: {scale_text(preset)}. Batch {c.batch_size}, SGD with momentum {c.momentum}, "
             f"weight decay {c.weight_decay:g} on all parameters, lr {c.lr} divided by 10 at iterations "
             f"{', '.join(f'{m:,}' for m in c.milestones)}, stop at {c.max_steps:,}.\n"
@@ -225,7 +227,7 @@ def protocol_text(preset: str) -> str:
             f"{c.warmup_check_every} iterations drops below {c.warmup_until_err:.0%}, then lr {c.lr}.\n"
             f"- Data: per-pixel mean of the training images subtracted; training images zero-padded by 4, "
             f"randomly cropped to 32×32 and flipped; test on the original 32×32 view. "
-            f"Train on {'all 50k' if not c.train_subset else f'a {c.train_subset:,}-image subset of the'} training "
+            f"Train on {f'all {n50k}' if not c.train_subset else f'a {c.train_subset:,}-image subset of the'} training "
             f"images; test error on {'the full 10k test set' if not c.test_subset else f'{c.test_subset:,} test images'} "
             f"every {c.eval_every:,} iterations.\n"
             f"- Reported errors are the **final iterate's**; the test set selects nothing (no best epoch).\n"
@@ -234,15 +236,18 @@ def protocol_text(preset: str) -> str:
 
 
 def deviations_text(runs: pd.DataFrame, preset: str) -> str:
+    p = PAPER_CIFAR
     lines = [f"- **Data:** {data_text(runs)}."]
     if preset in PRESETS and make_config(preset).max_steps < TrainConfig.max_steps:
         factor = TrainConfig.max_steps / make_config(preset).max_steps
         lines.append(f"- **Schedule:** {scale_text(preset)}; the paper trains {factor:.0f}× longer.")
     lines += [
-        "- **BN statistics:** one device, BN over the whole batch of 128; the paper used 2 GPUs with BN over "
-        "64 images each (available here as `--bn-groups 2`).",
-        "- **Train/val split:** final runs train on all 50k images, as the paper's final runs do; the paper "
-        "chose its schedule on a 45k/5k split, which this study takes from the paper rather than re-deriving it.",
+        f"- **BN statistics:** one device, BN over the whole batch of {p['batch']}; the paper used {p['gpus']} GPUs "
+        f"with BN over {p['batch'] // p['gpus']} images each (available here as `--bn-groups {p['gpus']}`, or "
+        f"`--devices {p['gpus']}`).",
+        f"- **Train/val split:** final runs train on all {p['train_images'] // 1000}k images, as the paper's final "
+        f"runs do; the paper chose its schedule on a {p['split'][0] // 1000}k/{p['split'][1] // 1000}k split, which "
+        "this study takes from the paper rather than re-deriving it.",
         "- **Training error** is the running mean over each evaluation interval, on augmented images with "
         "train-mode BN (the dashed curves of Fig. 6).",
     ]

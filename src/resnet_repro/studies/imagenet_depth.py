@@ -21,7 +21,7 @@ from ..config import (FULL_SCALE_PRESETS, PIPELINE_CHECK_TEXT, PRESETS, imagenet
                       is_pipeline_check, make_config)
 from ..imagefolder import scale_pixels, test_size
 from ..models import arch_order, build_model, count_params, parse_arch
-from ..paper import PAPER_TABLE2, PAPER_TABLE3, table2_text, table3_text
+from ..paper import PAPER_IMAGENET, PAPER_TABLE2, PAPER_TABLE3, imagenet_data, imagenet_schedule, table2_text, table3_text
 from ..plotting import (
     annotate,
     arch_label,
@@ -152,7 +152,7 @@ def imagenet_footnotes(preset: str, runs: pd.DataFrame) -> list[str]:
         "corner and the center crops and their mirror images, softmax averaged; single view = the center crop.",
         "[b] ours: mean training error over the last evaluation interval (augmented crops, train-mode BN), the "
         "dashed curves of Fig. 4.",
-        "[c] paper: ImageNet val, 1000 classes, 1.28M training images, 600k iterations of 256 at 224 px; 10-crop. "
+        f"[c] paper: ImageNet val, {imagenet_data()}, {imagenet_schedule()}; 10-crop. "
         "Table 2 (option A) and Table 3.",
         f"Scale: {scale_label(preset)}. {data_label(runs)[0].upper() + data_label(runs)[1:]}.",
     ]
@@ -306,9 +306,9 @@ def imagenet_verdict(runs: pd.DataFrame, preset: str | None = None) -> str:
             lines.append("- **Overall: the 18/34 ordering of Table 2 does not fully reproduce on this data** "
                          "(val error, 10-crop). "
                          "Possible reasons: 10 classes instead of 1000 (an easier task, far lower errors); "
-                         f"{int(runs['n_train'].max()):,} training images instead of 1.28M, so the 34-layer nets can "
+                         f"{int(runs['n_train'].max()):,} training images instead of {PAPER_IMAGENET['train_images'] / 1e6:.2f}M, so the 34-layer nets can "
                          "overfit rather than underfit (compare the training errors); and a shorter schedule"
-                         f"{sched} than the paper's 600k iterations of 256 at 224 px." + noise)
+                         f"{sched} than the paper's {imagenet_schedule()}." + noise)
     opts = [(k, va[a]) for k, a in (("A", "resnet34"), ("B", "resnet34b"), ("C", "resnet34c")) if va[a] is not None]
     if len(opts) < 3:
         lines.append(f"- **Shortcut options (Table 3):** not decidable yet; missing: "
@@ -336,17 +336,18 @@ def imagenet_protocol_text(preset: str) -> str:
     c = make_config(preset) if preset in PRESETS else make_config("imagenette")
     lo, hi = scale_pixels(c)
     t, s = c.image_size, test_size(c)
+    c0, (s0, s1), st = PAPER_IMAGENET["crop"], PAPER_IMAGENET["scale"], PAPER_IMAGENET["test_side"]
     lr_note = ("the paper's" if c.batch_size == 256
                else f"the paper's 0.1 for 256, scaled linearly to batch {c.batch_size}")
     return (f"- Schedule: {scale_text(preset)}. Batch {c.batch_size}, SGD with momentum {c.momentum}, weight decay "
             f"{c.weight_decay:g} on all parameters, lr {c.lr:g} ({lr_note}) divided by 10 at iterations "
             f"{', '.join(f'{m:,}' for m in c.milestones)}: fixed points, chosen once for all nets; stop at "
             f"{c.max_steps:,}.\n"
-            f"- Training augmentation (Sec. 3.4), every length the paper's × {t}/224: the shorter side resized to a "
-            f"random s in [{lo}, {hi}] px (paper: [256, 480]), a random {t}×{t} crop (paper: 224×224), a horizontal "
+            f"- Training augmentation (Sec. 3.4), every length the paper's × {t}/{c0}: the shorter side resized to a "
+            f"random s in [{lo}, {hi}] px (paper: [{s0}, {s1}]), a random {t}×{t} crop (paper: {c0}×{c0}), a horizontal "
             f"flip with probability 1/2, the per-pixel mean subtracted, AlexNet's PCA colour augmentation (std "
             f"{c.color_aug:g}).\n"
-            f"- Testing: the image resized to {s} px (paper: 256). The curves use the single center {t}×{t} crop; "
+            f"- Testing: the image resized to {s} px (paper: {st}). The curves use the single center {t}×{t} crop; "
             f"Tables 2 and 3 use 10-crop testing (4 corners + center, and their mirror images; softmax averaged).\n"
             f"- Val error on {'all' if not c.test_subset else f'{c.test_subset:,} of the'} val images every "
             f"{c.eval_every:,} iterations. Reported errors are the **final iterate's**; the val set selects nothing, "
@@ -359,14 +360,15 @@ def imagenet_protocol_text(preset: str) -> str:
 
 
 def imagenet_deviations_text(runs: pd.DataFrame, preset: str) -> str:
-    lines = [f"- **Data:** {data_text(runs)}; the paper trains on ImageNet's 1.28M images of 1000 classes and "
-             f"reports on its 50k val images."]
+    lines = [f"- **Data:** {data_text(runs)}; the paper trains on {imagenet_data()} and "
+             f"reports on its {PAPER_IMAGENET['val_images'] // 1000}k val images."]
     if preset not in FULL_SCALE_PRESETS:
-        lines.append(f"- **Scale:** {scale_text(preset)}; the paper: 600k iterations of 256 (about 120 epochs) at "
-                     f"224 px, lr /10 when the error plateaus.")
-    if preset in PRESETS and make_config(preset).image_size != 224:
-        lines.append("- **Image size:** Imagenette's copy is 224×224, so the paper's recipe at 224 px (images "
-                     "resized to 256–480) would upsample every crop up to 2×; it runs instead at "
+        lines.append(f"- **Scale:** {scale_text(preset)}; the paper: {imagenet_schedule()} (about "
+                     f"{PAPER_IMAGENET['epochs']} epochs), lr /10 when the error plateaus.")
+    c0, (s0, s1) = PAPER_IMAGENET["crop"], PAPER_IMAGENET["scale"]
+    if preset in PRESETS and make_config(preset).image_size != c0:
+        lines.append(f"- **Image size:** Imagenette's copy is 224×224, so the paper's recipe at {c0} px (images "
+                     f"resized to {s0}–{s1}) would upsample every crop up to 2×; it runs instead at "
                      f"{make_config(preset).image_size} px with every length scaled alike (scale range, crop, test "
                      "size), which also keeps the GPU time small.")
     lines += [
