@@ -16,15 +16,13 @@ from nbformat.v4 import new_code_cell, new_notebook
 from . import studies as S
 from .config import preset_family
 
-ROOT = Path(__file__).resolve().parents[2]
 
 SETUP = """\
 import os, pathlib
-# Run from the repository root, wherever the notebook sits.
-root = pathlib.Path.cwd()
-while not (root / "pyproject.toml").is_file() and root != root.parent:
-    root = root.parent
-os.chdir(root)  # RESULTS and FIGURES are relative to the repository root unless absolute
+# Run from the project root (the nearest folder up with results/ in it), wherever the notebook sits.
+here = pathlib.Path.cwd()
+root = next((p for p in (here, *here.parents) if (p / RESULTS).is_dir()), here)
+os.chdir(root)  # RESULTS and FIGURES are relative to the project root unless absolute
 from IPython.display import Image, Markdown, display
 import pandas as pd
 from resnet_repro import claims, wording
@@ -64,7 +62,8 @@ def run_notebooks(preset: str, out_root: str | Path | None = None, results: str 
     from jupyter_client import KernelManager  # imported here: only executing a notebook needs a kernel
     from nbclient import NotebookClient
 
-    out_dir = Path(out_root or ROOT / "notebooks") / preset
+    root = Path.cwd()  # the project root: where results/ and figures/ are (make runs from there)
+    out_dir = Path(out_root or root / "notebooks") / preset
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name in names or list(S.notebooks(preset_family(preset))):
@@ -74,7 +73,7 @@ def run_notebooks(preset: str, out_root: str | Path | None = None, results: str 
         km = KernelManager(kernel_name="python3", transport="ipc")
         try:
             NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
-                           resources={"metadata": {"path": str(ROOT)}}).execute()
+                           resources={"metadata": {"path": str(root)}}).execute()
         finally:
             if km.has_kernel:
                 km.shutdown_kernel(now=True)
