@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from resnet_repro import analyze, collect, hooks
+from resnet_repro import analyze, claims, collect, hooks
 from resnet_repro.cli import main
 from resnet_repro.models import build_model
 from resnet_repro.studies import degradation
@@ -192,3 +192,26 @@ def test_smoke_chain_writes_notebooks_and_report(full_cifar_dir, tmp_path, capsy
         assert (report / "smoke" / link).resolve().is_file(), f"broken link {link}"
     html = (report / "smoke" / "report.html").read_text()
     assert "data:image/png;base64," in html and "<table" in html
+
+
+def test_a_diverged_run_is_a_result_not_a_crash(full_cifar_dir, tmp_path):
+    """Issue 18 (plain-110 may not train): a run whose loss turns NaN goes through analysis, collect, figures and
+    report, and is reported as diverged, its responses left out of Fig. 7's comparison."""
+    results = tmp_path / "results"
+    common = ["--preset", "smoke", "--data-dir", str(full_cifar_dir), "--accelerator", "cpu"]
+    assert main(["train", "--arch", "plain20", "--lr", "1e37", "--max-steps", "4", "--eval-every", "2",
+                 "--milestones", "2,3", "--train-subset", "512", "--test-subset", "256", "--out", str(results)]
+                + common) == 0
+    rest = ["--preset", "smoke", "--results", str(results)]
+    for cmd in (["analyze"], ["lesion"], ["gradflow", "--final-only"]):
+        assert main(cmd + rest + ["--data-dir", str(full_cifar_dir)]) == 0, cmd
+    assert main(["collect"] + rest) == 0
+    assert main(["figures"] + rest + ["--figures", str(tmp_path / "fig")]) == 0
+    assert main(["report"] + rest + ["--figures", str(tmp_path / "fig"), "--report", str(tmp_path / "rep")]) == 0
+    t = collect.load_collected("smoke", results)
+    assert t["runs"]["diverged"].tolist() == [True] and t["runs"]["final_test_err"].iloc[0] > 0.8
+    assert "diverged (training loss not finite" in (tmp_path / "fig" / "smoke" / "table6.md").read_text()
+    assert "plain20 seed 0 (diverged)" in (tmp_path / "rep" / "smoke" / "report.md").read_text()
+    ls = pd.concat([t["layer_std"], t["layer_std"].assign(arch="resnet20", std=1.0)])
+    text = claims.fig7(ls, "short")
+    assert "left out, responses not finite (the run diverged): plain20" in text and "nan" not in text

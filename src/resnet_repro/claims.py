@@ -123,7 +123,9 @@ def fig7(layer_std: pd.DataFrame, preset: str | None = None) -> str:
         return "- **4. Fig. 7:** no layer-response stds yet (they need finished runs with checkpoints: `make analyze`)."
     m = layer_std.groupby("arch")["std"].mean()
     n = layer_std.groupby("arch")["seed"].nunique()
-    lines = []
+    bad = sorted(a for a, v in m.items() if not pd.notna(v) or abs(v) == float("inf"))
+    m = m.drop(bad)  # a diverged run's responses are not finite: nothing to compare
+    lines = [f"- **4. Fig. 7:** left out, responses not finite (the run diverged): {', '.join(bad)}."] if bad else []
     for d in (20, 32, 44, 56, 110):
         r, p = m.get(f"resnet{d}"), m.get(f"plain{d}")
         if r is not None and p is not None:
@@ -174,6 +176,7 @@ def holds(t: dict) -> dict[str, tuple[bool | None, str]]:
         c = compare(runs, a, b)
         out[claim] = (None, "missing runs") if c is None else (c["diff"] < 0, note(c))
     m = ls.groupby("arch")["std"].mean() if not ls.empty else pd.Series(dtype=float)
+    m = m[m.abs() < float("inf")]  # NaN and inf (a diverged run) compare as nothing
     pairs = [(m[f"resnet{d}"], m[f"plain{d}"]) for d in (20, 32, 44, 56, 110) if f"resnet{d}" in m and f"plain{d}" in m]
     out[CLAIMS[4]] = (None, "no plain/ResNet pair with layer stds") if not pairs else (
         all(r < p for r, p in pairs), f"{sum(r < p for r, p in pairs)} of {len(pairs)} depths")

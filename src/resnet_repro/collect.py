@@ -27,7 +27,7 @@ from .wording import data_text, scale_text
 
 RUN_COLUMNS = ["arch", "depth", "residual", "shortcut", "seed", "params", "final_test_err", "final_train_err",
                "iterations", "wall_time_s", "iters_per_s", "warmup_switched_at", "device", "precision", "torch_threads", "commit",
-               "data_source", "torch", "lightning", "preset", "scaled_down", "n_train", "n_test"]
+               "data_source", "torch", "lightning", "preset", "scaled_down", "n_train", "n_test", "diverged"]
 CURVE_COLUMNS = ["arch", "seed", "iteration", "metric", "value"]
 STATUS_COLUMNS = ["arch", "seed", "status", "iterations_logged", "in_grid"]
 IMAGENET_RUN_COLUMNS = RUN_COLUMNS + ["final_val_err", "final_val_top5_err", "final_val_10crop_err",
@@ -55,6 +55,16 @@ def read_curves(run_root: Path) -> tuple[pd.DataFrame, list[tuple[str, int, int]
     return (pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=CURVE_COLUMNS)), partial
 
 
+def diverged(rd: Path) -> bool:
+    """A finished run whose training loss was not finite at its last evaluation: its weights hold inf or NaN, its
+    errors are those of a constant guess, and its layer stds and lesions mean nothing. Reported as such."""
+    m = rd / "metrics.csv"
+    df = pd.read_csv(m) if m.is_file() and m.stat().st_size else pd.DataFrame()
+    if df.empty or "train_loss" not in df:
+        return False
+    return not math.isfinite(float(pd.to_numeric(df["train_loss"], errors="coerce").iloc[-1]))
+
+
 def status_table(preset: str, finals: list[dict], partial: list[tuple[str, int, int]]) -> pd.DataFrame:
     grid = set(grid_runs(preset)) if preset in GRIDS else set()
     done = {(f["arch"], int(f["seed"])): f for f in finals}
@@ -77,7 +87,8 @@ def collect(preset: str, results: str | Path = "results") -> dict[str, pd.DataFr
     curves, partial = read_curves(out / "runs")
     columns = IMAGENET_RUN_COLUMNS if preset_family(preset) == "imagenet" else RUN_COLUMNS
     rs = RunSet.of(preset, out / "runs", pd.DataFrame())
-    runs = pd.DataFrame([{c: f.get(c) for c in columns} for f in rs.finals], columns=columns)
+    runs = pd.DataFrame([{c: f.get(c) for c in columns} | {"diverged": diverged(rd)}
+                         for f, rd in zip(rs.finals, rs.dirs)], columns=columns)
     if len(runs):
         runs = runs.iloc[sorted(range(len(runs)), key=lambda i: (arch_order(runs.arch.iloc[i]),
                                                                   runs.seed.iloc[i]))].reset_index(drop=True)
@@ -113,7 +124,7 @@ def write_label(out: Path, preset: str, runs: pd.DataFrame) -> None:
 # Columns read as text or as booleans; every other collected column is a number.
 TEXT_COLUMNS = {"arch", "shortcut", "device", "commit", "data_source", "torch", "lightning", "preset", "metric",
                 "status", "precision"}
-BOOL_COLUMNS = {"residual", "scaled_down", "in_grid"}
+BOOL_COLUMNS = {"residual", "scaled_down", "in_grid", "diverged"}
 
 
 def read_table(path: Path, columns: list[str]) -> pd.DataFrame:

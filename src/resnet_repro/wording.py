@@ -122,7 +122,8 @@ def provenance_table(runs: pd.DataFrame, err_col: str = "final_test_err", err_na
         threads = getattr(r, "torch_threads", None)
         dev = r.device + (f", {int(threads)} torch thread{'s' * (threads != 1)}" if pd.notna(threads) else "")
         prec = getattr(r, "precision", None)
-        rows.append(f"| {r.arch} seed {r.seed} | {r.iterations:,} | {pct(getattr(r, err_col))} | "
+        rows.append(f"| {r.arch} seed {r.seed}{' (diverged)' if getattr(r, 'diverged', False) is True else ''} | "
+                    f"{r.iterations:,} | {pct(getattr(r, err_col))} | "
                     f"{pct(r.final_train_err)} | {r.wall_time_s / 60:.1f} min | {dev} | "
                     f"{prec if isinstance(prec, str) else 'not recorded'} | `{str(r.commit)[:12]}` | "
                     f"{r.data_source} |")

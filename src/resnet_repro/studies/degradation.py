@@ -190,12 +190,22 @@ def table6_cells(df: pd.DataFrame) -> list[list[str]]:
     return rows
 
 
+def diverged_note(runs: pd.DataFrame) -> str:
+    """'diverged ...' for finished runs whose training loss ended not finite ('' if none): a result, not a crash."""
+    d = runs[runs["diverged"] == True] if "diverged" in runs else runs.iloc[:0]  # noqa: E712 (NaN-safe)
+    if d.empty:
+        return ""
+    return ("diverged (training loss not finite at the end; the errors are a constant guess's): "
+            + ", ".join(f"{arch_label(r.arch)} seed {int(r.seed)}" for r in d.itertuples()))
+
+
 def table6_notes(df: pd.DataFrame, preset: str, runs: pd.DataFrame, status: pd.DataFrame | None) -> list[str]:
     """The footnotes [a]-[c], the scale and data, and which of the paper's nets are missing or unfinished."""
     paper_notes = "; ".join(f"{arch_label(a)}: {n}" for a, n in PAPER_TABLE6_NOTE.items())
     label = data_label(runs)
     status_notes = [missing_note(list(df.loc[df["n"] == 0, "arch"]), [], preset),
-                    partial_note(sorted(set(status["arch"])) if status is not None else [], status)]
+                    partial_note(sorted(set(status["arch"])) if status is not None else [], status),
+                    diverged_note(runs)]
     return [
         f"[a] paper, {paper_notes}: the best of 5 runs, not a mean; in brackets the mean ± std over the 5.",
         f"[b] public repro: {PUBLIC_REPRO_NOTE} (optimistic by construction).",
