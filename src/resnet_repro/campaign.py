@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .experiments import CAMPAIGNS
+from .paths import run_path
 
 HOME = Path(".campaign")
 STATE = HOME / "state.json"
@@ -51,7 +52,7 @@ class Job:
         return f"{self.preset}/{self.arch}/seed{self.seed}"
 
     def run_dir(self, results: Path) -> Path:
-        return Path(results) / self.preset / "runs" / self.arch / f"seed{self.seed}"
+        return run_path(results, self.preset, self.arch, self.seed)
 
     @property
     def cifar(self) -> bool:

@@ -304,13 +304,13 @@ def _dispatch(args) -> int:
 
 def _beyond(args) -> int:
     """The beyond-the-paper page alone: collect (where there are runs), its figures and report [and notebook 05]."""
-    from pathlib import Path
 
     from .collect import collect
     from .figures import make_figures
+    from .paths import runs_root
     from .report import build_report
 
-    if (Path(args.results) / args.preset / "runs").is_dir():
+    if runs_root(args.results, args.preset).is_dir():
         collect(args.preset, args.results)
     make_figures(args.preset, args.results, args.figures, page="beyond")
     build_report(args.preset, args.results, args.figures, args.report)

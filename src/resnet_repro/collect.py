@@ -22,6 +22,7 @@ from . import studies as S
 from .config import preset_family
 from .experiments import GRIDS, grid_runs
 from .models import arch_order
+from .paths import preset_dir, runs_root
 from .studies.common import RunSet
 from .wording import data_text, scale_text
 
@@ -83,10 +84,10 @@ def status_table(preset: str, finals: list[dict], partial: list[tuple[str, int, 
 
 
 def collect(preset: str, results: str | Path = "results") -> dict[str, pd.DataFrame]:
-    out = Path(results) / preset
-    curves, partial = read_curves(out / "runs")
+    out = preset_dir(results, preset)
+    curves, partial = read_curves(runs_root(results, preset))
     columns = IMAGENET_RUN_COLUMNS if preset_family(preset) == "imagenet" else RUN_COLUMNS
-    rs = RunSet.of(preset, out / "runs", pd.DataFrame())
+    rs = RunSet.of(preset, runs_root(results, preset), pd.DataFrame())
     runs = pd.DataFrame([{c: f.get(c) for c in columns} | {"diverged": diverged(rd)}
                          for f, rd in zip(rs.finals, rs.dirs)], columns=columns)
     if len(runs):
@@ -149,7 +150,7 @@ def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
 def load_collected(preset: str, results: str | Path = "results") -> dict:
     """Read what collect wrote, one frame per table (see read_table for missing files), plus each study's extra
     files (load_extra)."""
-    d = Path(results) / preset
+    d = preset_dir(results, preset)
     cols = dict(runs=IMAGENET_RUN_COLUMNS if preset_family(preset) == "imagenet" else RUN_COLUMNS,
                 curves=CURVE_COLUMNS, status=STATUS_COLUMNS)
     for study in S.STUDIES:

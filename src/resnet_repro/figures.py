@@ -12,6 +12,7 @@ from pathlib import Path
 from . import studies as S
 from .collect import load_collected
 from .config import preset_family
+from .paths import preset_dir
 from .plotting import save_figure
 
 
@@ -19,7 +20,7 @@ def make_figures(preset: str, results_root: str | Path = "results", figures_root
                  page: str | None = None, studies=None) -> list[Path]:
     """Draw every figure and write every table of the preset's studies (of one report page, if given)."""
     t = load_collected(preset, results_root)
-    out = Path(figures_root) / preset
+    out = preset_dir(figures_root, preset)
     paths: list[Path] = []
     for study in S.of_family(preset_family(preset), page, studies):
         for fig, name in study.draw(t, preset):

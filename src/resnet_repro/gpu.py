@@ -30,6 +30,8 @@ import tarfile
 import time
 from pathlib import Path
 
+from .paths import run_path, runs_root
+
 MiB = 2**20
 CALL_LIMIT = 64 * MiB  # what one call carries: the tree plus its carried paths
 OUT_FILES, OUT_FILE_MAX = 8, 16 * MiB  # what comes back
@@ -43,7 +45,7 @@ GPU_ORDER = ["resnet20", "resnet56", "plain20", "plain56", "resnet110", "plain11
 def queue(preset: str = "paper", results: str | Path = "results", seeds=(0, 1, 2, 3, 4), huge: bool = True
           ) -> list[tuple[str, int]]:
     """(arch, seed) in priority order; a seed whose run folder exists here (the CPU campaign's) is skipped."""
-    taken = {(p.parent.name, int(p.name[4:])) for p in (Path(results) / preset / "runs").glob("*/seed*")}
+    taken = {(p.parent.name, int(p.name[4:])) for p in runs_root(results, preset).glob("*/seed*")}
     out: list[tuple[str, int]] = []
 
     def next_free(arch: str, seed: int) -> tuple[str, int]:
@@ -161,7 +163,7 @@ def lane(preset: str, index: int, lanes: int, data_dir: str | None, results: str
         rc = subprocess.run([sys.executable, "-m", "resnet_repro", *args], stdin=subprocess.DEVNULL).returncode
         if rc == 0 and analysis and not arch.startswith("resnet1202"):
             try:
-                post_analysis(Path(results) / preset / "runs" / arch / f"seed{seed}", data_dir)
+                post_analysis(run_path(results, preset, arch, seed), data_dir)
             except Exception as e:  # an analysis must not stop the lane's training; it can be redone here later
                 print(f"[gpu] analysis of {arch} seed {seed} failed: {e}", flush=True)
 
@@ -174,7 +176,7 @@ def collect(out: str | Path, preset: str = "paper", results: str | Path = "resul
     budget = (OUT_FILES - 1) * (OUT_FILE_MAX - 64 * 1024)  # one file is the manifest
     members: list[Path] = []
     finished, partial, left_out = [], [], []
-    for rd in sorted((root / preset / "runs").glob("*/seed*")):
+    for rd in sorted(runs_root(root, preset).glob("*/seed*")):
         if (rd / "final.json").is_file():
             finished.append(rd)
             members += [f for f in rd.rglob("*") if f.is_file() and "checkpoints" not in f.parts and f.name != ".lock"]
@@ -230,7 +232,7 @@ def status(logs: Path = Path("results/gpu-logs")) -> str:
     alive = [pid for pid in info["pids"] if _alive(pid)]
     lines = [f"gpu batch {info['preset']}: {len(alive)} of {info['lanes']} lanes running"]
     for arch, seed in info["queue"]:
-        rd = Path(info["results"]) / info["preset"] / "runs" / arch / f"seed{seed}"
+        rd = run_path(info["results"], info["preset"], arch, seed)
         it, el, spi = last_logged(rd)
         st = "done" if (rd / "final.json").is_file() else (f"iteration {it:,}" + (f", {spi:.3f} s/it" if spi else "")
                                                             if it else "waiting")

@@ -13,6 +13,7 @@ from .claims import CLAIMS, holds
 from .collect import load_collected
 from .experiments import CIFAR_NETS
 from .paper import PAPER_TABLE6
+from .paths import preset_dir
 from .wording import data_text, scale_text
 
 MARKERS = ("<!-- headline:begin (make report writes this section) -->", "<!-- headline:end -->")
@@ -37,7 +38,7 @@ def preset_section(preset: str, results: str | Path, figures: str | Path) -> str
     for claim, (ok, note) in holds(t).items():
         verdict = "not decidable yet" if ok is None else ("**holds**" if ok else "**does not hold**")
         lines.append(f"- {claim}: {verdict} ({note})")
-    fdir = Path(figures) / preset
+    fdir = preset_dir(figures, preset)
     imgs = [f for f in ("fig1_degradation_plain20_vs_plain56", "fig6_plain", "fig6_resnet") if (fdir / f"{f}.png").is_file()]
     if imgs:
         lines += ["", " ".join(f'<img src="{(fdir / f"{f}.png").as_posix()}" width="32%">' for f in imgs)]

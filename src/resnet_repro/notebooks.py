@@ -15,6 +15,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from . import studies as S
 from .config import preset_family
+from .paths import preset_dir
 
 
 SETUP = """\
@@ -63,7 +64,7 @@ def run_notebooks(preset: str, out_root: str | Path | None = None, results: str 
     from nbclient import NotebookClient
 
     root = Path.cwd()  # the project root: where results/ and figures/ are (make runs from there)
-    out_dir = Path(out_root or root / "notebooks") / preset
+    out_dir = preset_dir(out_root or root / "notebooks", preset)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name in names or list(S.notebooks(preset_family(preset))):

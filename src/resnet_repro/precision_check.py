@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .experiments import CIFAR_GRID  # noqa: E402
+from .paths import run_path  # noqa: E402
 
 FP32, BF16 = "short", "short-bf16"
 COLUMNS = ["arch", "seed", "preset", "precision", "final_test_err", "final_train_err", "iterations", "wall_time_s",
@@ -32,7 +33,7 @@ def runs(results: str | Path = "results") -> pd.DataFrame:
     for preset in (FP32, BF16):
         for arch, seeds in CIFAR_GRID[BF16]:
             for s in seeds:
-                f = Path(results) / preset / "runs" / arch / f"seed{s}" / "final.json"
+                f = run_path(results, preset, arch, s) / "final.json"
                 if f.is_file():
                     rows.append({c: json.loads(f.read_text()).get(c) for c in COLUMNS} | {"preset": preset})
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -85,7 +86,7 @@ def figure(results: str | Path, df: pd.DataFrame):
     for ax, arch in zip(axes, nets):
         for preset, style in ((FP32, "-"), (BF16, "--")):
             for s, color in zip((0, 1), ("C0", "C1")):
-                m = Path(results) / preset / "runs" / arch / f"seed{s}" / "metrics.csv"
+                m = run_path(results, preset, arch, s) / "metrics.csv"
                 if m.is_file() and (Path(m.parent) / "final.json").is_file():
                     c = pd.read_csv(m)
                     prec = "bf16" if preset == BF16 else "fp32"

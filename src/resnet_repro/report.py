@@ -18,6 +18,7 @@ from pathlib import Path
 from . import studies as S
 from .collect import load_collected
 from .config import preset_family
+from .paths import preset_dir
 from .wording import data_text, missing_text, provenance_table, scale_text
 
 # (family, page) -> (template in resnet_repro/templates/, file written in report/<preset>/, HTML title). Templates
@@ -49,7 +50,7 @@ def build_report(preset: str, results: str | Path = "results", figures: str | Pa
                  report: str | Path = "report", studies=None) -> list[Path]:
     """report/<preset>/<page>.md and .html for every page of the preset's family; returns the Markdown paths."""
     t = load_collected(preset, results)
-    fdir, out_dir = Path(figures) / preset, Path(report) / preset
+    fdir, out_dir = preset_dir(figures, preset), preset_dir(report, preset)
     out_dir.mkdir(parents=True, exist_ok=True)
     family, written = preset_family(preset), []
     for (fam, page), (template, name, title) in PAGES.items():

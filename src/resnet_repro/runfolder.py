@@ -30,6 +30,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from . import data as D
 from .config import TrainConfig
 from .models import ResNet, build_model, parse_arch
+from .paths import run_path, runs_root
 from .weights import final_state, has_final_weights
 
 METRIC_COLUMNS = ["iteration", "lr", "train_loss", "train_err", "test_loss", "test_err", "val_loss", "val_err",
@@ -143,7 +144,7 @@ def lock_run(rd: Path):
 
 
 def run_dir(cfg: TrainConfig) -> Path:
-    return Path(cfg.out) / cfg.preset / "runs" / cfg.arch / f"seed{cfg.seed}"
+    return run_path(cfg.out, cfg.preset, cfg.arch, cfg.seed)
 
 
 def git_commit() -> str:
@@ -208,7 +209,7 @@ def load_final_model(run: Path, device: torch.device) -> ResNet:
 
 
 def finished_runs(preset: str, results: str | Path = "results") -> list[Path]:
-    root = Path(results) / preset / "runs"
+    root = runs_root(results, preset)
     return sorted(p for p in root.glob("*/seed*") if (p / "final.json").is_file())
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from .models import ResNet, build_model, parse_arch
+from .paths import run_path, runs_root
 
 WEIGHTS = "weights.safetensors"
 MAX_BYTES = 16 * 2**20  # larger nets (ResNet-1202, the ImageNet-style ones) are not published in git
@@ -104,7 +105,7 @@ def final_state(run: Path) -> dict[str, torch.Tensor]:
 
 def load_trained(arch: str, preset: str, seed: int = 0, results: str | Path = "results") -> ResNet:
     """A trained net of this repository, in eval mode: results/<preset>/runs/<arch>/seed<k>/weights.safetensors."""
-    run = Path(results) / preset / "runs" / arch / f"seed{seed}"
+    run = run_path(results, preset, arch, seed)
     if not (run / "final.json").is_file():
         raise WeightsError(f"no finished run {run}")
     net = build_model(arch)
@@ -113,7 +114,7 @@ def load_trained(arch: str, preset: str, seed: int = 0, results: str | Path = "r
 
 
 def export_preset(preset: str, results: str | Path = "results", force: bool = False) -> list[Path]:
-    runs = sorted(p for p in (Path(results) / preset / "runs").glob("*/seed*") if (p / "final.json").is_file())
+    runs = sorted(p for p in runs_root(results, preset).glob("*/seed*") if (p / "final.json").is_file())
     return [w for w in (export(r, force) for r in runs) if w is not None]
 
 

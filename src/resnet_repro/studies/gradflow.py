@@ -17,6 +17,7 @@ from .. import data as D
 from ..analyze import default_device
 from ..hooks import GRADFLOW_COLUMNS, gradient_flow, label_rows
 from ..models import build_model, parse_arch
+from ..paths import preset_dir
 from ..plotting import annotate, arch_label, arch_sort, new_figure, style
 from ..runfolder import arrays_for, data_key, load_final_model, run_config, runs_with_checkpoint
 from ..wording import data_text
@@ -60,7 +61,7 @@ def gradflow_init(preset: str = "paper", archs=GRADFLOW_ARCHS, seed: int = 0, n_
         print(f"[gradflow] {arch} at init: block-input gradient norm first/last block {b[0] / b[-1]:.3g} "
               f"({time.time() - t1:.0f}s)", flush=True)
     out = pd.concat(frames, ignore_index=True)[GRADFLOW_COLUMNS]
-    dest = Path(dest) if dest is not None else Path(results) / preset
+    dest = Path(dest) if dest is not None else preset_dir(results, preset)
     dest.mkdir(parents=True, exist_ok=True)
     out.to_csv(dest / "gradflow_init.csv", index=False)
     meta = provenance(device, arrays, what="gradient norms at initialisation (studies.gradflow.gradflow_init)",

@@ -20,6 +20,7 @@ from .. import data as D
 from ..analyze import default_device, inference_batches
 from ..hooks import filter_normalized_direction
 from ..models import parse_arch
+from ..paths import run_path
 from ..plotting import annotate, arch_label, arch_sort, new_figure, style
 from ..runfolder import arrays_for, data_key, load_final_model, run_config
 from ..weights import has_final_weights
@@ -83,7 +84,7 @@ def landscape_preset(preset: str, archs=LANDSCAPE_ARCHS, seed: int = 0, grid: in
     """landscape_1d.csv, landscape_2d.csv and landscape.json in the run folder of each arch (seed `seed`)."""
     runs = []
     for arch in archs:
-        run = Path(results) / preset / "runs" / arch / f"seed{seed}"
+        run = run_path(results, preset, arch, seed)
         if not (run / "final.json").is_file() or not has_final_weights(run):
             print(f"[landscape] {run}: no finished run with final weights (checkpoint or published), skipped",
                   flush=True)
