@@ -60,13 +60,13 @@ analyze: setup ## layer-response stds (Fig. 7) of finished runs; needs their che
 collect: setup ## run folders -> results/PRESET/*.csv
 	$(RUN) collect --preset $(PRESET)
 
-figures: collect ## figures/PRESET/*.png|pdf and Table 6 (md, tex) from the CSVs
+figures: collect ## every study's figures (png, pdf) and tables (md, tex) into figures/PRESET/, from the CSVs
 	$(RUN) figures --preset $(PRESET)
 
-notebooks: figures ## execute the notebooks for PRESET into notebooks/PRESET/
+notebooks: figures ## execute the notebooks of PRESET's studies into notebooks/PRESET/ (outputs included)
 	$(RUN) notebooks --preset $(PRESET)
 
-report: figures ## report/PRESET/report.md and report.html from the CSVs; the README's headline results
+report: figures ## report/PRESET/report.md (and beyond.md), .html, from the CSVs; the README's headline results
 	$(RUN) report --preset $(PRESET)
 	$(if $(filter smoke imagenette-smoke,$(PRESET)),,$(RUN) readme)
 
