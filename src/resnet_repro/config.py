@@ -13,6 +13,8 @@ from .models import parse_arch
 
 # Lightning precision names this project trains with: fp32 (TF32 convolutions on a GPU) and bf16 autocast.
 PRECISIONS = ("32-true", "bf16-mixed")
+# torch.compile modes: "reduce-overhead" replays the compiled net as CUDA graphs (on a GPU; a CPU ignores it).
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 
 
 @dataclass
@@ -59,6 +61,7 @@ class TrainConfig:
     precision: str = "32-true"  # "bf16-mixed" is an opt-in speed-up; the default stays fp32 (TF32 on GPU)
     channels_last: bool = True  # NHWC memory layout; same arithmetic, faster convs on GPUs
     compile: bool = False  # torch.compile the net (GPU); off by default, since compile time dominates short runs
+    compile_mode: str = "default"  # with compile: "reduce-overhead" adds CUDA graphs (fewer launches per step)
     # --- where things are ---
     data_dir: str | None = None  # data folder; None: $DATA_DIR, else (CIFAR-10 only) data/cifar10 via torchvision
     out: str = "results"  # run folders go to <out>/<preset>/runs/<arch>/seed<k>/
@@ -77,6 +80,8 @@ class TrainConfig:
         if not 0 <= self.momentum < 1 or self.weight_decay < 0:
             raise ValueError(f"momentum must be in [0, 1) and weight_decay >= 0, got {self.momentum}, "
                              f"{self.weight_decay}")
+        if self.compile_mode not in COMPILE_MODES:
+            raise ValueError(f"compile_mode must be one of {', '.join(COMPILE_MODES)}, got {self.compile_mode!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.gradflow_every < 0:

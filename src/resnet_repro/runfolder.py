@@ -181,7 +181,7 @@ def check_existing(rd: Path, cfg: TrainConfig) -> str:
     old = json.loads((rd / "config.json").read_text())
     # Settings that change speed or bookkeeping, not the numbers a run computes. Precision is not among them:
     # a run never mixes fp32 and bf16 sessions.
-    ignore = {"data_dir", "out", "accelerator", "devices", "num_nodes", "num_workers", "compile",
+    ignore = {"data_dir", "out", "accelerator", "devices", "num_nodes", "num_workers", "compile", "compile_mode",
               "channels_last", "gradflow_every", "ckpt_every"}
     diff = {k for k in old if k not in ignore and old[k] != cfg.to_dict().get(k)}
     if diff:

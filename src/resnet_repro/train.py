@@ -105,7 +105,7 @@ class LitResNet(L.LightningModule):
         if self.cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         if self.cfg.compile:
-            self.model.compile()  # in place: the state_dict keys stay those of the plain module
+            self.model.compile(mode=self.cfg.compile_mode)  # in place: the state_dict keys stay the module's
         self.schedule = LRSchedule(self.cfg)
         # Sums kept on the device, read once per interval: no host sync inside the interval. Image counts are
         # known on the host and kept there, so no step copies a number to the device either.
