@@ -25,3 +25,23 @@ def test_a_readme_without_markers_is_left_alone(tmp_path):
     readme.write_text("no markers\n")
     assert not H.update_readme(readme, tmp_path, tmp_path)
     assert readme.read_text() == "no markers\n"
+
+
+def test_run_times_count_training_not_pauses(tmp_path):
+    """The README's run-time table: the median seconds per iteration over the evaluation intervals, so an interval
+    that spanned a pause (the campaign held for a test, a night between sessions) does not set the speed."""
+    import json
+
+    rd = tmp_path / "results" / "quarter" / "runs" / "resnet20" / "seed0"
+    rd.mkdir(parents=True)
+    elapsed = [10.0, 20.0, 30.0, 3630.0, 3640.0]  # 100 iterations each; the fourth spans an hour's pause
+    rd.joinpath("metrics.csv").write_text("iteration,train_loss,elapsed_s\n" + "".join(
+        f"{100 * (i + 1)},1.0,{e}\n" for i, e in enumerate(elapsed)))
+    rd.joinpath("final.json").write_text(json.dumps(dict(arch="resnet20", seed=0, device="cpu", precision="bf16-mixed",
+                                                         torch_threads=1, iterations=500, wall_time_s=3640.0)))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{H.MARKERS[0]}\n{H.MARKERS[1]}\n{H.RUNTIME_MARKERS[0]}\nstale\n{H.RUNTIME_MARKERS[1]}\n")
+    assert H.update_readme(readme, tmp_path / "results", tmp_path / "figures")
+    text = readme.read_text()
+    assert "| `quarter` | resnet20 | 0 | cpu | bf16-mixed | 1 | 0.100 | 1 min | 1 h 01 min |" in text
+    assert "stale" not in text

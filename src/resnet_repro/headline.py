@@ -1,4 +1,5 @@
-"""The README's headline results (issue 20), generated between its markers by `make report`, never typed.
+"""The README's headline results (issue 20) and measured run times, generated between markers by `make report`,
+never typed.
 
 For each CIFAR preset with finished runs (the paper's protocol first, then the scaled-down ones): Table 6 as mean
 ± std over seeds with n, precision and device beside the paper's number, one line per claim (claims.holds) saying
@@ -7,17 +8,22 @@ whether it holds at that budget, and the Fig. 1 and Fig. 6 images.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from .claims import CLAIMS, holds
 from .collect import load_collected
 from .experiments import CIFAR_NETS
 from .paper import PAPER_TABLE6
-from .paths import preset_dir
+from .models import arch_order
+from .paths import preset_dir, runs_root
+from .runfolder import seconds_per_iteration
 from .wording import data_text, scale_text
 
 MARKERS = ("<!-- headline:begin (make report writes this section) -->", "<!-- headline:end -->")
+RUNTIME_MARKERS = ("<!-- runtimes:begin (make report writes this table) -->", "<!-- runtimes:end -->")
 PRESETS_SHOWN = ("paper", "quarter", "short")
+RUNTIME_PRESETS = ("paper", "quarter", "short", "short-bf16", "imagenette", "imagenette-cpu")
 
 
 def preset_section(preset: str, results: str | Path, figures: str | Path) -> str | None:
@@ -52,14 +58,45 @@ def section(results: str | Path = "results", figures: str | Path = "figures") ->
     return "\n\n".join([head] + parts) if parts else "_No finished runs yet._"
 
 
+def runtime_table(results: str | Path = "results") -> str:
+    """Every finished run's measured speed and time, per preset: the median seconds per iteration over its evaluation
+    intervals (so the time the campaign spent paused or stopped does not count), that speed times its iterations,
+    and the wall time its final.json recorded (which does count them)."""
+    rows = ["| preset | net | seed | device | precision | torch threads | s / iteration | training time | "
+            "wall time recorded |", "|---|---|---:|---|---|---:|---:|---:|---:|"]
+    for preset in RUNTIME_PRESETS:
+        for rd in sorted(runs_root(results, preset).glob("*/seed*"), key=lambda d: (arch_order(d.parent.name), d.name)):
+            if not (rd / "final.json").is_file():
+                continue
+            f = json.loads((rd / "final.json").read_text())
+            spi = seconds_per_iteration(rd)
+            rows.append(f"| `{preset}` | {f['arch']} | {f['seed']} | {f['device']} | {f.get('precision') or '–'} | "
+                        f"{f.get('torch_threads') or '–'} | "
+                        + (f"{spi:.3f} | {_hm(spi * f['iterations'])} | " if spi else "– | – | ")
+                        + f"{_hm(f['wall_time_s'])} |")
+    return "\n".join(rows) if len(rows) > 2 else "_No finished runs yet._"
+
+
+def _hm(seconds: float) -> str:
+    m = round(float(seconds) / 60)
+    return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min"
+
+
+def _replace(text: str, markers: tuple[str, str], body: str) -> str:
+    a, b = markers
+    head, rest = text.split(a, 1)
+    return f"{head}{a}\n{body}\n{b}{rest.split(b, 1)[1]}"
+
+
 def update_readme(readme: Path = Path("README.md"), results: str | Path = "results",
                   figures: str | Path = "figures") -> bool:
     """Rewrite the README between its markers; False (and nothing written) if it has none."""
     text = readme.read_text()
-    a, b = MARKERS
-    if a not in text or b not in text:
+    if not all(m in text for m in MARKERS):
         return False
-    head, rest = text.split(a, 1)
-    readme.write_text(f"{head}{a}\n{section(results, figures)}\n{b}{rest.split(b, 1)[1]}")
+    text = _replace(text, MARKERS, section(results, figures))
+    if all(m in text for m in RUNTIME_MARKERS):
+        text = _replace(text, RUNTIME_MARKERS, runtime_table(results))
+    readme.write_text(text)
     return True
 

@@ -247,3 +247,16 @@ def arrays_for(runs: list[Path], data_dir: str | None = None) -> dict:
 def data_key(run: Path, data_dir: str | None = None) -> str | None:
     """The data folder of a run: `data_dir` if given, else the one its config names."""
     return data_dir or run_config(run).data_dir
+
+
+def seconds_per_iteration(run: Path) -> float | None:
+    """The median time per iteration over a run's evaluation intervals (from metrics.csv's elapsed_s): the speed
+    the run trained at, which an interval spanning a pause or a restart does not move (None without two rows)."""
+    m = Path(run) / "metrics.csv"
+    rows = list(csv.DictReader(open(m))) if m.is_file() else []
+    steps = sorted((float(b["elapsed_s"]) - float(a["elapsed_s"])) / (float(b["iteration"]) - float(a["iteration"]))
+                   for a, b in zip(rows, rows[1:])
+                   if a.get("elapsed_s") and b.get("elapsed_s") and float(b["iteration"]) > float(a["iteration"])
+                   and float(b["elapsed_s"]) > float(a["elapsed_s"]))
+    return steps[len(steps) // 2] if steps else None
+
