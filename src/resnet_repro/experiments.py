@@ -46,7 +46,7 @@ GRIDS = {**CIFAR_GRID, **IMAGENET_GRID}
 
 
 
-# Issue 8, beyond the paper (beyond.py): the ResNet-110 block variants of He et al., "Identity Mappings in Deep
+# Issue 8, beyond the paper (studies/identity.py): the ResNet-110 block variants of He et al., "Identity Mappings in Deep
 # Residual Networks" (ECCV 2016), Table 1 (shortcuts) and Table 2 (activations); spellings in models.VARIANTS.
 # Not part of GRIDS, so reproduce-cifar does not train them: `make identity PRESET=paper` (grid --experiment
 # identity) trains them in this order, the original first; paper scale needs a GPU.
