@@ -25,6 +25,13 @@ def test_the_queue_follows_the_issue_and_leaves_the_cpu_campaigns_runs_alone(tmp
     q = G.queue("paper", tmp_path)
     assert ("resnet20", 0) not in q and q[0] == ("resnet20", 1)  # the GPU takes the next seed
     assert len(set(q)) == len(q) == 51 and q.count(("resnet20", 2)) == 1
+    # An unfinished run of an earlier lease, carried back: the GPU resumes it, at its own seed.
+    mine = tmp_path / "paper" / "runs" / "resnet56" / "seed0"
+    mine.mkdir(parents=True)
+    (mine / "sessions.jsonl").write_text('{"from_iteration": 0, "device_kind": "cuda"}\n')
+    assert G.queue("paper", tmp_path)[1] == ("resnet56", 0)
+    (mine / "sessions.jsonl").write_text('{"from_iteration": 0, "device_kind": "cpu"}\n')
+    assert ("resnet56", 0) not in G.queue("paper", tmp_path)
 
 
 def test_the_data_goes_in_parts_that_fit_a_call_beside_the_tree(tmp_path):
@@ -56,6 +63,8 @@ def test_a_dry_run_trains_in_background_lanes_and_brings_back_what_fits(full_cif
     assert "0 of 2 lanes running" in status and status.count("done") == 2
     runs = Path(results) / "smoke" / "runs"
     assert (runs / "resnet20" / "seed0" / "final.json").is_file() and (runs / "resnet56" / "seed0" / "final.json").is_file()
+    session = json.loads((runs / "resnet20" / "seed0" / "sessions.jsonl").read_text().splitlines()[0])
+    assert session["device_kind"] == "cpu" and not G.gpu_run(runs / "resnet20" / "seed0")  # a dry run is the CPU's
     # An unfinished run: its checkpoint comes back too, so that a later lease resumes it.
     part = runs / "plain20" / "seed0"
     (part / "checkpoints").mkdir(parents=True)

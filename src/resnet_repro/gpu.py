@@ -42,10 +42,18 @@ GPU_ORDER = ["resnet20", "resnet56", "plain20", "plain56", "resnet110", "plain11
              "plain32", "plain44"]
 
 
+def gpu_run(rd: Path) -> bool:
+    """Whether a GPU session trained this run folder (its sessions.jsonl says device_kind "cuda")."""
+    f = rd / "sessions.jsonl"
+    lines = f.read_text().splitlines() if f.is_file() else []
+    return any(json.loads(line).get("device_kind") == "cuda" for line in lines if line.strip())
+
+
 def queue(preset: str = "paper", results: str | Path = "results", seeds=(0, 1, 2, 3, 4), huge: bool = True
           ) -> list[tuple[str, int]]:
-    """(arch, seed) in priority order; a seed whose run folder exists here (the CPU campaign's) is skipped."""
-    taken = {(p.parent.name, int(p.name[4:])) for p in runs_root(results, preset).glob("*/seed*")}
+    """(arch, seed) in priority order. A seed whose run folder exists here is skipped (the CPU campaign's), unless a
+    GPU session trained it (sessions.jsonl): an unfinished GPU run carried back from an earlier lease is resumed."""
+    taken = {(p.parent.name, int(p.name[4:])) for p in runs_root(results, preset).glob("*/seed*") if not gpu_run(p)}
     out: list[tuple[str, int]] = []
 
     def next_free(arch: str, seed: int) -> tuple[str, int]:

@@ -284,6 +284,11 @@ def train(cfg: TrainConfig, arrays: D.CifarArrays | IN.FolderArrays | IN.FolderI
             lock.close()  # the file stays (git-ignored): unlinking it would let a waiting process lock a ghost
 
 
+def device_kind(cfg: TrainConfig) -> str:
+    """"cuda" or "cpu": what this session trains on (Lightning's "auto" takes a GPU where there is one)."""
+    return "cuda" if cfg.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu"
+
+
 def _is_rank_zero() -> bool:
     return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0
 
@@ -306,7 +311,8 @@ def _train_locked(cfg: TrainConfig, rd: Path, arrays, progress, stop_after) -> d
         with open(rd / "sessions.jsonl", "a") as fh:  # one line per training session of this run
             fh.write(json.dumps(dict(started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), commit=commit,
                                      from_iteration=resume_step or 0, host=platform.node(),
-                                     torch_threads=torch.get_num_threads(), precision=cfg.precision)) + "\n")
+                                     torch_threads=torch.get_num_threads(), precision=cfg.precision,
+                                     device_kind=device_kind(cfg))) + "\n")
 
     L.seed_everything(cfg.seed, workers=False, verbose=False)
     module = LitResNet(cfg.to_dict())
