@@ -181,3 +181,20 @@ def test_hold_without_a_campaign_just_runs_the_command(tmp_path, monkeypatch):
 def test_start_refuses_a_second_campaign(fake_supervisor):
     with pytest.raises(ValueError, match="already running"):
         C.start("quarter", 1, 1, None)
+
+
+def test_speeds_leave_pauses_out_and_an_unmeasured_net_is_scaled_by_its_flops(tmp_path):
+    """make campaign-status: a run's speed is the median over its intervals (an interval that spanned a pause does
+    not count), and a net with no run yet gets a measured net's speed times the ratio of their FLOPs per step."""
+    jobs = [C.Job("quarter", "resnet20", 0), C.Job("quarter", "resnet56", 0)]
+    rd = jobs[0].run_dir(tmp_path)
+    rd.mkdir(parents=True)
+    (rd / "config.json").write_text(json.dumps(dict(precision="bf16-mixed")))
+    elapsed = [100.0, 200.0, 300.0, 4000.0, 4100.0]  # 400 iterations each; one interval spans an hour's pause
+    (rd / "metrics.csv").write_text("iteration,elapsed_s\n" + "".join(f"{400 * (i + 1)},{e}\n"
+                                                                    for i, e in enumerate(elapsed)))
+    measured = C.seconds_per_iteration(jobs, tmp_path)
+    assert measured == {("resnet20", "bf16-mixed"): 0.25}
+    est = C.estimate(jobs[1], measured, "bf16-mixed", jobs)
+    assert est == 0.25 * C.step_cost(jobs[1]) / C.step_cost(jobs[0]) and 0.25 * 2.5 < est < 0.25 * 3.5
+    assert C.estimate(jobs[1], measured, "32-true", jobs) is None  # no run in that precision

@@ -21,6 +21,7 @@ This module imports neither torch nor lightning: status, pause and resume answer
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -361,33 +362,50 @@ def _fmt_s(s: float | None) -> str:
 
 
 def seconds_per_iteration(jobs: list[Job], results: Path) -> dict[tuple[str, str], float]:
-    """Measured s/iteration (evaluations included) per (arch, precision) from this queue's runs."""
+    """Measured s/iteration (evaluations included) per (arch, precision) from this queue's runs, finished or not:
+    the median over each run's evaluation intervals, so a pause (`campaign hold`) or a restart does not count."""
+    from .runfolder import seconds_per_iteration as run_speed  # torch and Lightning: only when speeds are needed
+
     from_runs: dict[tuple[str, str], float] = {}
     for j in jobs:
         rd = j.run_dir(results)
         prec = json.loads((rd / "config.json").read_text()).get("precision") if (rd / "config.json").is_file() else None
-        if (rd / "final.json").is_file():
-            ips = json.loads((rd / "final.json").read_text()).get("iters_per_s")
-            if ips:
-                from_runs[(j.arch, prec)] = 1 / ips
-        elif (spi := last_logged(rd)[2]) is not None:
+        if (spi := run_speed(rd)) is not None:
             from_runs.setdefault((j.arch, prec), spi)
     return from_runs
 
 
-def estimate(job: Job, measured: dict, precision: str) -> float | None:
-    """s/iteration of a job: measured for its net, else scaled by depth from a measured CIFAR net."""
+def step_cost(job: Job) -> float:
+    """A job's training FLOPs per iteration, up to a constant: forward FLOPs of one image x the batch size."""
+    return _step_cost(job.arch, job.preset)
+
+
+@functools.lru_cache(maxsize=None)
+def _step_cost(arch: str, preset: str) -> float:
+    from .config import make_config
+    from .hardware import forward_flops
+
+    c = make_config(preset)
+    size = c.image_size if c.dataset == "imagefolder" else 32
+    return float(forward_flops(arch, (3, size, size), c.num_classes)) * c.batch_size
+
+
+def estimate(job: Job, measured: dict, precision: str, jobs: list[Job] | None = None) -> float | None:
+    """s/iteration of a job: measured for its net, else a measured net's (same precision, the same family of nets
+    first) scaled by their training FLOPs per iteration."""
     if (job.arch, precision) in measured:
         return measured[(job.arch, precision)]
-    if not job.cifar:
-        return None
     from .models import parse_arch
 
-    for (arch, prec), spi in measured.items():
-        a = parse_arch(arch)
-        if prec == precision and a.family == "cifar" and a.variant in ("original", None):
-            return spi * (parse_arch(job.arch).depth - 2) / (a.depth - 2)
-    return None
+    refs = [(a, spi) for (a, prec), spi in measured.items() if prec == precision]
+    if not refs:
+        return None
+    fam = parse_arch(job.arch).family
+    arch, spi = sorted(refs, key=lambda r: parse_arch(r[0]).family != fam)[0]
+    ref = next((j for j in (jobs or []) if j.arch == arch), None)
+    if ref is None:
+        return None
+    return spi * step_cost(job) / step_cost(ref)
 
 
 def status(name: str | None = None, results: Path = Path("results")) -> int:
@@ -405,10 +423,10 @@ def status(name: str | None = None, results: Path = Path("results")) -> int:
     for j in jobs:
         rd = j.run_dir(results)
         s = job_state(j, results)
-        it, _, spi = last_logged(rd)
+        it = last_logged(rd)[0]
         n = j.max_steps()
         prec = j.overrides.get("precision", PRESETS[j.preset].get("precision", TrainConfig.precision))
-        spi = spi or estimate(j, measured, prec)
+        spi = estimate(j, measured, prec, jobs)
         left = None if spi is None else (n - it) * spi
         if s in ("done", "analysis"):
             line = "done" + (" (analysis to do)" if s == "analysis" else "")
@@ -423,5 +441,5 @@ def status(name: str | None = None, results: Path = Path("results")) -> int:
     workers = st.get("workers") or 1
     print(f"queue left: about {_fmt_s(total / workers)} with {workers} worker(s)"
           + (f", plus {unknown} run(s) with no speed measured yet" if unknown else "")
-          + " (estimates from this queue's measured speeds, scaled by depth for unmeasured nets)")
+          + " (estimates from this queue's measured speeds, pauses left out; an unmeasured net's scaled by its FLOPs)")
     return 0

@@ -116,9 +116,9 @@ def device_info(dev: torch.device) -> tuple[str, str, float, str]:
 # ----------------------------------------------------------------------------- FLOPs
 
 
-def forward_flops(arch: str, image_shape: tuple[int, int, int] = (3, 32, 32)) -> int:
+def forward_flops(arch: str, image_shape: tuple[int, int, int] = (3, 32, 32), num_classes: int | None = None) -> int:
     """Forward FLOPs (2 x multiply-adds) of every Conv2d and Linear of the net for one image."""
-    model = build_model(arch).eval()
+    model = build_model(arch, num_classes=num_classes).eval()
     total = 0
 
     def conv(m: nn.Conv2d, inp, out):
