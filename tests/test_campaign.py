@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from resnet_repro import campaign as C
+from resnet_repro import campaign_status as CS
 from resnet_repro import cli
 from resnet_repro.config import PRESETS, config_from_args, make_config
 from resnet_repro.experiments import CAMPAIGNS, IMAGENET_NETS
@@ -80,7 +81,7 @@ def test_the_supervisor_trains_analyses_skips_and_reports(toy, full_cifar_dir, c
     assert C.job_state(C.queue("toy")[0], toy / "results") == "done"
 
     capsys.readouterr()
-    assert C.status("toy") == 0
+    assert CS.status("toy") == 0
     out = capsys.readouterr().out
     assert "campaign toy: not running" in out
     lines = {ln.split()[0]: ln for ln in out.splitlines() if ln.startswith("  ")}
@@ -193,8 +194,8 @@ def test_speeds_leave_pauses_out_and_an_unmeasured_net_is_scaled_by_its_flops(tm
     elapsed = [100.0, 200.0, 300.0, 4000.0, 4100.0]  # 400 iterations each; one interval spans an hour's pause
     (rd / "metrics.csv").write_text("iteration,elapsed_s\n" + "".join(f"{400 * (i + 1)},{e}\n"
                                                                     for i, e in enumerate(elapsed)))
-    measured = C.seconds_per_iteration(jobs, tmp_path)
+    measured = CS.seconds_per_iteration(jobs, tmp_path)
     assert measured == {("resnet20", "bf16-mixed"): 0.25}
-    est = C.estimate(jobs[1], measured, "bf16-mixed", jobs)
-    assert est == 0.25 * C.step_cost(jobs[1]) / C.step_cost(jobs[0]) and 0.25 * 2.5 < est < 0.25 * 3.5
-    assert C.estimate(jobs[1], measured, "32-true", jobs) is None  # no run in that precision
+    est = CS.estimate(jobs[1], measured, "bf16-mixed", jobs)
+    assert est == 0.25 * CS.step_cost(jobs[1]) / CS.step_cost(jobs[0]) and 0.25 * 2.5 < est < 0.25 * 3.5
+    assert CS.estimate(jobs[1], measured, "32-true", jobs) is None  # no run in that precision

@@ -21,7 +21,6 @@ This module imports neither torch nor lightning: status, pause and resume answer
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import signal
@@ -353,93 +352,3 @@ def hold(cmd: list[str]) -> int:
         if paused:
             pause(False)
             print("[campaign] resumed", flush=True)
-
-
-def _fmt_s(s: float | None) -> str:
-    if s is None:
-        return "?"
-    return f"{s / 3600:.1f} h" if s >= 5400 else f"{s / 60:.0f} min"
-
-
-def seconds_per_iteration(jobs: list[Job], results: Path) -> dict[tuple[str, str], float]:
-    """Measured s/iteration (evaluations included) per (arch, precision) from this queue's runs, finished or not:
-    the median over each run's evaluation intervals, so a pause (`campaign hold`) or a restart does not count."""
-    from .runfolder import seconds_per_iteration as run_speed  # torch and Lightning: only when speeds are needed
-
-    from_runs: dict[tuple[str, str], float] = {}
-    for j in jobs:
-        rd = j.run_dir(results)
-        prec = json.loads((rd / "config.json").read_text()).get("precision") if (rd / "config.json").is_file() else None
-        if (spi := run_speed(rd)) is not None:
-            from_runs.setdefault((j.arch, prec), spi)
-    return from_runs
-
-
-def step_cost(job: Job) -> float:
-    """A job's training FLOPs per iteration, up to a constant: forward FLOPs of one image x the batch size."""
-    return _step_cost(job.arch, job.preset)
-
-
-@functools.lru_cache(maxsize=None)
-def _step_cost(arch: str, preset: str) -> float:
-    from .config import make_config
-    from .hardware import forward_flops
-
-    c = make_config(preset)
-    size = c.image_size if c.dataset == "imagefolder" else 32
-    return float(forward_flops(arch, (3, size, size), c.num_classes)) * c.batch_size
-
-
-def estimate(job: Job, measured: dict, precision: str, jobs: list[Job] | None = None) -> float | None:
-    """s/iteration of a job: measured for its net, else a measured net's (same precision, the same family of nets
-    first) scaled by their training FLOPs per iteration."""
-    if (job.arch, precision) in measured:
-        return measured[(job.arch, precision)]
-    from .models import parse_arch
-
-    refs = [(a, spi) for (a, prec), spi in measured.items() if prec == precision]
-    if not refs:
-        return None
-    fam = parse_arch(job.arch).family
-    arch, spi = sorted(refs, key=lambda r: parse_arch(r[0]).family != fam)[0]
-    ref = next((j for j in (jobs or []) if j.arch == arch), None)
-    if ref is None:
-        return None
-    return spi * step_cost(job) / step_cost(ref)
-
-
-def status(name: str | None = None, results: Path = Path("results")) -> int:
-    st = read_state() or {}
-    pid = running_pid()
-    name = name or st.get("name") or next(iter(CAMPAIGNS))
-    jobs = queue(name)
-    how = ("paused" if (HOME / "paused").exists() else "running") if pid else "not running"
-    print(f"campaign {name}: {how}" + (f" (supervisor pid {pid}, {st.get('workers')} workers x {st.get('threads')} "
-                                       f"threads, code {str(st.get('commit', '?'))[:12]})" if pid else ""))
-    from .config import PRESETS, TrainConfig
-
-    measured = seconds_per_iteration(jobs, results)
-    total, unknown = 0.0, 0
-    for j in jobs:
-        rd = j.run_dir(results)
-        s = job_state(j, results)
-        it = last_logged(rd)[0]
-        n = j.max_steps()
-        prec = j.overrides.get("precision", PRESETS[j.preset].get("precision", TrainConfig.precision))
-        spi = estimate(j, measured, prec, jobs)
-        left = None if spi is None else (n - it) * spi
-        if s in ("done", "analysis"):
-            line = "done" + (" (analysis to do)" if s == "analysis" else "")
-        elif s in ("running", "partial"):
-            speed = f", {spi:.2f} s/it" if spi else ""
-            line = f"{s}: iteration {it:,} of {n:,}{speed}, about {_fmt_s(left)} left"
-        else:
-            line = f"waiting ({n:,} iterations, about {_fmt_s(left)})"
-        if s not in ("done", "analysis"):
-            total, unknown = (total + left, unknown) if left is not None else (total, unknown + 1)
-        print(f"  {j.name:<28} {prec:<10} {line}")
-    workers = st.get("workers") or 1
-    print(f"queue left: about {_fmt_s(total / workers)} with {workers} worker(s)"
-          + (f", plus {unknown} run(s) with no speed measured yet" if unknown else "")
-          + " (estimates from this queue's measured speeds, pauses left out; an unmeasured net's scaled by its FLOPs)")
-    return 0

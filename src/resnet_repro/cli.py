@@ -335,7 +335,9 @@ def _campaign(args) -> int:
     if a == "run":
         return C.supervise(args.name or "quarter", workers, args.threads, args.data_dir, imagenet_dir=args.imagenet_dir)
     if a == "status":
-        return C.status(args.name)
+        from .campaign_status import status
+
+        return status(args.name)
     if a == "stop":
         return C.stop()
     if a in ("pause", "resume"):

@@ -15,12 +15,12 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from ..claims import fig7 as fig7_verdict
 from ..models import parse_arch
-from ..plotting import annotate, arch_color, arch_label, empty_axis_note, missing_note, new_figure
+from ..plotting import annotate, arch_color, arch_label, arch_sort, empty_axis_note, missing_note, new_figure
 
 FAMILY, PAGE = "cifar", "report"
 LAYER_COLUMNS = ["arch", "seed", "depth", "residual", "layer", "stage", "block", "conv", "std", "std_channel_mean"]
 TABLES = {"layer_std": LAYER_COLUMNS}
-FIGURES = {"fig7": "fig7_layer_response_std"}
+FIGURES = {"fig7": "fig7_layer_response_std", "fig7_all": "fig7_layer_response_std_all_depths"}
 FIG7_ARCHS = ["plain20", "plain56", "resnet20", "resnet56", "resnet110"]
 
 
@@ -52,7 +52,8 @@ def _layer_agg(ls: pd.DataFrame, arch: str, sort: bool) -> pd.DataFrame:
     return g.rename(columns={"count": "n"}).sort_values("x")
 
 
-def fig7(results: dict[str, pd.DataFrame], preset: str, archs: list[str] = FIG7_ARCHS) -> Figure:
+def fig7(results: dict[str, pd.DataFrame], preset: str, archs: list[str] = FIG7_ARCHS,
+         title: str = "Fig. 7: std of layer responses on CIFAR-10") -> Figure:
     """Fig. 7: std of the layer responses (after BN, before the addition), in layer order (top) and
     sorted in descending order (bottom). Plain nets dashed, ResNets solid, one colour per depth."""
     ls = results["layer_std"]
@@ -85,12 +86,19 @@ def fig7(results: dict[str, pd.DataFrame], preset: str, archs: list[str] = FIG7_
         else:
             empty_axis_note(ax)
     notes = [missing_note(archs, drawn, preset)]
-    return annotate(fig, "Fig. 7: std of layer responses on CIFAR-10", preset, results["runs"], notes)
+    return annotate(fig, title, preset, results["runs"], notes)
 
 
 
 def draw(t: dict, preset: str) -> list[tuple[Figure, str]]:
-    return [(fig7(t, preset), FIGURES["fig7"])]
+    """The paper's Fig. 7 (its five nets); and, once nets of other depths have layer stds, the same at every depth
+    trained (plain and ResNet of 20-110 layers)."""
+    out = [(fig7(t, preset), FIGURES["fig7"])]
+    present = arch_sort({a for a in set(t["layer_std"]["arch"]) if parse_arch(a).variant in ("original", None)})
+    if set(present) - set(FIG7_ARCHS):
+        out.append((fig7(t, preset, present, "Fig. 7 at every depth trained: std of layer responses on CIFAR-10"),
+                    FIGURES["fig7_all"]))
+    return out
 
 
 def report_fields(t: dict, preset: str, figures_dir) -> dict[str, str]:
