@@ -71,9 +71,10 @@ report: figures ## report/PRESET/report.md (and beyond.md), .html, from the CSVs
 	$(if $(filter smoke imagenette-smoke,$(PRESET)),,$(RUN) readme)
 
 # The background training campaign (campaign.py, experiments.CAMPAIGNS): outlives the command and the session's
-# shell, resumes where it stopped. WORKERS x THREADS must not exceed the cores (default: one 1-thread worker per core).
+# shell, resumes where it stopped. WORKERS x THREADS must not exceed the cores (default: one worker on all cores, so
+# that each run finishes as early as it can: a machine stop loses the checkpoints of the runs in flight).
 WORKERS ?=
-THREADS ?= 1
+THREADS ?=
 # the CIFAR-10 copy: DATA_DIR if given, else this workplace's JPEG copy if present, else the torchvision download
 CAMPAIGN_DATA ?= $(if $(DATA_DIR),$(DATA_DIR),$(wildcard ../shared/data/cifar10-jpeg))
 # the image folder of the ImageNet-style runs (train/, val/): DATA if given on the command line, else Imagenette here
@@ -81,7 +82,7 @@ CAMPAIGN_IMAGENET ?= $(if $(filter command line,$(origin DATA)),$(DATA),$(wildca
 
 campaign: setup ## start the training campaign PRESET (default quarter) in the background: make campaign PRESET=quarter
 	$(RUN) campaign start --name $(if $(filter file,$(origin PRESET)),quarter,$(PRESET)) \
-	  $(if $(WORKERS),--workers $(WORKERS),) --threads $(THREADS) $(if $(CAMPAIGN_DATA),--data-dir $(CAMPAIGN_DATA),) \
+	  $(if $(WORKERS),--workers $(WORKERS),) $(if $(THREADS),--threads $(THREADS),) $(if $(CAMPAIGN_DATA),--data-dir $(CAMPAIGN_DATA),) \
 	  $(if $(CAMPAIGN_IMAGENET),--imagenet-dir $(CAMPAIGN_IMAGENET),)
 
 campaign-status: setup ## each queued run: done, iteration k of n, or waiting; speed and ETA

@@ -199,3 +199,12 @@ def test_speeds_leave_pauses_out_and_an_unmeasured_net_is_scaled_by_its_flops(tm
     est = CS.estimate(jobs[1], measured, "bf16-mixed", jobs)
     assert est == 0.25 * CS.step_cost(jobs[1]) / CS.step_cost(jobs[0]) and 0.25 * 2.5 < est < 0.25 * 3.5
     assert CS.estimate(jobs[1], measured, "32-true", jobs) is None  # no run in that precision
+
+
+def test_layout_defaults_to_one_worker_on_all_cores():
+    from resnet_repro.campaign import layout
+
+    assert layout(None, None, 2) == (1, 2)
+    assert layout(2, None, 2) == (2, 1)
+    assert layout(None, 1, 2) == (2, 1)
+    assert layout(1, 1, 2) == (1, 1)

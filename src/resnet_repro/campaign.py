@@ -148,6 +148,18 @@ def write_state(state: dict) -> None:
     tmp.replace(STATE)
 
 
+def layout(workers: int | None, threads: int | None, ncpu: int) -> tuple[int, int]:
+    """Workers and threads per worker; by default one worker on all cores. Measured on the 2-core EPYC: quarter
+    ResNet-56 trains 0.44 s/it alone with 2 threads against 0.76 s/it each as one of two 1-thread workers, so two
+    runs at once gain 14% throughput but each takes 1.7x as long, and a machine stop (the checkpoints live on its
+    disk) loses both. Finishing one run at a time loses less."""
+    if workers is None and threads is None:
+        return 1, ncpu
+    if threads is None:
+        return workers, max(1, ncpu // workers)
+    return workers or max(1, ncpu // threads), threads
+
+
 def _spawn(args: list[str], cores: list[int], threads: int, logfile: Path) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
     logfile.parent.mkdir(parents=True, exist_ok=True)

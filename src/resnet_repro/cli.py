@@ -145,8 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "run (the supervisor itself) and post --run DIR (one run's analysis) are internal")
     cp.add_argument("cmd", nargs="*", help="hold: the command to run with the campaign paused, after --")
     cp.add_argument("--name", default=None, help="campaign (experiments.CAMPAIGNS), e.g. quarter")
-    cp.add_argument("--workers", type=int, default=None, help="training processes (default: one per core)")
-    cp.add_argument("--threads", type=int, default=1, help="torch threads per worker (workers x threads <= cores)")
+    cp.add_argument("--workers", type=int, default=None,
+                    help="training processes (default: cores // threads, so one worker on all cores by default)")
+    cp.add_argument("--threads", type=int, default=None,
+                    help="torch threads per worker (default: cores // workers; workers x threads <= cores)")
     cp.add_argument("--data-dir", default=None, help="the CIFAR-10 folder (default: as `train`)")
     cp.add_argument("--imagenet-dir", default=None, help="the image folder of the ImageNet-style runs (Imagenette)")
     cp.add_argument("--run", default=None, help="post: the finished run folder to analyse")
@@ -329,11 +331,11 @@ def _campaign(args) -> int:
     from . import campaign as C
 
     a = args.action
-    workers = args.workers or max(1, (os.cpu_count() or 1) // args.threads)
+    workers, threads = C.layout(args.workers, args.threads, os.cpu_count() or 1)
     if a == "start":
-        return C.start(args.name or "quarter", workers, args.threads, args.data_dir, args.imagenet_dir)
+        return C.start(args.name or "quarter", workers, threads, args.data_dir, args.imagenet_dir)
     if a == "run":
-        return C.supervise(args.name or "quarter", workers, args.threads, args.data_dir, imagenet_dir=args.imagenet_dir)
+        return C.supervise(args.name or "quarter", workers, threads, args.data_dir, imagenet_dir=args.imagenet_dir)
     if a == "status":
         from .campaign_status import status
 
