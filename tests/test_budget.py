@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from resnet_repro import budget as B
+from resnet_repro.collect import load_collected
+from resnet_repro.studies import budget as B
 from resnet_repro.claims import CLAIMS, holds
 
 
@@ -30,7 +31,7 @@ def test_the_smallest_budget_per_claim(tmp_path):
                                      "plain56": [0.5]}, {"plain20": 0.22, "plain56": 0.55})
     write_preset(tmp_path, "quarter", {"resnet20": [0.12, 0.121], "resnet56": [0.10, 0.102], "plain20": [0.13],
                                        "plain56": [0.2]}, {"plain20": 0.1, "plain56": 0.15})
-    per_net, claims = B.tables(tmp_path)
+    per_net, claims = B.tables(tmp_path, load_collected)
     assert set(per_net.preset) == {"short", "quarter"}
     r56 = per_net[(per_net.arch == "resnet56") & (per_net.preset == "quarter")].iloc[0]
     assert r56.n == 2 and abs(r56.mean_test_err_pct - 10.1) < 1e-9 and r56.fraction == 0.25
@@ -54,6 +55,6 @@ def test_degradation_must_hold_through_the_whole_run_not_only_at_the_end():
 
 def test_budget_writes_its_files(tmp_path):
     write_preset(tmp_path / "results", "short", {"resnet20": [0.19]}, {})
-    B.write(tmp_path / "results", tmp_path / "figures", tmp_path / "report")
+    B.write(tmp_path / "results", tmp_path / "figures", tmp_path / "report", load_collected)
     assert (tmp_path / "figures" / "budget.png").stat().st_size > 10_000
     assert (tmp_path / "results" / "budget_claims.csv").is_file() and (tmp_path / "report" / "budget.md").is_file()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from resnet_repro import precision_check as P
+from resnet_repro.studies import precision as P
 
 
 def write(results: Path, preset: str, arch: str, seed: int, err: float) -> None:

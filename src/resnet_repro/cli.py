@@ -121,21 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     gp.add_argument("--out", default=None, help="collect: the folder for the files to bring back ($OUT)")
     gp.add_argument("--pack-in", default=None, help="unpack: the folder holding collect's files")
 
-    bu = sub.add_parser("budget", help="final error vs fraction of the paper's schedule, and the smallest budget "
-                                       "at which each claim holds (reads collected CSVs of short, quarter, paper)")
-    bu.add_argument("--results", default="results")
-    bu.add_argument("--figures", default="figures")
-    bu.add_argument("--report", default="report")
-
     hl = sub.add_parser("readme", help="rewrite the README's headline results (between its markers) from the CSVs")
     hl.add_argument("--results", default="results")
     hl.add_argument("--figures", default="figures")
     hl.add_argument("--readme", default="README.md")
-
-    pc = sub.add_parser("precision-check", help="bf16 vs fp32: the short runs against short-bf16 (issue 15)")
-    pc.add_argument("--results", default="results")
-    pc.add_argument("--figures", default="figures")
-    pc.add_argument("--report", default="report")
 
     cp = sub.add_parser("campaign", help="the background training campaign: start, status, stop, pause, resume",
                         description="A priority queue of runs (experiments.CAMPAIGNS) trained in the background by "
@@ -161,11 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--notebook", action="store_true", help="also execute notebooks/<preset>/05_beyond_the_paper")
     b.add_argument("--notebooks", default=None, help="where the executed notebook goes (default notebooks/)")
 
-    from .studies import STUDIES  # their own measurement commands: gradflow, lesion, landscape
+    from .studies import ACROSS_PRESETS, STUDIES  # their own commands: gradflow, lesion, landscape; budget, ...
 
     for study in STUDIES:
         if hasattr(study, "add_commands"):
             study.add_commands(sub, _preset_arg)
+    for study in ACROSS_PRESETS:
+        sp = sub.add_parser(study.COMMAND, help=study.HELP)
+        for folder in ("results", "figures", "report"):
+            sp.add_argument(f"--{folder}", default=folder)
     return p
 
 
@@ -275,11 +268,6 @@ def _dispatch(args) -> int:
         return 0
     if cmd == "gpu":
         return _gpu(args)
-    if cmd == "budget":
-        from .budget import write as write_budget
-
-        write_budget(args.results, args.figures, args.report)
-        return 0
     if cmd == "readme":
         from pathlib import Path
 
@@ -289,18 +277,18 @@ def _dispatch(args) -> int:
             raise UserError(f"{args.readme} has no headline markers")
         print(f"[readme] headline results written into {args.readme}")
         return 0
-    if cmd == "precision-check":
-        from .precision_check import write
-
-        write(args.results, args.figures, args.report)
-        return 0
     if cmd == "beyond":
         return _beyond(args)
-    from .studies import STUDIES
+    from .collect import load_collected
+    from .studies import ACROSS_PRESETS, STUDIES
 
     for study in STUDIES:
         if cmd in getattr(study, "COMMANDS", ()):
             return study.dispatch(args)
+    for study in ACROSS_PRESETS:
+        if cmd == study.COMMAND:
+            study.write(args.results, args.figures, args.report, load_collected)
+            return 0
     raise UserError(f"unknown command {cmd}")
 
 

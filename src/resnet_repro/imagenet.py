@@ -48,6 +48,7 @@ import torch
 import torch.nn.functional as F
 
 from . import data as D
+from .config import PRESETS, make_config
 from .imagefolder import (  # noqa: F401 (load_imagefolder, scan_imagefolder: the loaders' data, named here too)
     FolderArrays,
     FolderIndex,
@@ -58,6 +59,8 @@ from .imagefolder import (  # noqa: F401 (load_imagefolder, scan_imagefolder: th
     scan_imagefolder,
     test_size,
 )
+from .paper import PAPER_IMAGENET
+from .wording import scale_text
 
 # AlexNet's PCA colour augmentation: eigenvalues and eigenvectors (columns) of ImageNet's RGB covariance on a
 # 0-1 scale, as fb.resnet.torch uses them.
@@ -307,3 +310,31 @@ class ImageFolderDataModule(L.LightningDataModule):
 
     def final_eval_loaders(self) -> dict:
         return {"val": self.eval_batches(1), "val_10crop": self.eval_batches(10)}
+
+
+def protocol_text(preset: str) -> str:
+    """The recipe above, as the report states it for `preset` (its numbers read from the config)."""
+    c = make_config(preset) if preset in PRESETS else make_config("imagenette")
+    lo, hi = scale_pixels(c)
+    t, s = c.image_size, test_size(c)
+    c0, (s0, s1), st = PAPER_IMAGENET["crop"], PAPER_IMAGENET["scale"], PAPER_IMAGENET["test_side"]
+    lr_note = ("the paper's" if c.batch_size == 256
+               else f"the paper's 0.1 for 256, scaled linearly to batch {c.batch_size}")
+    return (f"- Schedule: {scale_text(preset)}. Batch {c.batch_size}, SGD with momentum {c.momentum}, weight decay "
+            f"{c.weight_decay:g} on all parameters, lr {c.lr:g} ({lr_note}) divided by 10 at iterations "
+            f"{', '.join(f'{m:,}' for m in c.milestones)}: fixed points, chosen once for all nets; stop at "
+            f"{c.max_steps:,}.\n"
+            f"- Training augmentation (Sec. 3.4), every length the paper's × {t}/{c0}: the shorter side resized to a "
+            f"random s in [{lo}, {hi}] px (paper: [{s0}, {s1}]), a random {t}×{t} crop (paper: {c0}×{c0}), a horizontal "
+            f"flip with probability 1/2, the per-pixel mean subtracted, AlexNet's PCA colour augmentation (std "
+            f"{c.color_aug:g}).\n"
+            f"- Testing: the image resized to {s} px (paper: {st}). The curves use the single center {t}×{t} crop; "
+            f"Tables 2 and 3 use 10-crop testing (4 corners + center, and their mirror images; softmax averaged).\n"
+            f"- Val error on {'all' if not c.test_subset else f'{c.test_subset:,} of the'} val images every "
+            f"{c.eval_every:,} iterations. Reported errors are the **final iterate's**; the val set selects nothing, "
+            f"and no choice here was made on data (so no split of train is held out).\n"
+            f"- Nets (Table 1): 7×7/2 stem and max-pool, basic blocks with 64–512 filters ([2,2,2,2] for 18 layers, "
+            f"[3,4,6,3] for 34), BN after every conv, He init, a {c.num_classes}-way classifier. Plain nets are the "
+            f"same stacks without the additions; shortcuts A (identity, zero-padded where the shape changes), "
+            f"B (projections where the shape changes), C (projections everywhere).\n"
+            f"- Loader: `{c.loader}` (see `src/resnet_repro/imagenet.py`).")

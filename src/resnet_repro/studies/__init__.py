@@ -21,13 +21,19 @@ and where it has them:
   COMMANDS, add_commands(sub, preset_arg), dispatch(args)   its own subcommands of `python -m resnet_repro`
 
 The paper's own results come first (in the paper's order), then the studies beyond the paper.
+
+ACROSS_PRESETS holds the studies that compare presets (the budget figure: short vs quarter vs paper; the bf16
+check: short vs short-bf16). They read what the per-preset studies collected, so they sit above them: each
+defines COMMAND and HELP (its `python -m resnet_repro` subcommand and `make` target) and
+write(results, figures, report, load), where `load(preset, results)` is collect.load_collected.
 """
 
 from __future__ import annotations
 
-from . import degradation, gradflow, identity, imagenet_depth, landscapes, lesions, responses
+from . import budget, degradation, gradflow, identity, imagenet_depth, landscapes, lesions, precision, responses
 
 STUDIES = [degradation, responses, imagenet_depth, gradflow, identity, landscapes, lesions]
+ACROSS_PRESETS = [budget, precision]
 
 
 def of_family(family: str, page: str | None = None, studies=None) -> list:

@@ -19,7 +19,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from ..config import (FULL_SCALE_PRESETS, PIPELINE_CHECK_TEXT, PRESETS, imagenet_schedule_text,
                       is_pipeline_check, make_config)
-from ..imagefolder import scale_pixels, test_size
+from ..imagenet import protocol_text
 from ..models import arch_order, build_model, count_params, parse_arch
 from ..paper import PAPER_IMAGENET, PAPER_TABLE2, PAPER_TABLE3, imagenet_data, imagenet_schedule, table2_text, table3_text
 from ..plotting import (
@@ -332,33 +332,6 @@ def imagenet_verdict(runs: pd.DataFrame, preset: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def imagenet_protocol_text(preset: str) -> str:
-    c = make_config(preset) if preset in PRESETS else make_config("imagenette")
-    lo, hi = scale_pixels(c)
-    t, s = c.image_size, test_size(c)
-    c0, (s0, s1), st = PAPER_IMAGENET["crop"], PAPER_IMAGENET["scale"], PAPER_IMAGENET["test_side"]
-    lr_note = ("the paper's" if c.batch_size == 256
-               else f"the paper's 0.1 for 256, scaled linearly to batch {c.batch_size}")
-    return (f"- Schedule: {scale_text(preset)}. Batch {c.batch_size}, SGD with momentum {c.momentum}, weight decay "
-            f"{c.weight_decay:g} on all parameters, lr {c.lr:g} ({lr_note}) divided by 10 at iterations "
-            f"{', '.join(f'{m:,}' for m in c.milestones)}: fixed points, chosen once for all nets; stop at "
-            f"{c.max_steps:,}.\n"
-            f"- Training augmentation (Sec. 3.4), every length the paper's × {t}/{c0}: the shorter side resized to a "
-            f"random s in [{lo}, {hi}] px (paper: [{s0}, {s1}]), a random {t}×{t} crop (paper: {c0}×{c0}), a horizontal "
-            f"flip with probability 1/2, the per-pixel mean subtracted, AlexNet's PCA colour augmentation (std "
-            f"{c.color_aug:g}).\n"
-            f"- Testing: the image resized to {s} px (paper: {st}). The curves use the single center {t}×{t} crop; "
-            f"Tables 2 and 3 use 10-crop testing (4 corners + center, and their mirror images; softmax averaged).\n"
-            f"- Val error on {'all' if not c.test_subset else f'{c.test_subset:,} of the'} val images every "
-            f"{c.eval_every:,} iterations. Reported errors are the **final iterate's**; the val set selects nothing, "
-            f"and no choice here was made on data (so no split of train is held out).\n"
-            f"- Nets (Table 1): 7×7/2 stem and max-pool, basic blocks with 64–512 filters ([2,2,2,2] for 18 layers, "
-            f"[3,4,6,3] for 34), BN after every conv, He init, a {c.num_classes}-way classifier. Plain nets are the "
-            f"same stacks without the additions; shortcuts A (identity, zero-padded where the shape changes), "
-            f"B (projections where the shape changes), C (projections everywhere).\n"
-            f"- Loader: `{c.loader}` (see `src/resnet_repro/imagenet.py`).")
-
-
 def imagenet_deviations_text(runs: pd.DataFrame, preset: str) -> str:
     lines = [f"- **Data:** {data_text(runs)}; the paper trains on {imagenet_data()} and "
              f"reports on its {PAPER_IMAGENET['val_images'] // 1000}k val images."]
@@ -392,7 +365,7 @@ def report_fields(t: dict, preset: str, figures_dir: Path) -> dict[str, str]:
         f = Path(figures_dir) / f"{name}.md"
         return f.read_text() if f.is_file() else f"_{name}.md not drawn yet (`make figures`)._"
 
-    return dict(paper_table2=table2_text(), paper_table3=table3_text(), protocol=imagenet_protocol_text(preset),
+    return dict(paper_table2=table2_text(), paper_table3=table3_text(), protocol=protocol_text(preset),
                 deviations=imagenet_deviations_text(t["runs"], preset),
                 verdict=PIPELINE_CHECK_TEXT if is_pipeline_check(preset) else imagenet_verdict(t["runs"], preset),
                 table2=table("table2"), table3=table("table3"),

@@ -5,6 +5,9 @@ One study, read only from the collected CSVs of the CIFAR presets that have runs
 and for each of the paper's claims (claims.CLAIMS) whether it holds at each budget and the smallest budget at
 which it does. Writes results/budget.csv, results/budget_claims.csv, figures/budget.png|pdf, report/budget.md.
 `make budget` after `make collect` of the presets.
+
+A study across presets (studies.ACROSS_PRESETS): it reads what the per-preset studies collected, through the
+`load` it is given (collect.load_collected), so it sits above them and imports none of them.
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .claims import CLAIMS, holds  # noqa: E402
-from .collect import load_collected  # noqa: E402
-from .config import PRESETS, TrainConfig, make_config  # noqa: E402
-from .experiments import CIFAR_NETS  # noqa: E402
-from .plotting import arch_color  # noqa: E402
+from ..claims import CLAIMS, holds  # noqa: E402
+from ..config import PRESETS, TrainConfig, make_config  # noqa: E402
+from ..experiments import CIFAR_NETS  # noqa: E402
+from ..plotting import arch_color  # noqa: E402
 
+COMMAND = "budget"
+HELP = ("final error vs fraction of the paper's schedule, and the smallest budget at which each claim holds "
+        "(reads collected CSVs of short, quarter, paper)")
 PRESETS_BY_BUDGET = ("short", "quarter", "paper")  # the CIFAR presets that differ only in schedule length
 
 
@@ -34,11 +39,11 @@ def frac_label(f: float) -> str:
     return "1" if f == 1 else f"1/{1 / f:.0f}"
 
 
-def tables(results: str | Path = "results") -> tuple[pd.DataFrame, pd.DataFrame]:
+def tables(results: str | Path, load) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per net and budget: n, mean/std/min/max test error and precisions; per claim and budget: holds, note)."""
     rows, claim_rows = [], []
     for preset in PRESETS_BY_BUDGET:
-        t = load_collected(preset, results)
+        t = load(preset, results)
         runs = t["runs"]
         if runs.empty:
             continue
@@ -110,8 +115,8 @@ def report_text(per_net: pd.DataFrame, claims: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def write(results: str | Path = "results", figures: str | Path = "figures", report: str | Path = "report") -> None:
-    per_net, claims = tables(results)
+def write(results: str | Path, figures: str | Path, report: str | Path, load) -> None:
+    per_net, claims = tables(results, load)
     Path(results).mkdir(parents=True, exist_ok=True)
     per_net.to_csv(Path(results) / "budget.csv", index=False)
     claims.to_csv(Path(results) / "budget_claims.csv", index=False)

@@ -19,9 +19,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .experiments import CIFAR_GRID  # noqa: E402
-from .paths import run_path  # noqa: E402
+from ..experiments import CIFAR_GRID  # noqa: E402
+from ..paths import run_path  # noqa: E402
 
+COMMAND = "precision-check"
+HELP = "bf16 vs fp32: the short runs against short-bf16 (issue 15)"
 FP32, BF16 = "short", "short-bf16"
 COLUMNS = ["arch", "seed", "preset", "precision", "final_test_err", "final_train_err", "iterations", "wall_time_s",
            "iters_per_s", "torch_threads", "device", "commit", "data_source"]
@@ -100,7 +102,7 @@ def figure(results: str | Path, df: pd.DataFrame):
     return fig
 
 
-def write(results: str | Path = "results", figures: str | Path = "figures", report: str | Path = "report") -> bool | None:
+def write(results: str | Path, figures: str | Path, report: str | Path, load=None) -> bool | None:
     df = runs(results)
     out = Path(results) / BF16
     out.mkdir(parents=True, exist_ok=True)
