@@ -462,6 +462,20 @@ def test_landscape_verdict_and_figures_keep_each_seeds_surface_apart(tmp_path):
     fig = landscapes.fig_landscape_2d(l2, "short", runs)
     assert len([ax for ax in fig.axes if ax.get_title()]) == 4
     assert len(landscapes.fig_landscape_1d(l1, "short", runs).axes[0].lines) == 4
+    fig.canvas.draw()  # issue 20: nine ticks of "-0.75" collided on the alpha axis; at most five now
+    ticks = [t for t in fig.axes[0].get_xticks() if -1 <= t <= 1]
+    assert len(ticks) <= 5 and 0.0 in ticks
+
+
+def test_gradflow_training_figure_colours_lines_by_iteration_with_a_colour_bar():
+    """Issue 20: the lines' colour is the iteration, so the figure needs a colour bar that says so."""
+    gf = pd.concat([_train_rows("plain56", {0: 9000.0, 250: 30.0, 500: 5.0}),
+                    _train_rows("resnet56", {0: 36.0, 250: 3.0, 500: 2.2})])
+    fig = gradflow.fig_gradflow_training(gf, "short", pd.DataFrame(columns=["data_source"]))
+    bars = [ax for ax in fig.axes if ax.get_ylabel() == "training iteration"]
+    assert len(bars) == 1
+    lines = [ln for ax in fig.axes for ln in ax.get_lines()]
+    assert len({tuple(ln.get_color()) for ln in lines}) == 3  # one colour per recorded iteration, same in both nets
 
 
 def test_gradflow_verdict_at_the_final_weights_says_which_seeds_it_averages():

@@ -178,6 +178,9 @@ def test_smoke_chain_writes_notebooks_and_report(full_cifar_dir, tmp_path, capsy
         errors = [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
         assert not errors, f"{name} has error cells: {errors[:1]}"
         assert any(c.get("outputs") for c in code)
+        # a rerun on the same CSVs writes the same file: fixed cell ids, no execution timestamps
+        assert [c.id for c in nb.cells] == [f"cell-{i}" for i in range(len(nb.cells))]
+        assert not any("execution" in c.metadata for c in nb.cells)
 
     md = (report / "smoke" / "report.md").read_text()
     assert "| resnet20" in md or "ResNet-20" in md  # the Table 6 rows

@@ -78,6 +78,9 @@ def run_notebooks(preset: str, out_root: str | Path | None = None, results: str 
         finally:
             if km.has_kernel:
                 km.shutdown_kernel(now=True)
+        for i, cell in enumerate(nb.cells):  # a rerun on the same CSVs rewrites the same file: no random cell
+            cell.id = f"cell-{i}"             # ids, no execution timestamps
+            cell.metadata.pop("execution", None)
         f = out_dir / f"{name}.ipynb"
         nbformat.write(nb, f)
         written.append(f)

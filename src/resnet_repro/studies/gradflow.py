@@ -11,6 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib import colormaps
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from .. import data as D
@@ -214,35 +217,35 @@ def fig_gradflow(gf: pd.DataFrame, preset: str, runs: pd.DataFrame, title: str, 
 
 
 def fig_gradflow_training(gf: pd.DataFrame, preset: str, runs: pd.DataFrame):
-    """Block-input gradient norm vs block index, one line per recorded iteration; a row per kind (plain, ResNet)
-    and a column per depth, so each plain net sits above the ResNet of its depth."""
-    from matplotlib import colormaps
-
+    """Block-input gradient norm vs block index, one line per recorded iteration, coloured by the iteration (colour
+    bar); a row per kind (plain, ResNet) and a column per depth, so each plain net sits above the ResNet of its depth."""
     archs = arch_sort(set(gf.arch))
     kinds = [k for k in ("plain", "resnet") if any(a.startswith(k) for a in archs)]
     depths = sorted({parse_arch(a).depth for a in archs})
-    fig, axes = new_figure(len(kinds), len(depths), figsize=(4.2 * len(depths), 3.6 * len(kinds) + 0.6))
+    fig, axes = new_figure(len(kinds), len(depths), figsize=(4.2 * len(depths) + 0.8, 3.6 * len(kinds) + 0.6))
     cmap = colormaps["viridis"]
+    d_all = gf[gf.kind == "block_input"]
+    norm = Normalize(float(d_all.iteration.min()), float(max(d_all.iteration.max(), d_all.iteration.min() + 1)))
     for row, kind in enumerate(kinds):
         for col, depth in enumerate(depths):
             ax, cell = axes[row, col], [a for a in archs if a.startswith(kind) and parse_arch(a).depth == depth]
             if not cell:
                 ax.set_axis_off()
                 continue
-            d = gf[gf.arch.isin(cell) & (gf.kind == "block_input")]
-            its = sorted(set(d.iteration))
-            for i, it in enumerate(its):
+            d = d_all[d_all.arch.isin(cell)]
+            for it in sorted(set(d.iteration)):
                 g = d[d.iteration == it].groupby("index")["grad_norm"].mean().sort_index()
-                ax.plot(g.index, g.to_numpy(float), color=cmap(i / max(1, len(its) - 1)), linewidth=1,
-                        label=f"iter. {int(it):,}" if i in (0, len(its) - 1) or len(its) <= 6 else None)
+                ax.plot(g.index, g.to_numpy(float), color=cmap(norm(it)), linewidth=1)
             ax.set_yscale("log")
             ax.set_title(", ".join(arch_label(a) for a in cell), fontsize=10)
             ax.set_xlabel("block index")
             ax.set_ylabel("‖∂L/∂x‖ at the block input")
             ax.grid(True, which="both", alpha=0.25)
-            ax.legend(fontsize=7)
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes.ravel().tolist(), shrink=0.8, pad=0.02)
+    bar.set_label("training iteration")
+    bar.ax.yaxis.set_major_formatter(lambda v, _: f"{v:,.0f}")
     return annotate(fig, "Gradient flow during training", preset, runs,
-                    ["one training batch per recorded iteration; colour: iteration (dark = early)"])
+                    ["one training batch per recorded iteration; colour: the iteration (colour bar)"])
 
 
 # ----------------------------------------------------------------------------- the study's entry in studies.STUDIES

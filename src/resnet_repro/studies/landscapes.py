@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
+from matplotlib.ticker import MaxNLocator
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from .. import data as D
@@ -245,6 +246,8 @@ def fig_landscape_2d(l2: pd.DataFrame, preset: str, runs: pd.DataFrame, kind: st
         ax.set_title(arch_label(arch) + (f", seed {seed}" if len(seeds) > 1 else ""), fontsize=10)
         ax.set_xlabel("α")
         ax.set_ylabel("β")
+        ax.xaxis.set_major_locator(MaxNLocator(4, steps=[1, 2, 5, 10]))  # 9 ticks ("-0.75") collided
+        ax.yaxis.set_major_locator(MaxNLocator(4, steps=[1, 2, 5, 10]))
     note = (f"surface clipped at loss {clip:g}" if kind == "surface" else "contour levels log-spaced; star: the "
             "trained weights")
     return annotate(fig, f"Loss landscape, 2-D {'surface' if kind == 'surface' else 'contours'} (Li et al. 2018)",
