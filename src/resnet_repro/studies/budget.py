@@ -23,7 +23,7 @@ import pandas as pd  # noqa: E402
 from ..claims import CLAIMS, holds  # noqa: E402
 from ..config import PRESETS, TrainConfig, make_config  # noqa: E402
 from ..experiments import CIFAR_NETS  # noqa: E402
-from ..plotting import arch_color  # noqa: E402
+from ..plotting import arch_color, arch_label  # noqa: E402
 
 COMMAND = "budget"
 HELP = ("final error vs fraction of the paper's schedule, and the smallest budget at which each claim holds "
@@ -67,7 +67,7 @@ def figure(per_net: pd.DataFrame):
             if g.empty:
                 continue
             color = arch_color(arch)  # the colours of every other figure
-            ax.plot(g.fraction, g.mean_test_err_pct, "o-", color=color, label=arch)
+            ax.plot(g.fraction, g.mean_test_err_pct, "o-", color=color, label=arch_label(arch))
             ax.vlines(g.fraction, g.min_test_err_pct, g.max_test_err_pct, color=color, alpha=0.6)  # seed range
         ax.set_xscale("log", base=2)
         ticks = [fraction(p) for p in PRESETS_BY_BUDGET]

@@ -14,6 +14,7 @@ import torch
 from matplotlib import colormaps
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
+from matplotlib.ticker import MaxNLocator
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from .. import data as D
@@ -206,6 +207,7 @@ def fig_gradflow(gf: pd.DataFrame, preset: str, runs: pd.DataFrame, title: str, 
                 ax.plot(g.index, g.to_numpy(float), label=arch_label(arch), marker="." if len(g) <= 60 else None,
                         markersize=3, **style(arch))
         ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # blocks and layers are counted: no "2.5"
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.25)

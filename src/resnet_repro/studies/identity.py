@@ -71,20 +71,20 @@ def variants_verdict(b: dict) -> str:
 
 
 def fig_variants(t: pd.DataFrame, preset: str, runs: pd.DataFrame):
-    fig, axes = new_figure(1, 1, figsize=(8, 4.6))
+    fig, axes = new_figure(1, 1, figsize=(8, 1.6 + 0.36 * max(len(t), 3)))  # the height follows the variants
     ax = axes[0, 0]
     y = np.arange(len(t))
-    ax.barh(y, t.median_test_err_pct, color="#1f3a93", alpha=0.8, label="ours: median test error")
+    ax.barh(y, t.median_test_err_pct, height=0.6, color="#1f3a93", alpha=0.8, label="ours: median test error")
+    ax.set_ylim(len(t) - 0.5 + 0.4, -0.5 - 0.4)  # a lone variant is a bar, not the whole axes
     ax.scatter(t.min_test_err_pct, y, marker="|", color="k", s=60, label="ours: min / max")
     ax.scatter(t.max_test_err_pct, y, marker="|", color="k", s=60)
     paper = t.paper_median_test_err_pct.to_numpy(float)
     ax.scatter(np.where(np.isfinite(paper), paper, np.nan), y, marker="D", color="#d62728", zorder=3,
                label="ECCV 2016: median of 5")
     ax.set_yticks(y, [f"{lab} (n={n})" for lab, n in zip(t.label, t.n)], fontsize=8)
-    ax.invert_yaxis()
     ax.set_xlabel("test error (%)")
     ax.grid(True, axis="x", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return annotate(fig, "ResNet-110 block variants (He et al., ECCV 2016, Tables 1 and 2)", preset, runs,
                     ["final-iterate test error; the paper's dropout-shortcut net fails to train (no marker)"])
 

@@ -169,7 +169,7 @@ def fig_lesion(t: pd.DataFrame, preset: str, runs: pd.DataFrame):
     ax.set_ylabel("test error (%)")
     ax.set_ylim(0, 100)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc="center right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # inside, it covered a curve
     notes = ["one block removed at a time, its shortcut kept (Veit et al. 2016); x: downsampling blocks; plain "
              "blocks that change the shape cannot be removed; final weights, inference-mode BN"]
     return annotate(fig, "Block lesions: test error with one block removed", preset, runs, notes)
