@@ -1,4 +1,4 @@
-"""Turn a rare GPU lease (15 minutes of device time, machine start included; it was 30) into paper-scale results (issue 17).
+"""Turn a rare GPU lease (15 minutes of device time, start included) into paper-scale results (issue 17).
 
 The lease's machine receives a copy of the working tree (at most 64 MiB per command, carried files included), runs
 commands of at most 10 minutes, keeps processes started with setsid between commands while it is held, and returns
