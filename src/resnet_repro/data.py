@@ -392,6 +392,9 @@ class CIFARDataModule(L.LightningDataModule):
         self.val = dev_tensors(a.train_x, a.train_y, val_idx) if val_idx is not None else None
         self.n_train, self.n_test = len(train_idx), len(test_idx)
         self.rank, self.world = rank, world
+        # Evaluation batches: 1000 images on a GPU; 250 on a CPU, where 1000 spill the caches (quarter ResNet-56,
+        # bf16, 2 threads: 15.4 s per 10k test images at 1000, 8.5 s at 250; the logits are bit-identical).
+        self.eval_batch = 250 if dev.type == "cpu" else 1000
         step = (lambda: self.trainer.global_step) if self.trainer else (lambda: 0)
         # Every rank walks the same global batches and takes its own slice of each.
         self.stream = TrainStream(self.train_x, self.train_y, self.mean, cfg.batch_size, cfg.seed,
@@ -402,7 +405,7 @@ class CIFARDataModule(L.LightningDataModule):
         return self.stream
 
     def eval_batches(self, x, y):
-        return EvalBatches(x, y, self.mean, 1000, self.rank, self.world, self.cfg.channels_last)
+        return EvalBatches(x, y, self.mean, self.eval_batch, self.rank, self.world, self.cfg.channels_last)
 
     def val_dataloader(self):
         loaders = [self.eval_batches(self.test_x, self.test_y)]

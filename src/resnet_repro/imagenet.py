@@ -69,7 +69,7 @@ PCA_EIGVEC = ((-0.5675, 0.7192, 0.4009),
               (-0.5808, -0.0045, -0.8140),
               (-0.5836, -0.6948, 0.4203))
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # per-channel mean of ImageNet's training images (workers loader)
-EVAL_VIEWS_PER_BATCH = 1000  # images x views per evaluation batch
+EVAL_VIEWS_PER_BATCH = 1000  # images x views per evaluation batch on a GPU; a CPU takes 250 (see data.CIFARDataModule)
 
 
 # ----------------------------------------------------------------------------- augmentation and test views
@@ -153,8 +153,8 @@ class ViewBatches(D.EvalBatches):
     10 crops (views=10) of each stored image."""
 
     def __init__(self, x_uint8, y, mean, image_size: int, views: int, rank: int = 0, world_size: int = 1,
-                 channels_last: bool = False):
-        super().__init__(x_uint8, y, mean, max(1, EVAL_VIEWS_PER_BATCH // views), rank, world_size, channels_last)
+                 channels_last: bool = False, views_per_batch: int = EVAL_VIEWS_PER_BATCH):
+        super().__init__(x_uint8, y, mean, max(1, views_per_batch // views), rank, world_size, channels_last)
         self.image_size, self.views = image_size, views
 
     def __iter__(self):
@@ -298,7 +298,8 @@ class ImageFolderDataModule(L.LightningDataModule):
     def eval_batches(self, views: int, persistent: bool = False):
         if not hasattr(self, "_val_sets"):
             return ViewBatches(self.val_x, self.val_y, self.mean, self.cfg.image_size, views, self.rank,
-                               self.world, self.cfg.channels_last)
+                               self.world, self.cfg.channels_last,
+                               EVAL_VIEWS_PER_BATCH // 4 if self.device.type == "cpu" else EVAL_VIEWS_PER_BATCH)
         from torch.utils.data import DataLoader
 
         kw = dict(self._loader_kw, persistent_workers=persistent and self._loader_kw["num_workers"] > 0)
