@@ -208,3 +208,46 @@ def test_layout_defaults_to_one_worker_on_all_cores():
     assert layout(2, None, 2) == (2, 1)
     assert layout(None, 1, 2) == (2, 1)
     assert layout(1, 1, 2) == (1, 1)
+
+
+def test_the_landscape_nets_are_done_only_with_their_landscape(tmp_path):
+    """Issue 18: ResNet-56 and plain-56 (seed 0) get their loss landscape after training, as in `short`."""
+    job = C.Job("quarter", "resnet56", 0)
+    assert job.landscape and C.Job("paper", "plain56", 0).landscape
+    assert not C.Job("quarter", "resnet56", 1).landscape and not C.Job("quarter", "resnet20", 0).landscape
+    assert not C.Job("imagenette-cpu", "resnet34", 0).landscape
+    rd = job.run_dir(tmp_path)
+    (rd / "checkpoints").mkdir(parents=True)
+    (rd / "checkpoints" / "final.ckpt").write_bytes(b"")
+    (rd / "final.json").write_text("{}")
+    for f in C.ANALYSIS_FILES + (C.WEIGHTS_FILE,):
+        (rd / f).write_text("")
+    assert C.job_state(job, tmp_path) == "analysis"
+    (rd / "landscape.json").write_text("{}")
+    assert C.job_state(job, tmp_path) == "done"
+
+
+def test_post_analysis_measures_the_landscape_on_the_grid_of_the_short_landscapes(tmp_path, monkeypatch):
+    import resnet_repro.analyze as A
+    import resnet_repro.studies.gradflow as G
+    import resnet_repro.studies.landscapes as LS
+    import resnet_repro.studies.lesions as LE
+    import resnet_repro.weights as W
+
+    calls = []
+    for mod, name in ((W, "export"), (A, "analyze_preset"), (G, "gradflow_final"), (LE, "lesion_preset"),
+                      (LS, "landscape_preset")):
+        monkeypatch.setattr(mod, name, lambda *a, _n=name, **k: calls.append((_n, a, k)))
+    for arch, seed, with_landscape in (("resnet56", 0, True), ("resnet56", 1, False), ("resnet20", 0, False)):
+        calls.clear()
+        C.post_analysis(C.Job("quarter", arch, seed).run_dir(tmp_path), "data")
+        names = [c[0] for c in calls]
+        assert names[:4] == ["export", "analyze_preset", "gradflow_final", "lesion_preset"]
+        assert ("landscape_preset" in names) == with_landscape
+    C.post_analysis(C.Job("quarter", "plain56", 0).run_dir(tmp_path), "data")
+    _, args, kw = calls[-1]
+    assert args[:4] == ("quarter", ["plain56"], 0, 51) and kw["subset"] == 500 and kw["data_dir"] == "data"
+    # the committed short landscape used the same grid and subset, so the two budgets compare
+    meta = json.loads((Path(__file__).resolve().parents[1] / "results" / "short" / "runs" / "plain56" / "seed0"
+                       / "landscape.json").read_text())
+    assert (meta["grid"], meta["subset"]) == (51, 500)

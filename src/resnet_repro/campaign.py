@@ -4,7 +4,7 @@
 command) that trains `experiments.CAMPAIGNS[name]` in order with N workers, each a `train` subprocess pinned
 to its own cores with its own thread count, so that the total number of torch threads never exceeds the
 cores. After a CIFAR run finishes, the same worker computes its layer stds (Fig. 7), block lesions and
-gradient flow at the final weights. Finished runs are skipped; started ones resume from their last
+gradient flow at the final weights (and the loss landscape of experiments.LANDSCAPE_NETS, seed 0). Finished runs are skipped; started ones resume from their last
 checkpoint (train.py writes one atomically every `ckpt_every` eval intervals), so stopping the campaign at
 any moment, by `make campaign-stop`, a kill or a machine stop, loses at most one checkpoint interval.
 
@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .experiments import CAMPAIGNS
+from .experiments import CAMPAIGN_LANDSCAPE, CAMPAIGNS, LANDSCAPE_NETS
 from .paths import run_path
 
 HOME = Path(".campaign")
@@ -59,6 +59,18 @@ class Job:
         from .config import preset_family
 
         return preset_family(self.preset) == "cifar"
+
+    @property
+    def landscape(self) -> bool:
+        """Whether this run's analysis includes its loss landscape (experiments.LANDSCAPE_NETS, seed 0)."""
+        return self.cifar and self.arch in LANDSCAPE_NETS and self.seed == CAMPAIGN_LANDSCAPE["seed"]
+
+    def analysis_files(self) -> tuple[str, ...]:
+        """The files a finished run's analysis writes into its folder (none for an ImageNet-style run)."""
+        if not self.cifar:
+            return ()
+        return ANALYSIS_FILES + (() if self.arch.startswith("resnet1202") else (WEIGHTS_FILE,)) + (
+            ("landscape.json",) if self.landscape else ())
 
     def max_steps(self) -> int:
         from .config import PRESETS, TrainConfig
@@ -126,9 +138,8 @@ def job_state(job: Job, results: Path) -> str:
     """'done' (trained and analysed), 'analysis' (trained, analysis missing), 'running', 'partial' or 'waiting'."""
     rd = job.run_dir(results)
     if (rd / "final.json").is_file():
-        files = ANALYSIS_FILES + ((WEIGHTS_FILE,) if job.cifar and not job.arch.startswith("resnet1202") else ())
         needs = job.cifar and (rd / "checkpoints" / "final.ckpt").is_file() and not all(
-            (rd / f).is_file() for f in files)
+            (rd / f).is_file() for f in job.analysis_files())
         return "analysis" if needs else "done"
     if is_locked(rd):
         return "running"
@@ -248,9 +259,10 @@ def supervise(name: str, workers: int, threads: int, data_dir: str | None, resul
 
 def post_analysis(run: Path, data_dir: str | None = None) -> None:
     """The published weights, layer stds (Fig. 7), block lesions and gradient flow at the final weights of one
-    finished CIFAR run."""
+    finished CIFAR run, and its loss landscape where Job.landscape says so. Each step skips a file already written."""
     from .analyze import analyze_preset
     from .studies.gradflow import gradflow_final
+    from .studies.landscapes import landscape_preset
     from .studies.lesions import lesion_preset
     from .weights import export
 
@@ -260,6 +272,9 @@ def post_analysis(run: Path, data_dir: str | None = None) -> None:
     analyze_preset(preset, results, data_dir, archs=[arch], seeds=[seed])
     gradflow_final(preset, results, data_dir, archs=[arch], seeds=[seed])
     lesion_preset(preset, results, data_dir, archs=[arch], seeds=[seed])
+    if Job(preset, arch, seed).landscape:
+        landscape_preset(preset, [arch], seed, CAMPAIGN_LANDSCAPE["grid"], subset=CAMPAIGN_LANDSCAPE["subset"],
+                         results=results, data_dir=data_dir)
 
 
 # ----------------------------------------------------------------------------- control: start, stop, pause, status

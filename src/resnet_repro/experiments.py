@@ -58,7 +58,13 @@ IDENTITY_GRID: dict[str, list[tuple[str, tuple[int, ...]]]] = {
     "short": [(a, (0,)) for a in IDENTITY_VARIANTS],
 }
 # The other issue-8 measurements use the nets of CIFAR_GRID (studies.gradflow.GRADFLOW_ARCHS, studies.lesions.LESION_ARCHS,
-# studies.landscapes.LANDSCAPE_ARCHS).
+# LANDSCAPE_NETS below).
+
+# The loss landscapes (studies/landscapes.py): ResNet-56 against plain-56. The campaign measures them after training
+# seed 0 of these nets, on the grid and training subset of the committed `short` landscapes, so that the budgets
+# compare (51x51 points on 500 images: about 15 minutes a net on the 2-core CPU).
+LANDSCAPE_NETS = ("resnet56", "plain56")
+CAMPAIGN_LANDSCAPE = dict(seed=0, grid=51, subset=500)
 
 
 # The experiments `grid --experiment NAME` can train: the paper's (CIFAR or ImageNet-style, by preset) and issue 8's.

@@ -19,6 +19,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from .. import data as D
 from ..analyze import default_device, inference_batches
+from ..experiments import LANDSCAPE_NETS
 from ..hooks import filter_normalized_direction
 from ..models import parse_arch
 from ..paths import run_path
@@ -28,7 +29,7 @@ from ..weights import has_final_weights
 from .common import RUN_FILES, RunSet, cifar_setup, provenance, run_files, run_jsons, runs_frame
 from .lesions import evaluate
 
-LANDSCAPE_ARCHS = ["resnet56", "plain56"]
+LANDSCAPE_ARCHS = list(LANDSCAPE_NETS)
 
 
 LANDSCAPE_1D_COLUMNS = ["arch", "seed", "alpha", "loss", "err"]
