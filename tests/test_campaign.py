@@ -251,3 +251,21 @@ def test_post_analysis_measures_the_landscape_on_the_grid_of_the_short_landscape
     meta = json.loads((Path(__file__).resolve().parents[1] / "results" / "short" / "runs" / "plain56" / "seed0"
                        / "landscape.json").read_text())
     assert (meta["grid"], meta["subset"]) == (51, 500)
+
+
+def test_speeds_count_only_the_intervals_trained_at_the_campaigns_threads(tmp_path):
+    """A run trained first with 1 torch thread, then resumed with 2: campaign-status estimates at the threads the
+    campaign runs now."""
+    from resnet_repro.runfolder import seconds_per_iteration
+
+    rd = tmp_path / "run"
+    rd.mkdir()
+    elapsed = [400.0, 800.0, 1200.0, 1400.0, 1600.0, 1800.0]  # 1 s/it until 1,200, then 0.5 s/it
+    (rd / "metrics.csv").write_text("iteration,elapsed_s\n" + "".join(f"{400 * (i + 1)},{e}\n"
+                                                                    for i, e in enumerate(elapsed)))
+    (rd / "sessions.jsonl").write_text(json.dumps(dict(from_iteration=0, torch_threads=1)) + "\n"
+                                       + json.dumps(dict(from_iteration=1200, torch_threads=2)) + "\n")
+    assert seconds_per_iteration(rd, threads=1) == 1.0
+    assert seconds_per_iteration(rd, threads=2) == 0.5
+    assert seconds_per_iteration(rd, threads=4) is None
+    assert seconds_per_iteration(rd) == 0.5  # all five intervals: 1, 1, 0.5, 0.5, 0.5

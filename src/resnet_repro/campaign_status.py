@@ -20,16 +20,17 @@ def _fmt_s(s: float | None) -> str:
     return f"{s / 3600:.1f} h" if s >= 5400 else f"{s / 60:.0f} min"
 
 
-def seconds_per_iteration(jobs: list[Job], results: Path) -> dict[tuple[str, str], float]:
+def seconds_per_iteration(jobs: list[Job], results: Path, threads: int | None = None) -> dict[tuple[str, str], float]:
     """Measured s/iteration (evaluations included) per (arch, precision) from this queue's runs, finished or not:
-    the median over each run's evaluation intervals, so a pause (`campaign hold`) or a restart does not count."""
+    the median over each run's evaluation intervals, so a pause (`campaign hold`) or a restart does not count; with
+    `threads`, only intervals trained with that many torch threads (the campaign's layout now)."""
     from .runfolder import seconds_per_iteration as run_speed  # torch and Lightning: only when speeds are needed
 
     from_runs: dict[tuple[str, str], float] = {}
     for j in jobs:
         rd = j.run_dir(results)
         prec = json.loads((rd / "config.json").read_text()).get("precision") if (rd / "config.json").is_file() else None
-        if (spi := run_speed(rd)) is not None:
+        if (spi := run_speed(rd, threads)) is not None:
             from_runs.setdefault((j.arch, prec), spi)
     return from_runs
 
@@ -77,7 +78,9 @@ def status(name: str | None = None, results: Path = Path("results")) -> int:
                                        f"threads, code {str(st.get('commit', '?'))[:12]})" if pid else ""))
     from .config import PRESETS, TrainConfig
 
-    measured = seconds_per_iteration(jobs, results)
+    # Speeds measured at the running campaign's threads per worker (2 threads train about 1.7x as fast as 1);
+    # when it is stopped, at any thread count.
+    measured = seconds_per_iteration(jobs, results, st.get("threads") if pid else None)
     total, unknown = 0.0, 0
     for j in jobs:
         rd = j.run_dir(results)

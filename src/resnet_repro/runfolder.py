@@ -249,14 +249,24 @@ def data_key(run: Path, data_dir: str | None = None) -> str | None:
     return data_dir or run_config(run).data_dir
 
 
-def seconds_per_iteration(run: Path) -> float | None:
+def seconds_per_iteration(run: Path, threads: int | None = None) -> float | None:
     """The median time per iteration over a run's evaluation intervals (from metrics.csv's elapsed_s): the speed
-    the run trained at, which an interval spanning a pause or a restart does not move (None without two rows)."""
+    the run trained at, which an interval spanning a pause or a restart does not move (None without two rows).
+    With `threads`, only the intervals trained by sessions with that many torch threads (sessions.jsonl)."""
     m = Path(run) / "metrics.csv"
     rows = list(csv.DictReader(open(m))) if m.is_file() else []
+    sessions = []
+    if threads is not None and (Path(run) / "sessions.jsonl").is_file():
+        lines = (Path(run) / "sessions.jsonl").read_text().splitlines()
+        sessions = sorted((json.loads(ln).get("from_iteration", 0), json.loads(ln).get("torch_threads"))
+                          for ln in lines if ln.strip())
+
+    def trained_with(it: float):  # the threads of the last session that started at or before iteration `it`
+        return next((t for start, t in reversed(sessions) if start <= it), None)
+
     steps = sorted((float(b["elapsed_s"]) - float(a["elapsed_s"])) / (float(b["iteration"]) - float(a["iteration"]))
                    for a, b in zip(rows, rows[1:])
                    if a.get("elapsed_s") and b.get("elapsed_s") and float(b["iteration"]) > float(a["iteration"])
-                   and float(b["elapsed_s"]) > float(a["elapsed_s"]))
+                   and float(b["elapsed_s"]) > float(a["elapsed_s"])
+                   and (threads is None or trained_with(float(a["iteration"])) == threads))
     return steps[len(steps) // 2] if steps else None
-
