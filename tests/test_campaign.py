@@ -208,6 +208,8 @@ def test_layout_defaults_to_one_worker_on_all_cores():
     assert layout(2, None, 2) == (2, 1)
     assert layout(None, 1, 2) == (2, 1)
     assert layout(1, 1, 2) == (1, 1)
+    with pytest.raises(ValueError, match="at least 1"):
+        layout(0, None, 2)
 
 
 def test_the_landscape_nets_are_done_only_with_their_landscape(tmp_path):
@@ -223,7 +225,9 @@ def test_the_landscape_nets_are_done_only_with_their_landscape(tmp_path):
     for f in C.ANALYSIS_FILES + (C.WEIGHTS_FILE,):
         (rd / f).write_text("")
     assert C.job_state(job, tmp_path) == "analysis"
-    (rd / "landscape.json").write_text("{}")
+    (rd / "landscape.json").write_text(json.dumps(dict(grid=51, subset=2000)))  # measured by hand, another subset
+    assert C.job_state(job, tmp_path) == "analysis"
+    (rd / "landscape.json").write_text(json.dumps(dict(grid=51, subset=500)))
     assert C.job_state(job, tmp_path) == "done"
 
 
@@ -269,3 +273,12 @@ def test_speeds_count_only_the_intervals_trained_at_the_campaigns_threads(tmp_pa
     assert seconds_per_iteration(rd, threads=2) == 0.5
     assert seconds_per_iteration(rd, threads=4) is None
     assert seconds_per_iteration(rd) == 0.5  # all five intervals: 1, 1, 0.5, 0.5, 0.5
+    # The sessions of quarter ResNet-56: a lost 1-thread attempt reached 4,400 and was restarted from 0 with 2 threads
+    # (metrics.csv rewritten). Sessions count in the order they ran, so the lost one owns none of the new intervals.
+    elapsed = [200.0 * i if i <= 11 else 2200.0 + 100 * (i - 11) for i in range(1, 24)]  # 0.5 s/it, 0.25 from 4,400
+    (rd / "metrics.csv").write_text("iteration,elapsed_s\n" + "".join(f"{400 * i},{e}\n"
+                                                                    for i, e in enumerate(elapsed, 1)))
+    (rd / "sessions.jsonl").write_text("".join(json.dumps(dict(from_iteration=f, torch_threads=t)) + "\n" for f, t in
+                                               ((0, 1), (4400, 1), (4400, None), (0, 1), (0, 2), (2400, 2), (2800, 2))))
+    assert seconds_per_iteration(rd, threads=2) == 0.25  # 10 intervals at 0.5 and 12 at 0.25, all with 2 threads
+    assert seconds_per_iteration(rd, threads=1) is None

@@ -296,14 +296,14 @@ class ImageFolderDataModule(L.LightningDataModule):
         return self.train_batches
 
     def eval_batches(self, views: int, persistent: bool = False):
+        per_batch = EVAL_VIEWS_PER_BATCH // 4 if self.device.type == "cpu" else EVAL_VIEWS_PER_BATCH
         if not hasattr(self, "_val_sets"):
             return ViewBatches(self.val_x, self.val_y, self.mean, self.cfg.image_size, views, self.rank,
-                               self.world, self.cfg.channels_last,
-                               EVAL_VIEWS_PER_BATCH // 4 if self.device.type == "cpu" else EVAL_VIEWS_PER_BATCH)
+                               self.world, self.cfg.channels_last, per_batch)
         from torch.utils.data import DataLoader
 
         kw = dict(self._loader_kw, persistent_workers=persistent and self._loader_kw["num_workers"] > 0)
-        loader = DataLoader(self._val_sets[views], batch_size=max(1, EVAL_VIEWS_PER_BATCH // views), **kw)
+        loader = DataLoader(self._val_sets[views], batch_size=max(1, per_batch // views), **kw)
         return DeviceBatches(loader, self.device, self.mean, channels_last=self.cfg.channels_last)
 
     def val_dataloader(self):

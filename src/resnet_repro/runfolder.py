@@ -258,10 +258,11 @@ def seconds_per_iteration(run: Path, threads: int | None = None) -> float | None
     sessions = []
     if threads is not None and (Path(run) / "sessions.jsonl").is_file():
         lines = (Path(run) / "sessions.jsonl").read_text().splitlines()
-        sessions = sorted((json.loads(ln).get("from_iteration", 0), json.loads(ln).get("torch_threads"))
-                          for ln in lines if ln.strip())
+        # In the order they ran: a session cuts metrics.csv back to its from_iteration (a restart from 0 after a
+        # lost checkpoint rewrites it all), so the latest session that started at or before an interval wrote it.
+        sessions = [(d.get("from_iteration", 0), d.get("torch_threads")) for d in map(json.loads, filter(str.strip, lines))]
 
-    def trained_with(it: float):  # the threads of the last session that started at or before iteration `it`
+    def trained_with(it: float):  # the threads of the latest session that started at or before iteration `it`
         return next((t for start, t in reversed(sessions) if start <= it), None)
 
     steps = sorted((float(b["elapsed_s"]) - float(a["elapsed_s"])) / (float(b["iteration"]) - float(a["iteration"]))

@@ -14,16 +14,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+from matplotlib.figure import Figure
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from ..claims import CLAIMS, holds  # noqa: E402
-from ..config import PRESETS, TrainConfig, make_config  # noqa: E402
-from ..experiments import CIFAR_NETS  # noqa: E402
-from ..plotting import arch_color, arch_label  # noqa: E402
+from ..claims import CLAIMS, holds
+from ..config import PRESETS, TrainConfig, make_config
+from ..experiments import CIFAR_NETS
+from ..plotting import arch_color, arch_label
 
 COMMAND = "budget"
 HELP = ("final error vs fraction of the paper's schedule, and the smallest budget at which each claim holds "
@@ -60,7 +57,8 @@ def tables(results: str | Path, load) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def figure(per_net: pd.DataFrame):
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    fig = Figure(figsize=(10, 3.8))  # no pyplot: importing a study leaves the backend alone
+    axes = fig.subplots(1, 2, sharey=True)
     for ax, family in zip(axes, ("plain", "resnet")):
         for arch in (a for a in CIFAR_NETS if a.startswith(family)):
             g = per_net[per_net.arch == arch].sort_values("fraction")
@@ -124,7 +122,6 @@ def write(results: str | Path, figures: str | Path, report: str | Path, load) ->
     fig = figure(per_net)
     for ext in ("png", "pdf"):
         fig.savefig(Path(figures) / f"budget.{ext}", dpi=120, metadata={"CreationDate": None} if ext == "pdf" else {})
-    plt.close(fig)
     Path(report).mkdir(parents=True, exist_ok=True)
     (Path(report) / "budget.md").write_text(report_text(per_net, claims))
     print(f"[budget] {len(per_net)} (net, budget) points, {len(claims)} claim checks -> {report}/budget.md")

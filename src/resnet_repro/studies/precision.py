@@ -13,14 +13,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
+from matplotlib.figure import Figure
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from ..experiments import CIFAR_GRID  # noqa: E402
-from ..paths import run_path  # noqa: E402
+from ..experiments import CIFAR_GRID
+from ..paths import run_path
 
 COMMAND = "precision-check"
 HELP = "bf16 vs fp32: the short runs against short-bf16 (issue 15)"
@@ -84,7 +81,8 @@ def verdict(df: pd.DataFrame) -> tuple[str, bool | None]:
 
 def figure(results: str | Path, df: pd.DataFrame):
     nets = [a for a, _ in CIFAR_GRID[BF16]]
-    fig, axes = plt.subplots(1, len(nets), figsize=(5 * len(nets), 3.6), sharey=True)
+    fig = Figure(figsize=(5 * len(nets), 3.6))  # no pyplot: importing a study leaves the backend alone
+    axes = fig.subplots(1, len(nets), sharey=True)
     for ax, arch in zip(axes, nets):
         for preset, style in ((FP32, "-"), (BF16, "--")):
             for s, color in zip((0, 1), ("C0", "C1")):
@@ -112,7 +110,6 @@ def write(results: str | Path, figures: str | Path, report: str | Path, load=Non
     fig = figure(results, df)
     for ext in ("png", "pdf"):
         fig.savefig(fdir / f"precision_check.{ext}", dpi=120, metadata={"CreationDate": None} if ext == "pdf" else {})
-    plt.close(fig)
     text, ok = verdict(df)
     rows = ["| net | seed | precision | test err | train err | wall time | it/s | torch threads | device | commit |",
             "|---|---:|---|---:|---:|---:|---:|---:|---|---|"]
