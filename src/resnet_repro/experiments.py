@@ -62,7 +62,7 @@ IDENTITY_GRID: dict[str, list[tuple[str, tuple[int, ...]]]] = {
 
 # The loss landscapes (studies/landscapes.py): ResNet-56 against plain-56. The campaign measures them after training
 # seed 0 of these nets, on the grid and training subset of the committed `short` landscapes, so that the budgets
-# compare (51x51 points on 500 images: about 15 minutes a net on the 2-core CPU).
+# compare (51x51 points on 500 images: 33 minutes for quarter ResNet-56 on the 2-core CPU, in fp32).
 LANDSCAPE_NETS = ("resnet56", "plain56")
 CAMPAIGN_LANDSCAPE = dict(seed=0, grid=51, subset=500)
 

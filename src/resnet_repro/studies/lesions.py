@@ -94,7 +94,9 @@ def lesion_setting(t: pd.DataFrame, metas: list[dict]) -> str:
     where = "; ".join(f"{', '.join(g)}: {k[0]}, commit `{k[1]}`" for k, g in sorted(groups.items()))
     have = {(str(m.get("arch")), int(m.get("seed", -1))) for m in metas}
     missing = sorted({f"{a} seed {int(s)}" for a, s in zip(t.arch, t.seed) if (str(a), int(s)) not in have})
-    parts = [f"each net's final weights on {' or '.join(f'{x:,}' for x in n)} test images of its own data"]
+    parts = [f"each net's final weights on {' or '.join(f'{x:,}' for x in n)} test images of its own data, in fp32 "
+             "(a run trained in bf16 reports its final test error under bf16 autocast, so its intact error here can "
+             "differ slightly from Table 6's)"]
     if where:
         parts.append(where)
     if missing:
