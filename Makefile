@@ -66,7 +66,7 @@ figures: collect ## every study's figures (png, pdf) and tables (md, tex) into f
 notebooks: figures ## execute the notebooks of PRESET's studies into notebooks/PRESET/ (outputs included)
 	$(RUN) notebooks --preset $(PRESET)
 
-report: figures ## report/PRESET/report.md (and beyond.md), .html, from the CSVs; the README's headline results
+report: figures ## report/PRESET/report.md (and beyond.md), .html, from the CSVs; the README's headline results and weights table
 	$(RUN) report --preset $(PRESET)
 	$(if $(filter smoke imagenette-smoke,$(PRESET)),,$(RUN) readme)
 

@@ -28,3 +28,16 @@ def test_every_committed_run_folder_is_finished_and_holds_no_checkpoint():
     assert not unfinished, f"run folders committed without final.json: {unfinished}"
     bad = [f for f in files if f.endswith((".ckpt", ".lock", ".tmp")) or "/checkpoints/" in f]
     assert not bad, bad
+
+
+def test_the_readme_lists_exactly_the_committed_weights():
+    """The README's weights table (make weights, make report) names every committed weights file and no other."""
+    from resnet_repro.weights import README_MARKERS, WEIGHTS
+
+    text = (ROOT / "README.md").read_text()
+    a, b = README_MARKERS
+    assert a in text and b in text
+    listed = set(re.findall(r"`(results/[^`]+)`", text.split(a, 1)[1].split(b, 1)[0]))
+    committed = {f for f in tracked() if f.endswith("/" + WEIGHTS)}
+    assert committed, "no committed weights"
+    assert listed == committed, f"missing from the README: {sorted(committed - listed)}; not committed: {sorted(listed - committed)}"

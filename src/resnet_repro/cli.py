@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     gp.add_argument("--out", default=None, help="collect: the folder for the files to bring back ($OUT)")
     gp.add_argument("--pack-in", default=None, help="unpack: the folder holding collect's files")
 
-    hl = sub.add_parser("readme", help="rewrite the README's headline results (between its markers) from the CSVs")
+    hl = sub.add_parser("readme", help="rewrite the README's headline results and published-weights table (between their markers) from the CSVs and run folders")
     hl.add_argument("--results", default="results")
     hl.add_argument("--figures", default="figures")
     hl.add_argument("--readme", default="README.md")
@@ -271,11 +271,12 @@ def _dispatch(args) -> int:
     if cmd == "readme":
         from pathlib import Path
 
-        from .headline import update_readme
+        from . import headline, weights
 
-        if not update_readme(Path(args.readme), args.results, args.figures):
+        if not headline.update_readme(Path(args.readme), args.results, args.figures):
             raise UserError(f"{args.readme} has no headline markers")
-        print(f"[readme] headline results written into {args.readme}")
+        weights.update_readme(Path(args.readme), args.results)  # the published-weights table follows the runs too
+        print(f"[readme] headline results and the published-weights table written into {args.readme}")
         return 0
     if cmd == "beyond":
         return _beyond(args)
