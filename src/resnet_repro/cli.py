@@ -121,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     gp.add_argument("--out", default=None, help="collect: the folder for the files to bring back ($OUT)")
     gp.add_argument("--pack-in", default=None, help="unpack: the folder holding collect's files")
 
-    hl = sub.add_parser("readme", help="rewrite the README's headline results and published-weights table (between their markers) from the CSVs and run folders")
+    hl = sub.add_parser("readme", help="rewrite the README's headline results and published-weights table "
+                                       "(between their markers) from the CSVs and run folders")
     hl.add_argument("--results", default="results")
     hl.add_argument("--figures", default="figures")
     hl.add_argument("--readme", default="README.md")
