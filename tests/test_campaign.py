@@ -201,6 +201,17 @@ def test_speeds_leave_pauses_out_and_an_unmeasured_net_is_scaled_by_its_flops(tm
     assert CS.estimate(jobs[1], measured, "32-true", jobs) is None  # no run in that precision
 
 
+def test_an_unmeasured_imagenet_style_net_is_scaled_from_one_of_its_dataset():
+    """FLOPs translate poorly between 32-px CIFAR and 64-px ImageNet-style steps: ResNet-34 at imagenette-cpu takes
+    its speed from plain-18 there (another family), not from a CIFAR ResNet (its family)."""
+    jobs = [C.Job("quarter", "resnet20", 0), C.Job("imagenette-cpu", "plain18", 0), C.Job("imagenette-cpu", "resnet34", 0)]
+    measured = {("resnet20", "bf16-mixed"): 0.14, ("plain18", "bf16-mixed"): 1.0}
+    est = CS.estimate(jobs[2], measured, "bf16-mixed", jobs)
+    assert est == 1.0 * CS.step_cost(jobs[2]) / CS.step_cost(jobs[1])
+    cifar = CS.estimate(C.Job("quarter", "resnet56", 0), measured, "bf16-mixed", jobs)
+    assert cifar == 0.14 * CS.step_cost(C.Job("quarter", "resnet56", 0)) / CS.step_cost(jobs[0])
+
+
 def test_layout_defaults_to_one_worker_on_all_cores():
     from resnet_repro.campaign import layout
 

@@ -51,20 +51,20 @@ def _step_cost(arch: str, preset: str) -> float:
 
 
 def estimate(job: Job, measured: dict, precision: str, jobs: list[Job] | None = None) -> float | None:
-    """s/iteration of a job: measured for its net, else a measured net's (same precision, the same family of nets
-    first) scaled by their training FLOPs per iteration."""
+    """s/iteration of a job: measured for its net, else a measured net's (same precision; a net of the same dataset
+    first, as FLOPs translate poorly between 32-px CIFAR and 64-px ImageNet-style steps; then the same family of
+    nets) scaled by their training FLOPs per iteration."""
     if (job.arch, precision) in measured:
         return measured[(job.arch, precision)]
+    from .config import preset_family
     from .models import parse_arch
 
-    refs = [(a, spi) for (a, prec), spi in measured.items() if prec == precision]
+    first_job = {j.arch: j for j in reversed(jobs or [])}
+    refs = [(first_job[a], spi) for (a, prec), spi in measured.items() if prec == precision and a in first_job]
     if not refs:
         return None
-    fam = parse_arch(job.arch).family
-    arch, spi = sorted(refs, key=lambda r: parse_arch(r[0]).family != fam)[0]
-    ref = next((j for j in (jobs or []) if j.arch == arch), None)
-    if ref is None:
-        return None
+    fam, data = parse_arch(job.arch).family, preset_family(job.preset)
+    ref, spi = min(refs, key=lambda r: (preset_family(r[0].preset) != data, parse_arch(r[0].arch).family != fam))
     return spi * step_cost(job) / step_cost(ref)
 
 
