@@ -264,9 +264,9 @@ def test_collect_figures_and_report_on_the_smoke_run(smoke_run, tmp_path):
     assert imagenet_depth.FIG4_NAME in md and "$" not in md.replace("$\\pm$", "")
 
 
-def _runs(vals: dict) -> pd.DataFrame:
-    return pd.DataFrame([dict(arch=a, final_train_err=tr, final_val_10crop_err=va, n_val=3925, n_train=9469,
-                              preset="imagenette") for a, (tr, va) in vals.items()])
+def _runs(vals: dict, seed: int = 0) -> pd.DataFrame:
+    return pd.DataFrame([dict(arch=a, seed=seed, final_train_err=tr, final_val_10crop_err=va, n_val=3925,
+                              n_train=9469, preset="imagenette") for a, (tr, va) in vals.items()])
 
 
 def test_verdict_states_whether_the_ordering_reproduces():
@@ -280,3 +280,21 @@ def test_verdict_states_whether_the_ordering_reproduces():
     assert "**Not reproduced**" in v and "does **not** beat ResNet-18" in v
     assert "does not fully reproduce" in v and "10 classes" in v and "9,469 training images" in v
     assert "does **not** hold" in v
+
+
+def test_verdict_says_whether_b_and_c_beat_a_and_uses_a_second_seed_as_the_noise():
+    base = dict(plain18=(0.10, 0.20), plain34=(0.13, 0.24), resnet18=(0.08, 0.19), resnet34=(0.05, 0.16),
+                resnet34b=(0.05, 0.17), resnet34c=(0.05, 0.15))
+    v = imagenet_depth.imagenet_verdict(_runs(base))
+    assert "B does **not** beat A" in v and "One seed per net" in v and "second seed" not in v
+    assert "±0.62 points" in v  # binomial: sqrt(p(1-p)/3925) at the mean val error 18.5%
+    assert imagenet_depth.seed_spread(_runs(base)) == (None, [])
+    # A second seed of the closest pair: ResNet-34 A at 16% and 20%, B at 17% and 17%: pooled std sqrt(0.0008/2) = 2%.
+    two = pd.concat([_runs(base), _runs(dict(resnet34=(0.05, 0.20), resnet34b=(0.05, 0.17)), seed=1)])
+    spread, archs = imagenet_depth.seed_spread(two)
+    assert archs == ["resnet34", "resnet34b"] and abs(spread - 0.02) < 1e-12
+    v = imagenet_depth.imagenet_verdict(two)
+    assert "seed-to-seed std of one net's val error, from a second seed of resnet34, resnet34b, is 2.00 points" in v
+    assert "±5.66 points" in v and "One seed per net" not in v  # 2 x sqrt(2) x 2.00
+    # means over seeds: A at 18%, so B (17%) and C (15%) both beat it now
+    assert "B and C both **beat** A" in v
