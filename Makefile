@@ -23,7 +23,7 @@ PACK_IN  ?= .carry
 RUN      := $(PY) -m resnet_repro
 
 .DEFAULT_GOAL := help
-.PHONY: budget gpu-plan gpu-batch gpu-status gpu-collect gpu-unpack weights bench-layouts precision-check campaign campaign-status campaign-stop campaign-pause campaign-resume
+.PHONY: budget gpu-plan gpu-lean gpu-restore gpu-batch gpu-status gpu-collect gpu-unpack weights bench-layouts precision-check campaign campaign-status campaign-stop campaign-pause campaign-resume
 .PHONY: help setup test train grid analyze collect figures notebooks report reproduce-cifar reproduce-imagenet \
         pack-data unpack-data pack-runs unpack-runs bench models clean-smoke gradflow lesion landscape identity beyond
 
@@ -97,7 +97,7 @@ campaign-pause: setup ## freeze the campaign (SIGSTOP) to free the cores; campai
 campaign-resume: setup ## continue a paused campaign
 	$(RUN) campaign resume
 
-# A GPU lease (gpu.py, issue 17). Here: gpu-plan; there: the printed calls, gpu-status, gpu-collect OUT=$OUT;
+# A GPU lease (gpu.py, issue 17). Here: gpu-plan, gpu-lean; there: the printed calls, gpu-status, gpu-collect OUT=$OUT;
 # here again: gpu-unpack PACK_IN=<the files>. On the GPU machine the packages are preinstalled (no setup).
 LANES ?= 4
 STAGE_DIR ?= /root/gpu-stage
@@ -105,6 +105,12 @@ GPY ?= $(if $(wildcard $(PY)),$(PY),python3)
 
 gpu-plan: setup ## pack the CIFAR-10 copy into parts that fit a call beside the tree, and print the lease's calls
 	$(RUN) gpu plan --preset $(PRESET) --lanes $(LANES) $(if $(DATA_DIR),--data $(DATA_DIR),)
+
+gpu-lean: ## before a lease's calls: switch to a branch without figures, notebooks, reports and weights
+	$(RUN) gpu lean
+
+gpu-restore: ## after a lease: back to the branch gpu-lean left (the files return)
+	$(RUN) gpu restore
 
 gpu-batch: ## (on the GPU machine) unpack the staged data, benchmark, start LANES background training lanes
 	PYTHONPATH=src $(GPY) -m resnet_repro gpu batch --preset $(PRESET) --lanes $(LANES) --stage-dir $(STAGE_DIR) $(ARGS)

@@ -104,8 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--force", action="store_true", help="rewrite files that exist")
     w.add_argument("--readme", default="README.md", help="README to update between its weights markers ('' to skip)")
 
-    gp = sub.add_parser("gpu", help="turn a GPU lease into results: plan | batch | status | collect | unpack (gpu.py)")
-    gp.add_argument("action", choices=["plan", "batch", "status", "collect", "unpack", "lane"])
+    gp = sub.add_parser("gpu", help="turn a GPU lease into results: plan | lean | batch | status | collect | restore | "
+                                    "unpack (gpu.py)")
+    gp.add_argument("action", choices=["plan", "lean", "restore", "batch", "status", "collect", "unpack", "lane"])
     gp.add_argument("--train-args", default="", help="flags passed to every train command, as one string "
                                                        "(e.g. '--compile true')")
     gp.add_argument("--preset", default="paper")
@@ -360,11 +361,20 @@ def _gpu(args) -> int:
     a = args.action
     if a == "plan":
         m = G.plan(args.data)
-        print(f"[gpu] tree {m['tree_bytes'] / 2**20:.1f} MiB; data {sum(p['bytes'] for p in m['parts']) / 2**20:.1f} MiB "
-              f"in {len(m['parts'])} parts of <= {m['part_bytes'] / 2**20:.1f} MiB; the lease needs {m['calls']} "
-              f"call(s) to start, then polls (`make gpu-status`) and one `make gpu-collect OUT=$OUT`:")
+        print(f"[gpu] tree {G.tree_bytes() / 2**20:.1f} MiB, lean {m['tree_bytes'] / 2**20:.1f} MiB; data "
+              f"{sum(p['bytes'] for p in m['parts']) / 2**20:.1f} MiB in {len(m['parts'])} parts of <= "
+              f"{m['part_bytes'] / 2**20:.1f} MiB. First `make gpu-lean`; then the lease needs {m['calls']} call(s) "
+              f"to start, polls (`make gpu-status`), one `make gpu-collect OUT=$OUT`; then `make gpu-restore`:")
         for i, c in enumerate(G.call_commands(m, args.preset, args.lanes), 1):
             print(f"  call {i}: {c}")
+        return 0
+    if a in ("lean", "restore"):
+        if a == "restore":
+            print(f"[gpu] back on {G.restore()}: figures, notebooks, reports and weights are back")
+            return 0
+        r = G.lean()
+        print(f"[gpu] on branch {G.LEASE_BRANCH} (from {r['previous']}): {r['dropped']} heavy files left out, the tree "
+              f"{r['before'] / 2**20:.1f} -> {r['after'] / 2**20:.1f} MiB. After the lease: `make gpu-restore`")
         return 0
     if a == "batch":
         data_dir = args.data_dir or str(G.unpack(args.stage_dir or "/root/gpu-stage"))

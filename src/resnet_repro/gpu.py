@@ -4,14 +4,17 @@ The lease's machine receives a copy of the working tree (at most 64 MiB per comm
 commands of at most 10 minutes, keeps processes started with setsid between commands while it is held, and returns
 at most 8 files of 16 MiB. So:
 
-1. here, `make gpu-plan` packs the CIFAR-10 folder into gzip parts sized to what the measured tree leaves of the
-   64 MiB, and prints the calls the lease needs, one per part, before the first one (`gpu.plan`);
+1. here, `make gpu-plan` packs the CIFAR-10 folder into gzip parts sized to what the lean tree leaves of the
+   64 MiB, and prints the calls the lease needs, one per part, before the first one (`gpu.plan`); `make gpu-lean`
+   then switches to a branch without the figures, notebooks, reports and weights (`gpu.lean`: 29 of the tree's
+   33 MiB in Dec 2026, and growing), from which the calls are made;
 2. there, each call stages its part; the last one runs `make gpu-batch`: it joins and checks the parts, unpacks the
    data, runs the benchmark, and starts the queue (`gpu.queue`) as concurrent background lanes sharing the GPU;
 3. later calls poll (`make gpu-status`); the last one runs `make gpu-collect OUT=$OUT`: finished run folders with
    their analysis and weights, then the checkpoints of unfinished runs (so that a later lease resumes them, carried
    back), packed into at most 8 files of at most 16 MiB with a sha256 list (`gpu.collect`);
-4. here, `make gpu-unpack PACK_IN=<files>` checks and unpacks them into results/.
+4. here, `make gpu-restore` switches back (`gpu.restore`), and `make gpu-unpack PACK_IN=<files>` checks and
+   unpacks the files into results/.
 
 A run that the CPU campaign has finished or started (same preset, net and seed: its run folder exists here) is
 left to it: the GPU takes the next free seed instead, so that no run mixes devices.
@@ -37,6 +40,7 @@ CALL_LIMIT = 64 * MiB  # what one call carries: the tree plus its carried paths
 OUT_FILES, OUT_FILE_MAX = 8, 16 * MiB  # what comes back
 MARGIN = 2 * MiB  # headroom for files written between the plan and the call
 STAGE = Path(".carry/gpu")
+LEAN_DIRS, LEASE_BRANCH = ("figures", "notebooks", "report"), "gpu-lease"
 # The issue's order: seed 0 of the ten Table 6 nets, then ResNet-1202, then seeds 1-4 of the ten.
 GPU_ORDER = ["resnet20", "resnet56", "plain20", "plain56", "resnet110", "plain110", "resnet32", "resnet44",
              "plain32", "plain44"]
@@ -90,17 +94,58 @@ def read_parts(folder: Path, parts: list[dict], listing: str) -> bytes:
     return blob
 
 
-def tree_bytes(root: Path = Path(".")) -> int:
-    """What a call sends besides its carried paths: tracked files and untracked files git does not ignore."""
-    names = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=root,
-                           capture_output=True, check=True).stdout.split(b"\0")
-    return sum((root / n.decode()).stat().st_size for n in names if n and (root / n.decode()).is_file())
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, check=True, text=True).stdout
+
+
+def heavy(name: str) -> bool:
+    """A tracked file that a lease does not need: figures, executed notebooks, reports, published weights."""
+    return name.split("/", 1)[0] in LEAN_DIRS or name.endswith(".safetensors")
+
+
+def tree_bytes(root: Path = Path("."), lean: bool = False) -> int:
+    """What a call sends besides its carried paths: tracked files and untracked files git does not ignore (with
+    `lean`, as after `lean()`: the heavy tracked files left out)."""
+    names = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
+    tracked = set(_git(root, "ls-files", "-z").split("\0")) if lean else set()
+    return sum((root / n).stat().st_size for n in names
+               if n and (root / n).is_file() and not (n in tracked and heavy(n)))
+
+
+def lean(root: Path = Path(".")) -> dict:
+    """Before a lease: the tracked tree grows with every published figure and weights file (33 MiB in Dec 2026) and a
+    call sends all of it, so switch to a branch LEASE_BRANCH that drops the heavy files (a commit there; untracked
+    run folders of the campaign stay where they are). restore() switches back and the files return."""
+    if _git(root, "status", "--porcelain", "--untracked-files=no").strip():
+        raise ValueError("commit or stash the changes to tracked files first: the lease branch starts from HEAD")
+    branch = _git(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    if branch == LEASE_BRANCH:
+        raise ValueError(f"already on {LEASE_BRANCH}: `make gpu-restore` first")
+    drop = [n for n in _git(root, "ls-files", "-z").split("\0") if n and heavy(n)]
+    before = tree_bytes(root)
+    _git(root, "switch", "-q", "-C", LEASE_BRANCH)
+    for i in range(0, len(drop), 500):
+        _git(root, "rm", "-q", "--", *drop[i:i + 500])
+    _git(root, "-c", "user.name=gpu-lease", "-c", "user.email=gpu-lease@localhost", "commit", "-q", "--no-verify",
+         "-m", f"gpu lease: the tree without its {len(drop)} heavy files (figures, notebooks, reports, weights)")
+    (root / STAGE).mkdir(parents=True, exist_ok=True)
+    (root / STAGE / "lean.json").write_text(json.dumps(dict(previous=branch, dropped=len(drop))) + "\n")
+    return dict(previous=branch, dropped=len(drop), before=before, after=tree_bytes(root))
+
+
+def restore(root: Path = Path(".")) -> str:
+    """After a lease: back to the branch lean() left (the heavy files return); the lease branch is deleted."""
+    info = json.loads((root / STAGE / "lean.json").read_text())
+    _git(root, "switch", "-q", info["previous"])
+    _git(root, "branch", "-q", "-D", LEASE_BRANCH)
+    (root / STAGE / "lean.json").unlink()
+    return info["previous"]
 
 
 def plan(data_dir: str | Path, stage: Path = STAGE, tree: int | None = None) -> dict:
     """Pack data_dir (train/ + test/) as .tar.gz parts that each fit one call beside the tree; write a manifest."""
     data_dir = Path(data_dir)
-    tree = tree_bytes() if tree is None else tree
+    tree = tree_bytes(lean=True) if tree is None else tree  # the calls are made from the lean branch (lean())
     part = CALL_LIMIT - tree - MARGIN
     if part < MiB:
         raise ValueError(f"the tree is {tree / MiB:.1f} MiB: too little of the 64 MiB per call is left for data")
