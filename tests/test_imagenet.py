@@ -258,6 +258,7 @@ def test_collect_figures_and_report_on_the_smoke_run(smoke_run, tmp_path):
 
     md = report.build_report("imagenette-smoke", out, tmp_path / "fig", tmp_path / "rep")[0].read_text()
     assert "Table 2 analogue" in md and "Table 3 analogue" in md
+    assert f"{final['precision']} (the paper: fp32 on GPUs)" in md and "one per net, as the paper" in md
     assert "No claim is evaluated" in md  # issue 20: a pipeline-check preset evaluates no claim...
     runs = collect.load_collected("imagenette-smoke", out)["runs"]
     assert "not decidable yet" in imagenet_depth.imagenet_verdict(runs, "imagenette-smoke")  # ...though the verdict would

@@ -369,10 +369,14 @@ def imagenet_deviations_text(runs: pd.DataFrame, preset: str) -> str:
         "- **Training error** is the running mean over each evaluation interval, on augmented crops with train-mode "
         "BN (the thin curves of Fig. 4).",
         "- **Top-5** over 10 classes is not comparable with the paper's top-5 over 1000.",
-        "- **Seeds:** one per net, as the paper reports one run per net on ImageNet.",
+        "- **Seeds:** one per net, as the paper reports one run per net on ImageNet"
+        + (f"; a second seed of {', '.join(seed_spread(runs)[1])} measures the seed-to-seed spread."
+           if seed_spread(runs)[1] else "."),
     ]
     if not runs.empty:
-        lines.append(f"- **Hardware:** {', '.join(sorted(set(runs.device.astype(str))))}.")
+        prec = ", ".join(sorted(set(runs.precision.astype(str)))) if "precision" in runs else "?"
+        lines.append(f"- **Hardware and precision:** {', '.join(sorted(set(runs.device.astype(str))))}; {prec} "
+                     "(the paper: fp32 on GPUs).")
     return "\n".join(lines)
 
 
