@@ -44,4 +44,12 @@ def test_run_times_count_training_not_pauses(tmp_path):
     assert H.update_readme(readme, tmp_path / "results", tmp_path / "figures")
     text = readme.read_text()
     assert "| `quarter` | resnet20 | 0 | cpu | bf16-mixed | 1 | 0.100 | 1 min | 1 h 01 min |" in text
-    assert "stale" not in text
+    assert "stale" not in text and "finished runs**" not in text  # one run: no total
+    second = rd.parent.parent / "resnet56" / "seed0"
+    second.mkdir(parents=True)
+    second.joinpath("metrics.csv").write_text("iteration,train_loss,elapsed_s\n" + "".join(
+        f"{100 * (i + 1)},1.0,{60.0 * (i + 1)}\n" for i in range(5)))  # 0.6 s/it: 5 min of training
+    second.joinpath("final.json").write_text(json.dumps(dict(arch="resnet56", seed=0, device="cpu", iterations=500,
+                                                             precision="bf16-mixed", torch_threads=2, wall_time_s=360)))
+    assert H.update_readme(readme, tmp_path / "results", tmp_path / "figures")
+    assert "| `quarter` | **all 2 finished runs** | | | | | | **6 min** | **1 h 07 min** |" in readme.read_text()

@@ -65,6 +65,7 @@ def runtime_table(results: str | Path = "results") -> str:
     rows = ["| preset | net | seed | device | precision | torch threads | s / iteration | training time | "
             "wall time recorded |", "|---|---|---:|---|---|---:|---:|---:|---:|"]
     for preset in RUNTIME_PRESETS:
+        train, wall, n = 0.0, 0.0, 0
         for rd in sorted(runs_root(results, preset).glob("*/seed*"), key=lambda d: (arch_order(d.parent.name), d.name)):
             if not (rd / "final.json").is_file():
                 continue
@@ -74,6 +75,9 @@ def runtime_table(results: str | Path = "results") -> str:
                         f"{f.get('torch_threads') or '–'} | "
                         + (f"{spi:.3f} | {_hm(spi * f['iterations'])} | " if spi else "– | – | ")
                         + f"{_hm(f['wall_time_s'])} |")
+            train, wall, n = train + (spi or 0) * f["iterations"], wall + f["wall_time_s"], n + 1
+        if n > 1:  # what the preset's finished runs took together, as one worker after another
+            rows.append(f"| `{preset}` | **all {n} finished runs** | | | | | | **{_hm(train)}** | **{_hm(wall)}** |")
     return "\n".join(rows) if len(rows) > 2 else "_No finished runs yet._"
 
 
