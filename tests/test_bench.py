@@ -49,8 +49,9 @@ def test_bench_layouts_cover_one_process_per_core_all_threads_and_oversubscripti
     from resnet_repro.bench_layouts import layouts
 
     got = layouts(4)
-    assert (1, 4, "bf16-mixed") in got and (4, 1, "bf16-mixed") in got and (1, 4, "32-true") in got
-    assert any(p * t > 4 for p, t, _ in got)  # the collapse is measured, not assumed
+    assert (1, 4, "bf16-mixed", False) in got and (4, 1, "bf16-mixed", False) in got and (1, 4, "32-true", False) in got
+    assert (1, 4, "bf16-mixed", True) in got  # the campaign's layout, compiled
+    assert any(p * t > 4 for p, t, _, _ in got)  # the collapse is measured, not assumed
 
 
 def test_a_layout_runs_its_processes_through_the_project_training_path():

@@ -1,6 +1,6 @@
 """How to spend a CPU's cores on training (issue 15, part 3): one process with every core's thread, or one
 1-thread process per core, in fp32 or bf16 autocast, and what oversubscription (more torch threads than cores)
-costs.
+costs; and whether torch.compile (inductor) speeds up the campaign's layout.
 
 `python -m resnet_repro bench-layouts` runs each layout as concurrent processes of this project's training path
 (`bench.time_project`: the real LightningModule and data module, batch 128), started together after their set-up,
@@ -19,17 +19,19 @@ import tempfile
 import time
 from pathlib import Path
 
-COLUMNS = ["layout", "processes", "threads_per_process", "precision", "pinned", "arch", "images_per_s_each",
+COLUMNS = ["layout", "processes", "threads_per_process", "precision", "compile", "pinned", "arch", "images_per_s_each",
            "images_per_s_total", "device", "torch", "commit", "timed_iters", "timestamp"]
 
 
-def layouts(ncpu: int) -> list[tuple[int, int, str]]:
-    """(processes, threads each, precision): all cores in one process, one process per core, and oversubscribed."""
-    return [(1, ncpu, "32-true"), (1, ncpu, "bf16-mixed"), (ncpu, 1, "32-true"), (ncpu, 1, "bf16-mixed"),
-            (ncpu, ncpu, "bf16-mixed")]
+def layouts(ncpu: int) -> list[tuple[int, int, str, bool]]:
+    """(processes, threads each, precision, torch.compile): all cores in one process (eager and compiled), one
+    process per core, and oversubscribed."""
+    return [(1, ncpu, "32-true", False), (1, ncpu, "bf16-mixed", False), (1, ncpu, "bf16-mixed", True),
+            (ncpu, 1, "32-true", False), (ncpu, 1, "bf16-mixed", False), (ncpu, ncpu, "bf16-mixed", False)]
 
 
-def worker(arch: str, threads: int, precision: str, warmup: int, iters: int, sync_dir: str, index: int) -> None:
+def worker(arch: str, threads: int, precision: str, warmup: int, iters: int, sync_dir: str, index: int,
+           compile: bool = False) -> None:
     """One process of a layout: set up, wait for the others, time the training path, print {"s_per_iter": ...}."""
     import torch
 
@@ -41,11 +43,14 @@ def worker(arch: str, threads: int, precision: str, warmup: int, iters: int, syn
     ready.touch()
     while not go.exists():
         time.sleep(0.05)
-    s = B.time_project(arch, arrays, torch.device("cpu"), warmup, iters, precision=precision)
+    # With compile, the first warm-up iteration compiles the net (about a minute here): untimed.
+    s = B.time_project(arch, arrays, torch.device("cpu"), max(warmup, 1 if compile else 0), iters, compile=compile,
+                       precision=precision)
     print(json.dumps({"s_per_iter": s}), flush=True)
 
 
-def run_layout(arch: str, procs: int, threads: int, precision: str, warmup: int, iters: int) -> list[float]:
+def run_layout(arch: str, procs: int, threads: int, precision: str, warmup: int, iters: int,
+               compile: bool = False) -> list[float]:
     ncpu = os.cpu_count() or 1
     pinned = procs * threads <= ncpu
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
@@ -56,7 +61,7 @@ def run_layout(arch: str, procs: int, threads: int, precision: str, warmup: int,
             ps.append(subprocess.Popen(
                 [sys.executable, "-m", "resnet_repro", "bench-layouts", "--worker", str(i), "--arch", arch,
                  "--threads", str(threads), "--precision", precision, "--warmup", str(warmup), "--iters", str(iters),
-                 "--sync-dir", d], stdout=subprocess.PIPE, text=True, env=env,
+                 "--sync-dir", d] + (["--compile"] if compile else []), stdout=subprocess.PIPE, text=True, env=env,
                 preexec_fn=lambda c=cores: os.sched_setaffinity(0, c)))
         while not all((Path(d) / f"ready{i}").exists() for i in range(procs)):
             if any(p.poll() not in (None, 0) for p in ps):
@@ -78,13 +83,13 @@ def run_layouts(arch: str = "resnet20", warmup: int = 5, iters: int = 30, out: s
 
     name, slug, *_ = device_info(torch.device("cpu"))
     rows = []
-    for procs, threads, precision in layouts(os.cpu_count() or 1):
-        secs = run_layout(arch, procs, threads, precision, warmup, iters)
+    for procs, threads, precision, compile in layouts(os.cpu_count() or 1):
+        secs = run_layout(arch, procs, threads, precision, warmup, iters, compile)
         each = [BATCH / s for s in secs]
         pinned = procs * threads <= (os.cpu_count() or 1)
-        label = f"{procs} x {threads} thread{'s' * (threads > 1)}, {precision}" + ("" if pinned else " (oversubscribed)")
+        label = f"{procs} x {threads} thread{'s' * (threads > 1)}, {precision}" + (", torch.compile" if compile else "") + ("" if pinned else " (oversubscribed)")
         rows.append(dict(layout=label, processes=procs, threads_per_process=threads, precision=precision,
-                         pinned=pinned, arch=arch, images_per_s_each=" ".join(f"{v:.1f}" for v in each),
+                         compile=compile, pinned=pinned, arch=arch, images_per_s_each=" ".join(f"{v:.1f}" for v in each),
                          images_per_s_total=round(sum(each), 1), device=name, torch=torch.__version__,
                          commit=git_commit(), timed_iters=iters, timestamp=time.strftime("%Y-%m-%dT%H:%M:%S%z")))
         print(f"[bench-layouts] {label:<40} {rows[-1]['images_per_s_total']:8.1f} images/s in total "

@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     bl.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     bl.add_argument("--precision", default="32-true", help=argparse.SUPPRESS)
     bl.add_argument("--sync-dir", default=None, help=argparse.SUPPRESS)
+    bl.add_argument("--compile", action="store_true", help=argparse.SUPPRESS)
 
     w = sub.add_parser("weights", help="publish final weights (safetensors + sha256 in final.json) of finished CIFAR runs",
                        description="Write <run>/weights.safetensors from checkpoints/final.ckpt for every finished "
@@ -254,7 +255,8 @@ def _dispatch(args) -> int:
         from . import bench_layouts as BL
 
         if args.worker is not None:
-            BL.worker(args.arch, args.threads, args.precision, args.warmup, args.iters, args.sync_dir, args.worker)
+            BL.worker(args.arch, args.threads, args.precision, args.warmup, args.iters, args.sync_dir, args.worker,
+                      args.compile)
         else:
             BL.run_layouts(args.arch, args.warmup, args.iters, args.out)
         return 0
