@@ -293,3 +293,26 @@ def test_speeds_count_only_the_intervals_trained_at_the_campaigns_threads(tmp_pa
                                                ((0, 1), (4400, 1), (4400, None), (0, 1), (0, 2), (2400, 2), (2800, 2))))
     assert seconds_per_iteration(rd, threads=2) == 0.25  # 10 intervals at 0.5 and 12 at 0.25, all with 2 threads
     assert seconds_per_iteration(rd, threads=1) is None
+
+
+def test_a_stopped_campaigns_estimates_use_the_threads_it_would_start_with(tmp_path, monkeypatch, capsys):
+    """Stopped, campaign-status estimates at the default layout's threads (one worker on all cores), not from an
+    interval trained with fewer threads."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setitem(CAMPAIGNS, "toy", [("smoke", "resnet20", 0, {"max_steps": 12_000}),
+                                           ("smoke", "resnet20", 1, {"max_steps": 12_000})])
+    rd = tmp_path / "results" / "smoke" / "runs" / "resnet20" / "seed0"
+    rd.mkdir(parents=True)
+    (rd / "config.json").write_text(json.dumps(dict(precision=PRESETS["smoke"].get("precision", "32-true"))))
+    # 1 s/it over three intervals with 1 thread, then 0.5 s/it over two with 2 threads: the 1-thread median wins
+    # when every interval counts.
+    (rd / "metrics.csv").write_text("iteration,elapsed_s\n" + "".join(
+        f"{400 * i},{e}\n" for i, e in enumerate([400.0, 800.0, 1200.0, 1600.0, 1800.0, 2000.0], 1)))
+    (rd / "sessions.jsonl").write_text(json.dumps(dict(from_iteration=0, torch_threads=1)) + "\n"
+                                       + json.dumps(dict(from_iteration=1600, torch_threads=2)) + "\n")
+    assert CS.status("toy", results=tmp_path / "results") == 0
+    out = capsys.readouterr().out
+    assert "not running" in out
+    seed1 = next(ln for ln in out.splitlines() if "smoke/resnet20/seed1" in ln)
+    assert "about 1.7 h" in seed1, seed1  # 12,000 iterations at 0.5 s/it, not 3.3 h at 1 s/it

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from pathlib import Path
 
-from .campaign import HOME, Job, job_state, last_logged, queue, read_state, running_pid
+from .campaign import HOME, Job, job_state, last_logged, layout, queue, read_state, running_pid
 from .experiments import CAMPAIGNS
 
 def _fmt_s(s: float | None) -> str:
@@ -79,8 +80,9 @@ def status(name: str | None = None, results: Path = Path("results")) -> int:
     from .config import PRESETS, TrainConfig
 
     # Speeds measured at the running campaign's threads per worker (2 threads train about 1.7x as fast as 1);
-    # when it is stopped, at any thread count.
-    measured = seconds_per_iteration(jobs, results, st.get("threads") if pid else None)
+    # when it is stopped, at the threads of the layout `make campaign` starts by default (one worker, all cores).
+    threads = st.get("threads") if pid else layout(None, None, os.cpu_count() or 1)[1]
+    measured = seconds_per_iteration(jobs, results, threads)
     total, unknown = 0.0, 0
     for j in jobs:
         rd = j.run_dir(results)
