@@ -14,7 +14,7 @@ from resnet_repro.collect import CURVE_COLUMNS, RUN_COLUMNS, STATUS_COLUMNS, loa
 from resnet_repro.paper import PAPER_TABLE6, PUBLIC_REPRO
 from resnet_repro.studies import degradation as DG
 from resnet_repro.studies import responses as RS
-from resnet_repro.wording import data_label, scale_label
+from resnet_repro.wording import data_label, scale_label, trained_label
 
 FIGURE_NAMES = ["fig1_degradation_plain20_vs_plain56", "fig6_plain", "fig6_resnet",
                 "fig6_deep", "fig7_layer_response_std"]
@@ -99,7 +99,7 @@ def test_make_figures_writes_every_file(tmp_path):
     assert "6.43" in md and "±" in md and "(n=3)" in md
     assert "best of 5" in md and "6.61 ± 0.16" in md and "final iterate" in md
     assert "best epoch selected on the test set" in md
-    assert "SCALED-DOWN" in md and "lossy JPEG" in md
+    assert "SCALED-DOWN" in md and "lossy JPEG" in md and "trained on cpu" in md
     assert "0.27M" in md and "ResNet-1202" in md and "not run" in md
     tex = (out / "table6.tex").read_text()
     assert "\\begin{tabular}" in tex and "\\end{tabular}" in tex and "$\\pm$" in tex
@@ -153,7 +153,7 @@ def test_each_builder_writes_its_files(tmp_path):
     assert "ResNet-110" in _texts(built["resnet"]) and "ResNet-1202" in _texts(built["deep"])
     assert "stand-in, no ResNet-1202 run" in _texts(built["deep"])  # issue 18/20: titled by what it draws
     assert "missing" not in _texts(built["fig1"])
-    assert "lossy JPEG" in _texts(built["fig1"])
+    assert "lossy JPEG" in _texts(built["fig1"]) and "trained on cpu" in _texts(built["fig1"])
 
 
 def test_seed_bands_and_styles(tmp_path):
@@ -194,6 +194,13 @@ def test_labels():
     assert scale_label("smoke") == "SCALED-DOWN: smoke preset (a few iterations on a subset; not a result)"
     assert "lossy JPEG" in data_label(pd.DataFrame({"data_source": ["imagefolder-jpeg (lossy)"]}))
     assert "official-python-batches" in data_label(pd.DataFrame({"data_source": ["official-python-batches"]}))
+    # Issue 18: a `paper` run made on the CPU says so (device, precision) wherever its numbers appear.
+    cpu = "cpu (x86_64, 2 cores)"
+    assert trained_label(pd.DataFrame({"device": [cpu] * 2, "precision": ["bf16-mixed"] * 2})) == \
+        f"trained on {cpu} in bf16-mixed"
+    assert trained_label(pd.DataFrame({"device": [cpu, "cuda (NVIDIA H100)"], "precision": ["bf16-mixed", "32-true"]})) \
+        == f"trained on {cpu} in bf16-mixed; cuda (NVIDIA H100) in 32-true"
+    assert trained_label(pd.DataFrame()) == "hardware: not recorded"
     assert P.arch_label("resnet110") == "ResNet-110" and P.arch_label("plain20") == "plain-20"
     # Issue 20: a plain net is a darker shade of its ResNet twin's colour (the pair stays apart where curves meet).
     assert P.arch_color("resnet56") == P.DEPTH_COLORS[56] and P.arch_color("plain56") != P.arch_color("resnet56")

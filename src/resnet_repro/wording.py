@@ -99,6 +99,19 @@ def data_label(runs: pd.DataFrame) -> str:
     return "data: CIFAR-10 (" + ", ".join(sources) + ")"
 
 
+def trained_label(runs: pd.DataFrame) -> str:
+    """Where and in what precision the runs trained, from runs.csv ('trained on cpu (x86_64, 2 cores) in
+    bf16-mixed'): a `paper` run made on the CPU says so wherever its numbers appear."""
+    if runs.empty or "device" not in runs:
+        return "hardware: not recorded"
+    precs = sorted({str(p) for p in runs["precision"].dropna()}) if "precision" in runs else []
+    parts = []
+    for dev, g in runs.groupby(runs["device"].astype(str), sort=True):
+        p = sorted({str(x) for x in g["precision"].dropna()}) if "precision" in g else []
+        parts.append(dev + (f" in {' and '.join(p)}" if p and len(precs) > 1 else ""))
+    return "trained on " + "; ".join(parts) + (f" in {precs[0]}" if len(precs) == 1 else "")
+
+
 # ----------------------------------------------------------------------------- run lists
 
 
