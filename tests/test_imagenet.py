@@ -281,6 +281,10 @@ def test_verdict_states_whether_the_ordering_reproduces():
     assert "**Not reproduced**" in v and "does **not** beat ResNet-18" in v
     assert "does not fully reproduce" in v and "10 classes" in v and "9,469 training images" in v
     assert "does **not** hold" in v
+    assert "exponentially low convergence" not in v  # no note where plain-34 is not worse...
+    assert "exponentially low convergence" not in imagenet_depth.imagenet_verdict(_runs(ok))  # ...or 4 points worse
+    slow = {**ok, "plain34": (0.58, 0.57)}  # ...one 62x the paper's +0.60 points does (imagenette-cpu: +37 points)
+    assert "The gap is 62× the paper's +0.60 points" in imagenet_depth.imagenet_verdict(_runs(slow))
 
 
 def test_verdict_says_whether_b_and_c_beat_a_and_uses_a_second_seed_as_the_noise():

@@ -238,6 +238,17 @@ def _pts(a: float, b: float) -> str:
     return f"{100 * (b - a):+.2f} points"
 
 
+def _gap_note(v18: float, v34: float) -> str:
+    """Where the plain nets' val gap is an order of magnitude above the paper's, what that says about this budget."""
+    ours, paper = 100 * (v34 - v18), PAPER_TABLE2["plain34"] - PAPER_TABLE2["plain18"]
+    if ours <= 10 * paper:
+        return ""
+    return (f" The gap is {ours / paper:.0f}× the paper's {paper:+.2f} points: at this budget plain-34 is still far "
+            "from converged (see its training curve in Fig. 4), in line with the paper's conjecture that deep plain "
+            "nets have exponentially low convergence rates (Sec. 4.1), so the size of the gap measures the budget "
+            "as much as the depth.")
+
+
 def seed_spread(runs: pd.DataFrame, col: str = "final_val_10crop_err") -> tuple[float | None, list[str]]:
     """The seed-to-seed std of one net's final val error, pooled over the nets that have more than one seed (the
     root of their mean variance), and those nets; (None, []) while every net has one seed."""
@@ -286,7 +297,7 @@ def imagenet_verdict(runs: pd.DataFrame, preset: str | None = None) -> str:
                      f"{pct(tr['plain34'])} against {pct(tr['plain18'])} ({_pts(tr['plain18'], tr['plain34'])}) and "
                      f"a val error of {pct(va['plain34'])} against {pct(va['plain18'])} "
                      f"({_pts(va['plain18'], va['plain34'])}{noisy(va['plain18'], va['plain34'])}; "
-                     f"{paper('plain34', 'plain18')}). {verdict}")
+                     f"{paper('plain34', 'plain18')}). {verdict}" + _gap_note(va["plain18"], va["plain34"]))
     if tr["resnet18"] is None or tr["resnet34"] is None:
         lines.append(f"- **ResNet-34 vs ResNet-18:** not decidable yet; missing: {missing(['resnet18', 'resnet34'])}.")
     else:
