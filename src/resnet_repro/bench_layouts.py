@@ -87,9 +87,11 @@ def run_layouts(arch: str = "resnet20", warmup: int = 5, iters: int = 30, out: s
         secs = run_layout(arch, procs, threads, precision, warmup, iters, compile)
         each = [BATCH / s for s in secs]
         pinned = procs * threads <= (os.cpu_count() or 1)
-        label = f"{procs} x {threads} thread{'s' * (threads > 1)}, {precision}" + (", torch.compile" if compile else "") + ("" if pinned else " (oversubscribed)")
+        label = (f"{procs} x {threads} thread{'s' * (threads > 1)}, {precision}" + (", torch.compile" if compile else "")
+                 + ("" if pinned else " (oversubscribed)"))
         rows.append(dict(layout=label, processes=procs, threads_per_process=threads, precision=precision,
-                         compile=compile, pinned=pinned, arch=arch, images_per_s_each=" ".join(f"{v:.1f}" for v in each),
+                         compile=compile, pinned=pinned, arch=arch,
+                         images_per_s_each=" ".join(f"{v:.1f}" for v in each),
                          images_per_s_total=round(sum(each), 1), device=name, torch=torch.__version__,
                          commit=git_commit(), timed_iters=iters, timestamp=time.strftime("%Y-%m-%dT%H:%M:%S%z")))
         print(f"[bench-layouts] {label:<40} {rows[-1]['images_per_s_total']:8.1f} images/s in total "

@@ -22,7 +22,7 @@ from matplotlib.ticker import MultipleLocator
 from .config import FULL_SCALE_PRESETS, PRESETS, TrainConfig
 from .experiments import GRIDS
 from .models import parse_arch, variant_label
-from .wording import data_label, scale_label, trained_label
+from .wording import runs_label, scale_label
 
 DPI = 150
 
@@ -226,7 +226,7 @@ def annotate(fig: Figure, title: str, preset: str, runs: pd.DataFrame, notes=(),
     size = 7.5
     width = max(40, int(fig.get_figwidth() * 72 / (size * 0.6)))  # characters per footer line
     scale = scale or scale_label(preset)
-    data = f"{data_label(runs)}; {trained_label(runs)}"
+    data = runs_label(runs)
     head = f"{scale}  |  {data}"
     parts = [head] if len(head) <= width else [scale, data]  # too long: one line each
     lines = [(w, "#b00000" if scaled else "#333333")

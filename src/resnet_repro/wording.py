@@ -112,6 +112,11 @@ def trained_label(runs: pd.DataFrame) -> str:
     return "trained on " + "; ".join(parts) + (f" in {precs[0]}" if len(precs) == 1 else "")
 
 
+def runs_label(runs: pd.DataFrame) -> str:
+    """The data and the hardware of the runs, as figure footers and table notes state them."""
+    return f"{data_label(runs)}; {trained_label(runs)}"
+
+
 # ----------------------------------------------------------------------------- run lists
 
 

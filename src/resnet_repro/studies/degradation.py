@@ -39,8 +39,7 @@ from ..plotting import (
     partial_note,
     plot_curves,
 )
-from ..wording import (data_label, data_text, num, params_m, scale_label, scale_text, trained_label,
-                       write_table)
+from ..wording import data_text, num, params_m, runs_label, scale_label, scale_text, write_table
 
 FAMILY, PAGE = "cifar", "report"
 
@@ -203,7 +202,7 @@ def diverged_note(runs: pd.DataFrame) -> str:
 def table6_notes(df: pd.DataFrame, preset: str, runs: pd.DataFrame, status: pd.DataFrame | None) -> list[str]:
     """The footnotes [a]-[c], the scale and data, and which of the paper's nets are missing or unfinished."""
     paper_notes = "; ".join(f"{arch_label(a)}: {n}" for a, n in PAPER_TABLE6_NOTE.items())
-    label = f"{data_label(runs)}; {trained_label(runs)}"
+    label = runs_label(runs)
     status_notes = [missing_note(list(df.loc[df["n"] == 0, "arch"]), [], preset),
                     partial_note(sorted(set(status["arch"])) if status is not None else [], status),
                     diverged_note(runs)]
@@ -221,8 +220,7 @@ def write_tables(t: dict, preset: str, out_dir: str | Path) -> list[Path]:
     df = table6_frame(t)
     return write_table(out_dir, "table6", f"Table 6 (CIFAR-10 test error, %), {scale_label(preset)}", TABLE6_HEADER,
                        table6_cells(df), table6_notes(df, preset, t["runs"], t.get("status")),
-                       tex_title=f"Table 6 (CIFAR-10 test error, %): {scale_label(preset)}; {data_label(t['runs'])}; "
-                                 f"{trained_label(t['runs'])}",
+                       tex_title=f"Table 6 (CIFAR-10 test error, %): {scale_label(preset)}; {runs_label(t['runs'])}",
                        align="lrrlrrr")
 
 

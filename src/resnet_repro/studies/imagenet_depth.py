@@ -35,8 +35,8 @@ from ..plotting import (
     partial_note,
     plot_curves,
 )
-from ..wording import (data_label, data_text, num, params_m, pct, provenance_table, scale_label, scale_text,
-                       trained_label, write_table)
+from ..wording import (data_text, num, params_m, pct, provenance_table, runs_label, scale_label, scale_text,
+                       write_table)
 
 FAMILY, PAGE = "imagenet", "report"
 IMAGENET_COLUMNS = ["arch", "depth", "residual", "shortcut", "params", "n", "val_10crop_err_pct",
@@ -154,7 +154,7 @@ def imagenet_footnotes(preset: str, runs: pd.DataFrame) -> list[str]:
         "dashed curves of Fig. 4.",
         f"[c] paper: ImageNet val, {imagenet_data()}, {imagenet_schedule()}; 10-crop. "
         "Table 2 (option A) and Table 3.",
-        f"Scale: {scale_label(preset)}. {data_label(runs)[0].upper() + data_label(runs)[1:]}; {trained_label(runs)}.",
+        f"Scale: {scale_label(preset)}. {runs_label(runs)[0].upper() + runs_label(runs)[1:]}.",
     ]
 
 
@@ -217,7 +217,7 @@ def write_tables(results: dict[str, pd.DataFrame], preset: str, out_dir: str | P
     }
     paths = []
     for name, (title, header, rows, n) in tables.items():
-        paths += write_table(out, name, title, header, rows, n, tex_title=title + f"; {data_label(runs)}; {trained_label(runs)}")
+        paths += write_table(out, name, title, header, rows, n, tex_title=title + f"; {runs_label(runs)}")
     return paths
 
 
