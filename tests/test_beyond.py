@@ -572,6 +572,7 @@ def test_a_new_study_is_one_module_and_one_registry_entry(tmp_path, monkeypatch)
 
     toy = types.SimpleNamespace(
         FAMILY="cifar", PAGE="beyond", TABLES={"toy": ["x", "y"]}, FIGURES={"toy": "beyond_toy"}, draw=draw,
+        CAPTIONS={"toy": "A toy curve: y against x, drawn to check the registry."},
         collect=lambda rs: {"toy": pd.DataFrame({"x": [0, 1], "y": [len(rs.dirs), 0]})},
         report_fields=lambda t, preset, figures_dir: {"lesion": f"TOY SAYS {int(t['toy']['y'].iloc[0])} RUNS"},
         NOTEBOOKS={"06_toy": [new_markdown_cell("# Toy"), new_code_cell("print(len(t['toy']))")]})
@@ -585,6 +586,6 @@ def test_a_new_study_is_one_module_and_one_registry_entry(tmp_path, monkeypatch)
     assert tmp_path / "figures" / "short" / "beyond_toy.png" in paths
     build_report("short", tmp_path / "results", tmp_path / "figures", tmp_path / "report")
     md = (tmp_path / "report" / "short" / "beyond.md").read_text()
-    assert "beyond_toy.png" in md and "TOY SAYS 1 RUNS" in md
+    assert "beyond_toy.png" in md and "TOY SAYS 1 RUNS" in md and "*A toy curve: y against x" in md
     nb = notebooks.build("06_toy", "short", str(tmp_path / "results"))
     assert [c.source for c in nb.cells][0] == "# Toy" and "print(len(t['toy']))" in nb.cells[-1].source

@@ -89,8 +89,10 @@ def test_every_study_keeps_the_contract_of_the_registry():
     families = {fam for fam, _ in report.PAGES}
     for st in studies.STUDIES:
         assert st.FAMILY in families and (st.FAMILY, st.PAGE) in report.PAGES, st.__name__
-        for name in ("TABLES", "FIGURES", "collect", "draw", "report_fields"):
+        for name in ("TABLES", "FIGURES", "CAPTIONS", "collect", "draw", "report_fields"):
             assert hasattr(st, name), (st.__name__, name)
+        assert set(st.CAPTIONS) == set(st.FIGURES), st.__name__  # every figure says what it shows
+        assert all(len(c) > 40 and c.endswith(".") for c in st.CAPTIONS.values()), st.__name__
         if hasattr(st, "COMMANDS"):
             assert hasattr(st, "add_commands") and hasattr(st, "dispatch"), st.__name__
     keys = [k for st in studies.STUDIES for k in st.TABLES]

@@ -27,12 +27,15 @@ os.chdir(root)  # RESULTS and FIGURES are relative to the project root unless ab
 from IPython.display import Image, Markdown, display
 import pandas as pd
 from resnet_repro import claims, wording
+from resnet_repro.studies import caption
 from resnet_repro.collect import load_collected
 t = load_collected(PRESET, RESULTS)
 fig_dir = pathlib.Path(FIGURES) / PRESET
 def show(name):
     f = fig_dir / f"{name}.png"
     display(Image(filename=str(f)) if f.is_file() else Markdown(f"_{f} has not been drawn yet (`make figures`)._"))
+    if caption(name):
+        display(Markdown(f"*{caption(name)}* (`{name}`)"))
 display(Markdown(f"**Preset `{PRESET}`** — scale: {wording.scale_text(PRESET)}.  \\n**Data:** {wording.data_text(t['runs'])}."))"""
 
 PARAMS = new_code_cell('PRESET = "paper"\nRESULTS = "results"\nFIGURES = "figures"', metadata={"tags": ["parameters"]})

@@ -38,12 +38,13 @@ def relpath(target: Path, start: Path) -> str:
 
 def figure_links(studies, fdir: Path, report_dir: Path) -> str:
     """The figures of `studies` that have been drawn, in registry order, each with a link to its PDF."""
-    pngs = [fdir / f"{name}.png" for s in studies for name in s.FIGURES.values() if (fdir / f"{name}.png").is_file()]
-    if not pngs:
+    drawn = [(fdir / f"{name}.png", s.CAPTIONS[key]) for s in studies for key, name in s.FIGURES.items()
+             if (fdir / f"{name}.png").is_file()]
+    if not drawn:
         return "_No figures yet (`make figures`)._"
     rel = Path(relpath(fdir, report_dir))
-    return "\n\n".join(f"![{p.stem}]({(rel / p.name).as_posix()})\n\n*{p.stem.replace('_', ' ')}* "
-                        f"([PDF]({(rel / p.with_suffix('.pdf').name).as_posix()}))" for p in pngs)
+    return "\n\n".join(f"![{p.stem}]({(rel / p.name).as_posix()})\n\n*{text}* (`{p.stem}`, "
+                        f"[PDF]({(rel / p.with_suffix('.pdf').name).as_posix()}))" for p, text in drawn)
 
 
 def build_report(preset: str, results: str | Path = "results", figures: str | Path = "figures",

@@ -8,6 +8,7 @@ of them names a figure. A study module defines:
   PAGE      "report" or "beyond": the report page whose template its fields fill (report.PAGES)
   TABLES    {key: columns}: the collected CSVs it owns, results/<preset>/<key>.csv
   FIGURES   {key: file name}: its figures, figures/<preset>/<name>.png and .pdf
+  CAPTIONS  {key: text}: what each figure shows, printed under it in the report and the notebooks
   collect(rs: common.RunSet) -> {key: DataFrame}: its tables from the finished runs (an empty one is not written)
   draw(t, preset) -> [(Figure, name)]: its figures from the collected tables `t` (collect.load_collected)
   report_fields(t, preset, figures_dir) -> {field: text}: the placeholders it fills in its page's template
@@ -49,3 +50,8 @@ def notebooks(family: str, studies=None) -> dict[str, list]:
         for name, cells in getattr(s, "NOTEBOOKS", {}).items():
             out.setdefault(name, []).append((s, cells))
     return out
+
+
+def caption(name: str) -> str | None:
+    """The caption of the figure drawn to figures/<preset>/<name>.png, or None for a name no study draws."""
+    return next((s.CAPTIONS[k] for s in STUDIES for k, n in s.FIGURES.items() if n == name), None)

@@ -256,6 +256,14 @@ FAMILY, PAGE = "cifar", "beyond"
 TABLES = {"gradflow_init": GRADFLOW_COLUMNS, "gradflow_final": GRADFLOW_COLUMNS, "gradflow_train": GRADFLOW_COLUMNS}
 FIGURES = {"gradflow_init": "beyond_gradflow_init", "gradflow_final": "beyond_gradflow_final",
            "gradflow_train": "beyond_gradflow_training"}
+CAPTIONS = {  # what each figure shows, under it in the report and the notebook
+    "gradflow_init": "Gradient flow at initialisation: the norm of the loss gradient at each block's input "
+                     "against the block's index (left) and of each layer's weight gradient (right), log scale; "
+                     "plain nets dashed, ResNets solid.",
+    "gradflow_final": "Gradient flow at the final weights, drawn as at initialisation.",
+    "gradflow_train": "Gradient flow during training: the block-input gradient norm against the block index, one "
+                      "line per recorded iteration (colour bar), plain nets above the ResNet of the same depth.",
+}
 
 
 def collect(rs: RunSet) -> dict[str, pd.DataFrame]:

@@ -4,7 +4,8 @@ Runs: experiments.IMAGENET_GRID (plain-18, plain-34, ResNet-18, ResNet-34 with s
 ImageNet-style preset (imagenet.py). Table: imagenet.csv, per net the final val errors (10-crop and single view,
 top-1 and top-5) and training error beside the paper's. Figure: Fig. 4, training and val error curves, plain nets
 left and ResNets right. Tables 2 and 3 analogues in Markdown and LaTeX. Verdict: degradation at 34 layers,
-ResNet-34 against ResNet-18 and plain-34, and the order of options A, B and C, with the sampling noise of one seed.
+ResNet-34 against ResNet-18 and plain-34, and the order of options A, B and C, with the sampling noise of one seed
+(imagenet_claims.py, as claims.py holds the CIFAR claims).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from ..config import (FULL_SCALE_PRESETS, PIPELINE_CHECK_TEXT, PRESETS, imagenet_schedule_text,
-                      is_pipeline_check, make_config)
+from ..config import FULL_SCALE_PRESETS, PIPELINE_CHECK_TEXT, PRESETS, is_pipeline_check, make_config
 from ..imagenet import protocol_text
+from ..imagenet_claims import imagenet_verdict, seed_spread
 from ..models import arch_order, build_model, count_params, parse_arch
 from ..paper import PAPER_IMAGENET, PAPER_TABLE2, PAPER_TABLE3, imagenet_data, imagenet_schedule, table2_text, table3_text
 from ..plotting import (
@@ -35,7 +36,7 @@ from ..plotting import (
     partial_note,
     plot_curves,
 )
-from ..wording import (data_text, num, params_m, pct, provenance_table, runs_label, scale_label, scale_text,
+from ..wording import (data_text, num, params_m, provenance_table, runs_label, scale_label, scale_text,
                        write_table)
 
 FAMILY, PAGE = "imagenet", "report"
@@ -45,6 +46,11 @@ IMAGENET_COLUMNS = ["arch", "depth", "residual", "shortcut", "params", "n", "val
 TABLES = {"imagenet": IMAGENET_COLUMNS}
 FIGURES = {"fig4": "fig4_imagenet_plain_vs_resnet_18_vs_34"}
 FIG4_NAME = FIGURES["fig4"]
+CAPTIONS = {  # what each figure shows, under it in the report and the notebook
+    "fig4": "Fig. 4 analogue: training error (dashed: augmented crops, train-mode BN) and val error (bold: single "
+            "center view) against iterations of the 18- and 34-layer nets; plain nets left, ResNets (option A) "
+            "right. In the paper plain-34 is above plain-18 and ResNet-34 below ResNet-18.",
+}
 
 
 # ----------------------------------------------------------------------------- collect
@@ -222,142 +228,7 @@ def write_tables(results: dict[str, pd.DataFrame], preset: str, out_dir: str | P
 
 
 
-# ----------------------------------------------------------------------------- verdict and report
-
-
-def _final(runs: pd.DataFrame, arch: str, col: str) -> float | None:
-    g = runs[runs.arch == arch]
-    return None if g.empty else float(g[col].mean())
-
-
-def _n(runs: pd.DataFrame, arch: str) -> int:
-    return int((runs.arch == arch).sum())
-
-
-def _pts(a: float, b: float) -> str:
-    return f"{100 * (b - a):+.2f} points"
-
-
-def _gap_note(v18: float, v34: float) -> str:
-    """Where the plain nets' val gap is an order of magnitude above the paper's, what that says about this budget."""
-    ours, paper = 100 * (v34 - v18), PAPER_TABLE2["plain34"] - PAPER_TABLE2["plain18"]
-    if ours <= 10 * paper:
-        return ""
-    return (f" The gap is {ours / paper:.0f}× the paper's {paper:+.2f} points: at this budget plain-34 is still far "
-            "from converged (see its training curve in Fig. 4), in line with the paper's conjecture that deep plain "
-            "nets have exponentially low convergence rates (Sec. 4.1), so the size of the gap measures the budget "
-            "as much as the depth.")
-
-
-def seed_spread(runs: pd.DataFrame, col: str = "final_val_10crop_err") -> tuple[float | None, list[str]]:
-    """The seed-to-seed std of one net's final val error, pooled over the nets that have more than one seed (the
-    root of their mean variance), and those nets; (None, []) while every net has one seed."""
-    var = runs.groupby("arch")[col].var(ddof=1).dropna() if len(runs) else pd.Series(dtype=float)
-    return (math.sqrt(float(var.mean())), list(var.index)) if len(var) else (None, [])
-
-
-def imagenet_verdict(runs: pd.DataFrame, preset: str | None = None) -> str:
-    """The Fig. 4 / Table 2 / Table 3 claims, checked on the final iterates (means over seeds): does plain-34
-    train and validate worse than plain-18, does ResNet-34 beat ResNet-18, and how do options A, B, C order.
-    Val errors are top-1, 10-crop (the paper's Tables 2 and 3)."""
-    if runs.empty:
-        return "- No finished runs yet: nothing can be decided."
-    preset = preset or str(runs["preset"].iloc[0])
-    tr = {a: _final(runs, a, "final_train_err") for a in PAPER_TABLE2}
-    va = {a: _final(runs, a, "final_val_10crop_err") for a in set(PAPER_TABLE2) | set(PAPER_TABLE3)}
-    n_val = int(pd.to_numeric(runs.get("n_val"), errors="coerce").max()) if "n_val" in runs else 0
-    known = [v for v in va.values() if v is not None]
-    # Binomial standard error of one val error on n_val images: a floor on the noise of a single-seed number.
-    binom = math.sqrt(sum(known) / len(known) * (1 - sum(known) / len(known)) / n_val) if known and n_val else math.nan
-    spread, spread_archs = seed_spread(runs)
-    se = binom if spread is None or math.isnan(binom) else max(binom, spread)  # the noise of one net's number
-    missing = lambda archs: ", ".join(a for a in archs if _n(runs, a) == 0)  # noqa: E731
-    lines, order = [], {}
-
-    def noisy(a: float, b: float) -> str:  # a difference of two val errors within two standard errors
-        small = not math.isnan(se) and abs(b - a) < 2 * se * math.sqrt(2)
-        return ", within two standard errors of sampling noise" if small else ""
-
-    def paper(a, b):
-        return f"paper: {PAPER_TABLE2[a]:.2f}% vs {PAPER_TABLE2[b]:.2f}%"
-
-    if tr["plain18"] is None or tr["plain34"] is None:
-        lines.append(f"- **Plain-34 vs plain-18 (degradation):** not decidable yet; missing: "
-                     f"{missing(['plain18', 'plain34'])}.")
-    else:
-        worse_tr, worse_va = tr["plain34"] > tr["plain18"], va["plain34"] > va["plain18"]
-        order["plain"] = worse_va
-        verdict = {(True, True): "**Reproduced**: the deeper plain net trains *and* validates worse.",
-                   (True, False): "**Partly reproduced**: plain-34 trains worse but does not validate worse.",
-                   (False, True): "**Partly reproduced**: plain-34 validates worse but does not train worse (the "
-                                  "paper's point is the higher *training* error).",
-                   (False, False): "**Not reproduced**: plain-34 is not worse than plain-18 here.",
-                   }[(worse_tr, worse_va)]
-        lines.append(f"- **Plain-34 vs plain-18 (degradation):** plain-34 ends with a training error of "
-                     f"{pct(tr['plain34'])} against {pct(tr['plain18'])} ({_pts(tr['plain18'], tr['plain34'])}) and "
-                     f"a val error of {pct(va['plain34'])} against {pct(va['plain18'])} "
-                     f"({_pts(va['plain18'], va['plain34'])}{noisy(va['plain18'], va['plain34'])}; "
-                     f"{paper('plain34', 'plain18')}). {verdict}" + _gap_note(va["plain18"], va["plain34"]))
-    if tr["resnet18"] is None or tr["resnet34"] is None:
-        lines.append(f"- **ResNet-34 vs ResNet-18:** not decidable yet; missing: {missing(['resnet18', 'resnet34'])}.")
-    else:
-        beats = va["resnet34"] < va["resnet18"]
-        order["resnet"] = beats
-        lines.append(f"- **ResNet-34 vs ResNet-18:** val error {pct(va['resnet34'])} against {pct(va['resnet18'])} "
-                     f"({_pts(va['resnet18'], va['resnet34'])}{noisy(va['resnet18'], va['resnet34'])}; "
-                     f"{paper('resnet34', 'resnet18')}), training error "
-                     f"{pct(tr['resnet34'])} against {pct(tr['resnet18'])}: ResNet-34 "
-                     + ("**beats** ResNet-18, as in the paper." if beats else "does **not** beat ResNet-18."))
-    if tr["plain34"] is not None and tr["resnet34"] is not None:
-        p34 = f"paper: {PAPER_TABLE2['resnet34']:.2f}% vs {PAPER_TABLE2['plain34']:.2f}% val"
-        lines.append(f"- **Shortcuts at 34 layers:** ResNet-34 {pct(va['resnet34'])} val / {pct(tr['resnet34'])} "
-                     f"train against plain-34's {pct(va['plain34'])} / {pct(tr['plain34'])} ({p34}): ResNet-34 "
-                     + ("**beats** plain-34." if va["resnet34"] < va["plain34"] else "does **not** beat plain-34."))
-    noise = "" if math.isnan(se) else (
-        f" The binomial standard error of one val error on {n_val:,} images is about ±{100 * binom:.2f} points"
-        + (f"; the seed-to-seed std of one net's val error, from a second seed of {', '.join(spread_archs)}, is "
-           f"{100 * spread:.2f} points (n=2 per net: a rough estimate). A difference of two nets counts here beyond "
-           f"two standard errors of a difference, ±{200 * se * math.sqrt(2):.2f} points." if spread is not None else
-           f" (±{100 * se * math.sqrt(2):.2f} for a difference of two). One seed per net: seed-to-seed variation, "
-           f"not measured, adds to it."))
-    if len(order) == 2:
-        if order["plain"] and order["resnet"]:
-            lines.append("- **Overall: the 18/34 ordering of Table 2 reproduces on this data** (val error, "
-                         "10-crop): deeper is worse for plain nets and better for ResNets." + noise)
-        else:
-            c = make_config(preset) if preset in PRESETS else None
-            sched = f" ({imagenet_schedule_text(preset)})" if c else ""
-            lines.append("- **Overall: the 18/34 ordering of Table 2 does not fully reproduce on this data** "
-                         "(val error, 10-crop). "
-                         "Possible reasons: 10 classes instead of 1000 (an easier task, far lower errors); "
-                         f"{int(runs['n_train'].max()):,} training images instead of {PAPER_IMAGENET['train_images'] / 1e6:.2f}M, so the 34-layer nets can "
-                         "overfit rather than underfit (compare the training errors); and a shorter schedule"
-                         f"{sched} than the paper's {imagenet_schedule()}." + noise)
-    opts = [(k, va[a]) for k, a in (("A", "resnet34"), ("B", "resnet34b"), ("C", "resnet34c")) if va[a] is not None]
-    if len(opts) < 3:
-        lines.append(f"- **Shortcut options (Table 3):** not decidable yet; missing: "
-                     f"{missing(['resnet34', 'resnet34b', 'resnet34c'])}.")
-    else:
-        (_, a), (_, b), (_, c) = opts
-        top1 = [PAPER_TABLE3[n][0] for n in ("resnet34", "resnet34b", "resnet34c")]
-        paper_abc, paper_gap = ", ".join(f"{v:.2f}%" for v in top1), max(top1) - min(top1)
-        ranked = " < ".join(k for k, _ in sorted(opts, key=lambda kv: kv[1]))
-        holds, beat = c <= b <= a, {k: v < a for k, v in (("B", b), ("C", c))}
-        lines.append(f"- **Shortcut options (Table 3):** ResNet-34 A {pct(a)}, B {pct(b)}, C {pct(c)} val error "
-                     f"(paper: {paper_abc}, i.e. C < B < A by at most {paper_gap:.2f} points). "
-                     + ("B and C both **beat** A, as in the paper. " if all(beat.values()) else
-                        " and ".join(k for k, v in beat.items() if not v)
-                        + (" do" if not any(beat.values()) else " does") + " **not** beat A. ")
-                     + f"Ours rank {ranked}: "
-                     + ("the paper's order C ≤ B ≤ A **holds**." if holds else "the paper's order C ≤ B ≤ A "
-                        "does **not** hold.")
-                     + (f" The largest gap, {100 * (max(a, b, c) - min(a, b, c)):.2f} points, is "
-                        + ("within" if max(a, b, c) - min(a, b, c) < 2 * se * math.sqrt(2) else "beyond")
-                        + f" two standard errors of sampling noise (±{200 * se * math.sqrt(2):.2f})."
-                        if not math.isnan(se) else ""))
-    lines.append("- Top-5 errors (Table 3 analogue) are over 10 classes (chance: 50%), not comparable with the "
-                 "paper's top-5 over 1000.")
-    return "\n".join(lines)
+# ----------------------------------------------------------------------------- report
 
 
 def imagenet_deviations_text(runs: pd.DataFrame, preset: str) -> str:

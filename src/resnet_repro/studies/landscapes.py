@@ -261,6 +261,14 @@ FAMILY, PAGE = "cifar", "beyond"
 TABLES = {"landscape_1d": LANDSCAPE_1D_COLUMNS, "landscape_2d": LANDSCAPE_2D_COLUMNS}
 FIGURES = {"landscape_1d": "beyond_landscape_1d", "landscape_contour": "beyond_landscape_2d_contour",
            "landscape_surface": "beyond_landscape_2d_surface"}
+CAPTIONS = {  # what each figure shows, under it in the report and the notebook
+    "landscape_1d": "Loss landscape along one filter-normalised random direction through the final weights (Li et "
+                    "al. 2018): training loss (left, log scale) and error (right) on a fixed subset of training "
+                    "images.",
+    "landscape_contour": "Loss landscape on a plane of two filter-normalised random directions through the final "
+                         "weights: contour lines of the training loss (log-spaced levels), one panel per net.",
+    "landscape_surface": "The same plane as a surface of the training loss, clipped from above, one panel per net.",
+}
 
 
 def collect(rs: RunSet) -> dict[str, pd.DataFrame]:

@@ -182,6 +182,10 @@ def fig_lesion(t: pd.DataFrame, preset: str, runs: pd.DataFrame):
 FAMILY, PAGE = "cifar", "beyond"
 TABLES = {"lesion": LESION_COLUMNS}
 FIGURES = {"lesion": "beyond_lesion"}
+CAPTIONS = {  # what the figure shows, under it in the report and the notebook
+    "lesion": "Lesions (Veit et al. 2016): test error of the final weights with one block's residual branch "
+              "removed (its shortcut kept), against the block's index; the intact net's error dotted.",
+}
 
 
 def collect(rs: RunSet) -> dict[str, pd.DataFrame]:

@@ -22,6 +22,12 @@ LAYER_COLUMNS = ["arch", "seed", "depth", "residual", "layer", "stage", "block",
 TABLES = {"layer_std": LAYER_COLUMNS}
 FIGURES = {"fig7": "fig7_layer_response_std", "fig7_all": "fig7_layer_response_std_all_depths"}
 FIG7_ARCHS = ["plain20", "plain56", "resnet20", "resnet56", "resnet110"]
+CAPTIONS = {  # what each figure shows, under it in the report and the notebooks
+    "fig7": "Fig. 7 analogue: std of each 3×3 layer's response (after BN, before the addition and the ReLU) on "
+            "the CIFAR-10 test images, in layer order (top) and sorted in descending order (bottom); plain nets "
+            "dashed, ResNets solid. In the paper, ResNets respond less than plain nets, and deeper ResNets less.",
+    "fig7_all": "Fig. 7 at every depth trained here, drawn as Fig. 7 (layer order on top, sorted below).",
+}
 
 
 def collect(rs) -> dict[str, pd.DataFrame]:
