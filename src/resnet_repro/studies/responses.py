@@ -119,7 +119,9 @@ NOTEBOOKS = {
             "images, channels and positions. The paper finds residual responses generally smaller than plain "
             "ones, and smaller still in deeper ResNets: the residual functions are closer to zero than the "
             "non-residual ones."),
-        new_code_cell('show("fig7_layer_response_std")'),
+        new_code_cell('show("fig7_layer_response_std")\n'
+                      'if (fig_dir / "fig7_layer_response_std_all_depths.png").is_file():  # drawn once other depths ran\n'
+                      '    show("fig7_layer_response_std_all_depths")'),
         new_markdown_cell("## What the numbers show"),
         new_code_cell("display(Markdown(claims.fig7(t['layer_std'], PRESET)))"),
         new_markdown_cell("## Mean, median and max response std per net"),
