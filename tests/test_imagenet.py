@@ -303,3 +303,42 @@ def test_verdict_says_whether_b_and_c_beat_a_and_uses_a_second_seed_as_the_noise
     assert "±5.66 points" in v and "One seed per net" not in v  # 2 x sqrt(2) x 2.00
     # means over seeds: A at 18%, so B (17%) and C (15%) both beat it now
     assert "B and C both **beat** A" in v
+
+
+def test_each_claim_holds_or_not_with_its_numbers_and_noise():
+    """The four claims of issue 16 as the README lists them: True/False/None, with the differences in points and
+    whether they beat two standard errors of a difference (binomial at one seed: ±0.62 x 2 x sqrt(2) = ±1.75)."""
+    from resnet_repro import imagenet_claims
+
+    base = dict(plain18=(0.10, 0.20), plain34=(0.13, 0.24), resnet18=(0.08, 0.19), resnet34=(0.05, 0.16),
+                resnet34b=(0.05, 0.17), resnet34c=(0.05, 0.15))
+    h = {k.split(".")[0]: v for k, v in imagenet_claims.holds(_runs(base)).items()}
+    assert h["1"] == (True, "train +3.00, val +4.00 points, n=1/1; beyond the noise, ±1.75 points (2 s.e. of a "
+                            "difference)")
+    assert h["2"][0] is True and h["2"][1].startswith("-3.00 points, n=1/1; beyond")
+    assert h["3"][0] is True and "-8.00 points" in h["3"][1]
+    assert h["4"] == (False, "B +1.00, C -1.00 points against A, n=1/1/1; within the noise, ±1.75 points (2 s.e. of "
+                             "a difference)")
+    worse_train_only = {**base, "plain34": (0.13, 0.19)}  # plain-34 trains worse but validates better: not the claim
+    assert imagenet_claims.holds(_runs(worse_train_only))["1. degradation: plain-34 trains and validates worse "
+                                                          "than plain-18"][0] is False
+    partial = imagenet_claims.holds(_runs({k: base[k] for k in ("plain18", "resnet34")}))
+    assert [v[0] for v in partial.values()] == [None] * 4 and "missing: plain34" in list(partial.values())[0][1]
+
+
+def test_the_readme_lists_the_imagenet_style_preset_after_the_cifar_ones(tmp_path):
+    from resnet_repro import headline as H
+
+    d = tmp_path / "results" / "imagenette-cpu"
+    d.mkdir(parents=True)
+    runs = _runs(dict(plain18=(0.10, 0.20), plain34=(0.13, 0.24), resnet18=(0.08, 0.19))).assign(
+        precision="bf16-mixed", device="cpu", preset="imagenette-cpu")
+    runs.to_csv(d / "runs.csv", index=False)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{H.MARKERS[0]}\n{H.MARKERS[1]}\n")
+    assert H.update_readme(readme, tmp_path / "results", tmp_path / "figures")
+    text = readme.read_text()
+    assert "### `imagenette-cpu` (ImageNet-style, Fig. 4, Tables 2 and 3): **scaled-down**" in text
+    assert "| plain34 | 1 | 24.00 | 13.00 | bf16-mixed | cpu | 28.54 |" in text
+    assert "1. degradation: plain-34 trains and validates worse than plain-18: **holds** (train +3.00" in text
+    assert "2. ResNet-34 below ResNet-18 (val error): not decidable yet (missing: resnet34)" in text

@@ -3,7 +3,8 @@ never typed.
 
 For each CIFAR preset with finished runs (the paper's protocol first, then the scaled-down ones): Table 6 as mean
 ± std over seeds with n, precision and device beside the paper's number, one line per claim (claims.holds) saying
-whether it holds at that budget, and the Fig. 1 and Fig. 6 images.
+whether it holds at that budget, and the Fig. 1 and Fig. 6 images. Then each ImageNet-style preset alike: Table 2/3's
+nets, the claims of imagenet_claims.holds, and Fig. 4.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from . import imagenet_claims
 from .claims import CLAIMS, holds
 from .collect import load_collected
-from .experiments import CIFAR_NETS
-from .paper import PAPER_TABLE6
+from .experiments import CIFAR_NETS, IMAGENET_NETS
+from .paper import PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE6
 from .models import arch_order
 from .paths import preset_dir, runs_root
 from .runfolder import seconds_per_iteration
@@ -23,7 +25,38 @@ from .wording import data_text, scale_text
 MARKERS = ("<!-- headline:begin (make report writes this section) -->", "<!-- headline:end -->")
 RUNTIME_MARKERS = ("<!-- runtimes:begin (make report writes this table) -->", "<!-- runtimes:end -->")
 PRESETS_SHOWN = ("paper", "quarter", "short")
+IMAGENET_PRESETS_SHOWN = ("imagenette", "imagenette-cpu")
 RUNTIME_PRESETS = ("paper", "quarter", "short", "short-bf16", "imagenette", "imagenette-cpu")
+
+
+def _mean_sd(g, col: str) -> str:
+    e = 100 * g[col].astype(float)
+    return f"{e.mean():.2f} ± {e.std(ddof=1):.2f}" if len(g) > 1 else f"{e.mean():.2f}"
+
+
+def _table(runs, nets, cols: list[tuple[str, str]], paper: dict, paper_head: str) -> list[str]:
+    """One row per net that ran: n, each (header, column) as mean ± std over seeds, precision, device, the paper's."""
+    rows = ["| net | n | " + " | ".join(h for h, _ in cols) + f" | precision | device | {paper_head} |",
+            "|---|---:|" + "---:|" * len(cols) + "---|---|---:|"]
+    for arch in [a for a in nets if a in set(runs.arch)]:
+        g = runs[runs.arch == arch]
+        prec = ", ".join(sorted(set(g.precision.dropna().astype(str)))) if "precision" in g else ""
+        dev = ", ".join(sorted(set(g.device.dropna().astype(str))))
+        ref = f"{paper[arch]:.2f}" if arch in paper else "–"
+        rows.append(f"| {arch} | {len(g)} | " + " | ".join(_mean_sd(g, c) for _, c in cols) + f" | {prec} | {dev} | {ref} |")
+    return rows
+
+
+def _claims_and_images(verdicts: dict, fdir: Path, names: tuple[str, ...]) -> list[str]:
+    lines = []
+    for claim, (ok, note) in verdicts.items():
+        verdict = "not decidable yet" if ok is None else ("**holds**" if ok else "**does not hold**")
+        lines.append(f"- {claim}: {verdict} ({note})")
+    imgs = [f for f in names if (fdir / f"{f}.png").is_file()]
+    if imgs:
+        width = "32%" if len(imgs) > 1 else "64%"
+        lines += ["", " ".join(f'<img src="{(fdir / f"{f}.png").as_posix()}" width="{width}">' for f in imgs)]
+    return lines
 
 
 def preset_section(preset: str, results: str | Path, figures: str | Path) -> str | None:
@@ -31,30 +64,36 @@ def preset_section(preset: str, results: str | Path, figures: str | Path) -> str
     runs = t["runs"]
     if runs.empty:
         return None
-    rows = ["| net | n | test error (%) | precision | device | paper |", "|---|---:|---:|---|---|---:|"]
-    for arch in [a for a in CIFAR_NETS if a in set(runs.arch)]:
-        g = runs[runs.arch == arch]
-        e = 100 * g.final_test_err.astype(float)
-        err = f"{e.mean():.2f} ± {e.std(ddof=1):.2f}" if len(g) > 1 else f"{e.mean():.2f}"
-        prec = ", ".join(sorted(set(g.precision.dropna().astype(str)))) if "precision" in g else ""
-        dev = ", ".join(sorted(set(g.device.dropna().astype(str))))
-        paper = f"{PAPER_TABLE6[arch]:.2f}" if arch in PAPER_TABLE6 else "–"
-        rows.append(f"| {arch} | {len(g)} | {err} | {prec} | {dev} | {paper} |")
+    rows = _table(runs, CIFAR_NETS, [("test error (%)", "final_test_err")], PAPER_TABLE6, "paper")
     lines = [f"### `{preset}`: {scale_text(preset)}", "", f"Data: {data_text(runs)}.", "", *rows, ""]
-    for claim, (ok, note) in holds(t).items():
-        verdict = "not decidable yet" if ok is None else ("**holds**" if ok else "**does not hold**")
-        lines.append(f"- {claim}: {verdict} ({note})")
-    fdir = preset_dir(figures, preset)
-    imgs = [f for f in ("fig1_degradation_plain20_vs_plain56", "fig6_plain", "fig6_resnet") if (fdir / f"{f}.png").is_file()]
-    if imgs:
-        lines += ["", " ".join(f'<img src="{(fdir / f"{f}.png").as_posix()}" width="32%">' for f in imgs)]
+    lines += _claims_and_images(holds(t), preset_dir(figures, preset),
+                                ("fig1_degradation_plain20_vs_plain56", "fig6_plain", "fig6_resnet"))
+    return "\n".join(lines)
+
+
+def imagenet_section(preset: str, results: str | Path, figures: str | Path) -> str | None:
+    """An ImageNet-style preset: the nets of Tables 2 and 3 (val error, top-1, 10-crop, of the final iterate), the
+    four claims of imagenet_claims and Fig. 4."""
+    runs = load_collected(preset, results)["runs"]
+    if runs.empty:
+        return None
+    paper = {**PAPER_TABLE2, **{a: v[0] for a, v in PAPER_TABLE3.items()}}
+    rows = _table(runs, IMAGENET_NETS, [("val error, 10-crop (%)", "final_val_10crop_err"),
+                                        ("training error (%)", "final_train_err")], paper, "paper (ImageNet, 10-crop)")
+    lines = [f"### `{preset}` (ImageNet-style, Fig. 4, Tables 2 and 3): {scale_text(preset)}", "",
+             f"Data: {data_text(runs)}.", "", *rows, ""]
+    lines += _claims_and_images(imagenet_claims.holds(runs), preset_dir(figures, preset),
+                                ("fig4_imagenet_plain_vs_resnet_18_vs_34",))
     return "\n".join(lines)
 
 
 def section(results: str | Path = "results", figures: str | Path = "figures") -> str:
     parts = [s for p in PRESETS_SHOWN if (s := preset_section(p, results, figures))]
-    head = ("Final iterates (the test set selects nothing); mean ± std over seeds where n > 1. The claims are the "
-            f"paper's ({len(CLAIMS)} checks, see `src/resnet_repro/claims.py`); scaled-down presets are labelled so.")
+    parts += [s for p in IMAGENET_PRESETS_SHOWN if (s := imagenet_section(p, results, figures))]
+    head = ("Final iterates (the test or val set selects nothing); mean ± std over seeds where n > 1. The claims "
+            f"are the paper's ({len(CLAIMS)} checks on CIFAR-10, see `src/resnet_repro/claims.py`; "
+            f"{len(imagenet_claims.CLAIMS)} on the ImageNet-style nets, `src/resnet_repro/imagenet_claims.py`); "
+            "scaled-down presets are labelled so.")
     return "\n\n".join([head] + parts) if parts else "_No finished runs yet._"
 
 

@@ -53,6 +53,72 @@ def seed_spread(runs: pd.DataFrame, col: str = "final_val_10crop_err") -> tuple[
     return (math.sqrt(float(var.mean())), list(var.index)) if len(var) else (None, [])
 
 
+def _finals(runs: pd.DataFrame) -> tuple[dict, dict]:
+    """Per net, the mean over seeds of the final training error and of the final val error (top-1, 10-crop)."""
+    tr = {a: _final(runs, a, "final_train_err") for a in PAPER_TABLE2}
+    va = {a: _final(runs, a, "final_val_10crop_err") for a in set(PAPER_TABLE2) | set(PAPER_TABLE3)}
+    return tr, va
+
+
+def noise(runs: pd.DataFrame) -> tuple[float, float, int, float | None, list[str]]:
+    """(the standard error of one net's val error, the binomial one on n_val images, n_val, the pooled seed-to-seed
+    std or None, the nets with more than one seed). The first is the larger of the binomial floor and the seed std."""
+    _, va = _finals(runs)
+    n_val = int(pd.to_numeric(runs.get("n_val"), errors="coerce").max()) if "n_val" in runs else 0
+    known = [v for v in va.values() if v is not None]
+    m = sum(known) / len(known) if known else math.nan
+    binom = math.sqrt(m * (1 - m) / n_val) if known and n_val else math.nan
+    spread, spread_archs = seed_spread(runs)
+    return (binom if spread is None or math.isnan(binom) else max(binom, spread)), binom, n_val, spread, spread_archs
+
+
+CLAIMS = {  # key: (the claim as the README lists it, the nets it needs)
+    "degradation": ("1. degradation: plain-34 trains and validates worse than plain-18", ["plain18", "plain34"]),
+    "depth": ("2. ResNet-34 below ResNet-18 (val error)", ["resnet18", "resnet34"]),
+    "shortcuts": ("3. ResNet-34 below plain-34 (val error)", ["plain34", "resnet34"]),
+    "options": ("4. projection shortcuts B and C below identity A (val error)", ["resnet34", "resnet34b", "resnet34c"]),
+}
+
+
+def holds(runs: pd.DataFrame) -> dict[str, tuple[bool | None, str]]:
+    """Each claim: (True/False, or None while a net is missing; a note with the differences, n and the noise)."""
+    tr, va = _finals(runs) if not runs.empty else ({}, {})
+    se = noise(runs)[0] if not runs.empty else math.nan
+    two = 2 * se * math.sqrt(2)  # two standard errors of a difference of two nets
+
+    def d(a: str, b: str, vals: dict | None = None) -> str:  # b - a in points
+        v = va if vals is None else vals
+        return f"{100 * (v[b] - v[a]):+.2f}"
+
+    def n(*archs: str) -> str:
+        return "n=" + "/".join(str(_n(runs, a)) for a in archs)
+
+    def weighed(*diffs: float) -> str:
+        if math.isnan(two):
+            return ""
+        out = [("beyond" if abs(x) >= two else "within") for x in diffs]
+        where = out[0] if len(set(out)) == 1 else " and ".join(f"{k} {w}" for k, w in zip("BC", out))
+        return f"; {where} the noise, ±{100 * two:.2f} points (2 s.e. of a difference)"
+
+    out = {}
+    for key, (label, archs) in CLAIMS.items():
+        if any(va.get(a) is None for a in archs):
+            out[label] = (None, "missing: " + ", ".join(a for a in archs if va.get(a) is None))
+        elif key == "degradation":
+            ok = tr["plain34"] > tr["plain18"] and va["plain34"] > va["plain18"]
+            out[label] = (ok, f"train {d('plain18', 'plain34', tr)}, val {d('plain18', 'plain34')} points, "
+                              f"{n('plain34', 'plain18')}" + weighed(va["plain34"] - va["plain18"]))
+        elif key == "options":
+            ok = va["resnet34b"] < va["resnet34"] and va["resnet34c"] < va["resnet34"]
+            out[label] = (ok, f"B {d('resnet34', 'resnet34b')}, C {d('resnet34', 'resnet34c')} points against A, "
+                              f"{n('resnet34', 'resnet34b', 'resnet34c')}"
+                              + weighed(va["resnet34b"] - va["resnet34"], va["resnet34c"] - va["resnet34"]))
+        else:
+            lo, hi = ("resnet18", "resnet34") if key == "depth" else ("plain34", "resnet34")
+            out[label] = (va[hi] < va[lo], f"{d(lo, hi)} points, {n(hi, lo)}" + weighed(va[hi] - va[lo]))
+    return out
+
+
 def imagenet_verdict(runs: pd.DataFrame, preset: str | None = None) -> str:
     """The Fig. 4 / Table 2 / Table 3 claims, checked on the final iterates (means over seeds): does plain-34
     train and validate worse than plain-18, does ResNet-34 beat ResNet-18, and how do options A, B, C order.
@@ -60,14 +126,8 @@ def imagenet_verdict(runs: pd.DataFrame, preset: str | None = None) -> str:
     if runs.empty:
         return "- No finished runs yet: nothing can be decided."
     preset = preset or str(runs["preset"].iloc[0])
-    tr = {a: _final(runs, a, "final_train_err") for a in PAPER_TABLE2}
-    va = {a: _final(runs, a, "final_val_10crop_err") for a in set(PAPER_TABLE2) | set(PAPER_TABLE3)}
-    n_val = int(pd.to_numeric(runs.get("n_val"), errors="coerce").max()) if "n_val" in runs else 0
-    known = [v for v in va.values() if v is not None]
-    # Binomial standard error of one val error on n_val images: a floor on the noise of a single-seed number.
-    binom = math.sqrt(sum(known) / len(known) * (1 - sum(known) / len(known)) / n_val) if known and n_val else math.nan
-    spread, spread_archs = seed_spread(runs)
-    se = binom if spread is None or math.isnan(binom) else max(binom, spread)  # the noise of one net's number
+    tr, va = _finals(runs)
+    se, binom, n_val, spread, spread_archs = noise(runs)
     missing = lambda archs: ", ".join(a for a in archs if _n(runs, a) == 0)  # noqa: E731
     lines, order = [], {}
 
@@ -110,7 +170,7 @@ def imagenet_verdict(runs: pd.DataFrame, preset: str | None = None) -> str:
         lines.append(f"- **Shortcuts at 34 layers:** ResNet-34 {pct(va['resnet34'])} val / {pct(tr['resnet34'])} "
                      f"train against plain-34's {pct(va['plain34'])} / {pct(tr['plain34'])} ({p34}): ResNet-34 "
                      + ("**beats** plain-34." if va["resnet34"] < va["plain34"] else "does **not** beat plain-34."))
-    noise = "" if math.isnan(se) else (
+    noise_text = "" if math.isnan(se) else (
         f" The binomial standard error of one val error on {n_val:,} images is about ±{100 * binom:.2f} points"
         + (f"; the seed-to-seed std of one net's val error, from a second seed of {', '.join(spread_archs)}, is "
            f"{100 * spread:.2f} points (n=2 per net: a rough estimate). A difference of two nets counts here beyond "
@@ -120,7 +180,7 @@ def imagenet_verdict(runs: pd.DataFrame, preset: str | None = None) -> str:
     if len(order) == 2:
         if order["plain"] and order["resnet"]:
             lines.append("- **Overall: the 18/34 ordering of Table 2 reproduces on this data** (val error, "
-                         "10-crop): deeper is worse for plain nets and better for ResNets." + noise)
+                         "10-crop): deeper is worse for plain nets and better for ResNets." + noise_text)
         else:
             c = make_config(preset) if preset in PRESETS else None
             sched = f" ({imagenet_schedule_text(preset)})" if c else ""
@@ -129,7 +189,7 @@ def imagenet_verdict(runs: pd.DataFrame, preset: str | None = None) -> str:
                          "Possible reasons: 10 classes instead of 1000 (an easier task, far lower errors); "
                          f"{int(runs['n_train'].max()):,} training images instead of {PAPER_IMAGENET['train_images'] / 1e6:.2f}M, so the 34-layer nets can "
                          "overfit rather than underfit (compare the training errors); and a shorter schedule"
-                         f"{sched} than the paper's {imagenet_schedule()}." + noise)
+                         f"{sched} than the paper's {imagenet_schedule()}." + noise_text)
     opts = [(k, va[a]) for k, a in (("A", "resnet34"), ("B", "resnet34b"), ("C", "resnet34c")) if va[a] is not None]
     if len(opts) < 3:
         lines.append(f"- **Shortcut options (Table 3):** not decidable yet; missing: "
