@@ -58,3 +58,22 @@ def test_budget_writes_its_files(tmp_path):
     B.write(tmp_path / "results", tmp_path / "figures", tmp_path / "report", load_collected)
     assert (tmp_path / "figures" / "budget.png").stat().st_size > 10_000
     assert (tmp_path / "results" / "budget_claims.csv").is_file() and (tmp_path / "report" / "budget.md").is_file()
+
+
+def test_one_seed_claims_say_whether_the_difference_beats_the_test_set_noise():
+    """With one seed per net the seed spread is unknown, but the test set's own sampling noise is not: two binomial
+    standard errors of a difference on n_test images (13.77% vs 13.06% on 10,000: ±0.96 points)."""
+    from resnet_repro import claims
+
+    runs = pd.DataFrame([dict(arch="resnet20", seed=0, final_test_err=0.1377, n_test=10_000, final_train_err=0.05),
+                         dict(arch="resnet56", seed=0, final_test_err=0.1306, n_test=10_000, final_train_err=0.05),
+                         dict(arch="plain56", seed=0, final_test_err=0.3229, n_test=10_000, final_train_err=0.3)])
+    c = claims.compare(runs, "resnet56", "resnet20")
+    assert abs(c["sampling"] - 2 * ((0.1377 * 0.8623 + 0.1306 * 0.8694) / 10_000) ** 0.5) < 1e-12
+    assert not c["beats_sampling"] and claims.compare(runs, "resnet56", "plain56")["beats_sampling"]
+    assert "±0.96 points (two standard errors of a difference on 10,000 images" in claims.spread_text(c)
+    assert "the difference is **within** it" in claims.spread_text(c)
+    h = holds({"runs": runs})
+    assert h[CLAIMS[1]] == (True, "-0.71 points, n=1/1, seed spread unknown, within test-set noise ±0.96")
+    assert claims.compare(runs, "resnet56", "resnet20", "final_test_err")["sampling"] is not None
+    assert claims.compare(runs.drop(columns="n_test"), "resnet56", "resnet20")["sampling"] is None  # n unknown

@@ -7,10 +7,13 @@
 
 Everything is computed from the collected CSVs (runs, curves, layer_std); nothing here trains or reads run folders.
 A difference "beats the seed spread" when it is larger than the largest range (max - min over seeds) of the two
-nets compared; with one seed per net the spread is unknown, and the text says so.
+nets compared; with one seed per net the spread is unknown, and the text says so, giving instead the test-set sampling
+noise (two binomial standard errors of the difference on the n_test images), a floor that seeds do not remove.
 """
 
 from __future__ import annotations
+
+import math
 
 import pandas as pd
 
@@ -31,20 +34,35 @@ def seed_stats(runs: pd.DataFrame, arch: str, col: str) -> tuple[float | None, i
 
 
 def compare(runs: pd.DataFrame, a: str, b: str, col: str = "final_test_err") -> dict | None:
-    """a vs b on `col`: means, n, the difference a - b and whether it is larger than the seed spread."""
+    """a vs b on `col`: means, n, the difference a - b and whether it is larger than the seed spread; for test
+    errors also the test-set sampling noise alone (`sampling`: two binomial standard errors of the difference on the
+    n_test images, a floor that no number of seeds removes) and whether the difference is beyond it."""
     (ma, na, ra), (mb, nb, rb) = seed_stats(runs, a, col), seed_stats(runs, b, col)
     if ma is None or mb is None:
         return None
     spreads = [r for r in (ra, rb) if r is not None]
     spread = max(spreads) if spreads else None
     d = ma - mb
-    return dict(a=ma, b=mb, na=na, nb=nb, diff=d, spread=spread, beats_spread=None if spread is None else abs(d) > spread)
+    n_test = (pd.to_numeric(runs["n_test"], errors="coerce").max()
+              if col == "final_test_err" and "n_test" in runs else float("nan"))
+    sampling = 2 * math.sqrt((ma * (1 - ma) + mb * (1 - mb)) / n_test) if n_test > 0 else None
+    return dict(a=ma, b=mb, na=na, nb=nb, diff=d, spread=spread, beats_spread=None if spread is None else abs(d) > spread,
+                sampling=sampling, n_test=n_test, beats_sampling=None if sampling is None else abs(d) > sampling)
+
+
+def sampling_text(c: dict) -> str:
+    if c["sampling"] is None:
+        return ""
+    return (f"; the test-set sampling noise alone is ±{100 * c['sampling']:.2f} points (two standard errors of a "
+            f"difference on {int(c['n_test']):,} images, conservative: both nets see the same images), and the difference is "
+            + ("beyond it" if c["beats_sampling"] else "**within** it"))
 
 
 def spread_text(c: dict) -> str:
     n = f"n={c['na']} vs n={c['nb']}"
     if c["spread"] is None:
-        return f"{n}; one seed each, so the seed spread is not measured yet and the difference is not yet a finding"
+        return (f"{n}; one seed each, so the seed spread is not measured yet and the difference is not yet a finding"
+                + sampling_text(c))
     verdict = "larger" if c["beats_spread"] else "**not larger**"
     return f"{n}; seed spread up to {100 * c['spread']:.2f} points: the difference is {verdict} than the spread"
 
@@ -166,6 +184,8 @@ def holds(t: dict) -> dict[str, tuple[bool | None, str]]:
     def note(c: dict) -> str:
         sp = "seed spread unknown" if c["spread"] is None else (
             "beyond the seed spread" if c["beats_spread"] else "within the seed spread")
+        if c["spread"] is None and c["sampling"] is not None:
+            sp += (", beyond" if c["beats_sampling"] else ", within") + f" test-set noise ±{100 * c['sampling']:.2f}"
         return f"{100 * c['diff']:+.2f} points, n={c['na']}/{c['nb']}, {sp}"
 
     c = compare(runs, "plain56", "plain20", "final_train_err")

@@ -171,7 +171,8 @@ def imagenet_verdict(runs: pd.DataFrame, preset: str | None = None) -> str:
                      f"train against plain-34's {pct(va['plain34'])} / {pct(tr['plain34'])} ({p34}): ResNet-34 "
                      + ("**beats** plain-34." if va["resnet34"] < va["plain34"] else "does **not** beat plain-34."))
     noise_text = "" if math.isnan(se) else (
-        f" The binomial standard error of one val error on {n_val:,} images is about ±{100 * binom:.2f} points"
+        f" The binomial standard error of one val error on {n_val:,} images is about ±{100 * binom:.2f} points "
+        "(conservative for a difference: both nets see the same images)"
         + (f"; the seed-to-seed std of one net's val error, from a second seed of {', '.join(spread_archs)}, is "
            f"{100 * spread:.2f} points (n=2 per net: a rough estimate). A difference of two nets counts here beyond "
            f"two standard errors of a difference, ±{200 * se * math.sqrt(2):.2f} points." if spread is not None else
