@@ -65,8 +65,8 @@ FIG6_NAMES = {"plain": "fig6_plain", "resnet": "fig6_resnet", "deep": "fig6_deep
 FIGURES = {"fig1": "fig1_degradation_plain20_vs_plain56", **FIG6_NAMES}
 CAPTIONS = {  # what each figure shows, under it in the report and the notebooks (its footer says scale and n)
     "fig1": "Fig. 1 analogue: training error (left) and test error (right) of the 20- and 56-layer plain nets on "
-            "CIFAR-10 against iterations. The deeper plain net has the higher training error: degradation, not "
-            "overfitting.",
+            "CIFAR-10 against iterations. In the paper the deeper plain net has the higher training error throughout: "
+            "degradation, not overfitting.",
     "plain": "Fig. 6 (left) analogue: plain nets of 20 to 110 layers on CIFAR-10; training error dashed, test error "
              "bold. In the paper, the deeper the plain net, the higher its training error.",
     "resnet": "Fig. 6 (middle) analogue: ResNets of 20 to 110 layers on CIFAR-10; training error dashed, test error "
