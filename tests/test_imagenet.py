@@ -342,3 +342,18 @@ def test_the_readme_lists_the_imagenet_style_preset_after_the_cifar_ones(tmp_pat
     assert "| plain34 | 1 | 24.00 | 13.00 | bf16-mixed | cpu | 28.54 |" in text
     assert "1. degradation: plain-34 trains and validates worse than plain-18: **holds** (train +3.00" in text
     assert "2. ResNet-34 below ResNet-18 (val error): not decidable yet (missing: resnet34)" in text
+
+
+def test_the_report_states_the_feature_map_sizes_of_the_scaled_down_crops():
+    """Issue 16's caveat: at 64 px the stem leaves 16x16 maps and the last stage works on 2x2 (112 px: 28x28, 4x4),
+    measured here on the net itself, not only stated."""
+    from resnet_repro.models import build_model
+
+    for preset, stem, last in (("imagenette-cpu", "16×16", "2×2"), ("imagenette", "28×28", "4×4")):
+        text = imagenet_depth.imagenet_deviations_text(pd.DataFrame(), preset)
+        assert f"leaves {stem} maps and the last stage works on {last} (the paper: 56×56 and 7×7)" in text
+        px = make_config(preset).image_size
+        net, seen = build_model("resnet18", num_classes=10).eval(), []
+        net.stages[-1].register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape[-2:])))
+        net(torch.zeros(1, 3, px, px))
+        assert f"{seen[0][0]}×{seen[0][1]}" == last

@@ -231,6 +231,13 @@ def write_tables(results: dict[str, pd.DataFrame], preset: str, out_dir: str | P
 # ----------------------------------------------------------------------------- report
 
 
+def _maps(preset_or_px: str | int, stride: int) -> str:
+    """The side of the feature maps at `stride` (4 after the stem, 32 in the last stage): each stride-2 step with
+    padding rounds up."""
+    px = preset_or_px if isinstance(preset_or_px, int) else make_config(preset_or_px).image_size
+    return f"{-(-px // stride)}×{-(-px // stride)}"
+
+
 def imagenet_deviations_text(runs: pd.DataFrame, preset: str) -> str:
     lines = [f"- **Data:** {data_text(runs)}; the paper trains on {imagenet_data()} and "
              f"reports on its {PAPER_IMAGENET['val_images'] // 1000}k val images."]
@@ -242,7 +249,10 @@ def imagenet_deviations_text(runs: pd.DataFrame, preset: str) -> str:
         lines.append(f"- **Image size:** Imagenette's copy is 224×224, so the paper's recipe at {c0} px (images "
                      f"resized to {s0}–{s1}) would upsample every crop up to 2×; it runs instead at "
                      f"{make_config(preset).image_size} px with every length scaled alike (scale range, crop, test "
-                     "size), which also keeps the GPU time small.")
+                     "size), which also keeps the GPU time small. The stem (7×7/2 conv and max-pool) then leaves "
+                     f"{_maps(preset, 4)} maps and the last stage works on {_maps(preset, 32)} (the paper: "
+                     f"{_maps(c0, 4)} and {_maps(c0, 32)}): little spatial context for the deepest blocks, a caveat "
+                     "for every comparison at this size.")
     lines += [
         "- **Mean:** per-pixel mean of the stored training images (as the paper); the `workers` loader, meant for "
         "full ImageNet, subtracts the per-channel ImageNet mean instead.",
