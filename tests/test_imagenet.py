@@ -280,6 +280,12 @@ def test_verdict_states_whether_the_ordering_reproduces():
     v = imagenet_depth.imagenet_verdict(_runs(bad))
     assert "**Not reproduced**" in v and "does **not** beat ResNet-18" in v
     assert "does not fully reproduce" in v and "10 classes" in v and "9,469 training images" in v
+    assert "so it overfits: first suspect, 9,469 training images" in v  # ResNet-34 trains better, validates worse
+    under = imagenet_depth.imagenet_verdict(_runs({**ok, "resnet34": (0.31, 0.295), "resnet18": (0.21, 0.22)}))
+    assert "ResNet-34 also *trains* worse than ResNet-18 (31.00% against 21.00%)" in under
+    assert "still underfitting: first suspect, a shorter schedule" in under and "overfits" not in under
+    flat = imagenet_depth.imagenet_verdict(_runs({**ok, "plain34": (0.13, 0.19)}))  # only the plain nets break it
+    assert "Plain-34 does not validate worse than plain-18 here" in flat
     assert "does **not** hold" in v
     assert "exponentially low convergence" not in v  # no note where plain-34 is not worse...
     assert "exponentially low convergence" not in imagenet_depth.imagenet_verdict(_runs(ok))  # ...or 4 points worse
