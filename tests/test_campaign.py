@@ -19,7 +19,7 @@ from resnet_repro import campaign as C
 from resnet_repro import campaign_status as CS
 from resnet_repro import cli
 from resnet_repro.config import PRESETS, config_from_args, make_config
-from resnet_repro.experiments import CAMPAIGNS, IMAGENET_NETS
+from resnet_repro.experiments import CAMPAIGNS, IMAGENET_NETS, IMAGENETTE_CPU_SECOND_SEED, grid_runs
 
 FAST = {"max_steps": 2, "eval_every": 1, "milestones": (1,), "batch_size": 32, "test_subset": 200}
 
@@ -43,6 +43,11 @@ def test_the_quarter_campaign_follows_the_issue_order():
     assert first[4:] == [("quarter", a) for a in ("resnet20", "resnet56", "plain20", "plain56")]
     # then the ImageNet-style 18 vs 34 runs (issue 16), right after the first four CIFAR runs
     assert [(j.preset, j.arch) for j in jobs[8:14]] == [("imagenette-cpu", a) for a in IMAGENET_NETS]
+    # and the second seed of the closest claimed pair (issue 16), before the long paper-preset runs
+    second = [(j.arch, j.seed) for j in jobs if j.preset == "imagenette-cpu" and j.seed == 1]
+    assert second == [(a, 1) for a in IMAGENETTE_CPU_SECOND_SEED] and "resnet34" in IMAGENETTE_CPU_SECOND_SEED
+    assert all(j.preset == "imagenette-cpu" for j in jobs[8:14 + len(second)])
+    assert grid_runs("imagenette-cpu")[-1] == ("resnet34c", 0) and ("resnet34", 1) in grid_runs("imagenette-cpu")
     assert not jobs[8].cifar and jobs[0].cifar
     assert PRESETS["quarter"]["max_steps"] == 16_000 and PRESETS["quarter"]["milestones"] == (8_000, 12_000)
     assert PRESETS["quarter"]["eval_every"] == 400
