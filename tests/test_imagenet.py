@@ -363,3 +363,19 @@ def test_the_report_states_the_feature_map_sizes_of_the_scaled_down_crops():
         net.stages[-1].register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape[-2:])))
         net(torch.zeros(1, 3, px, px))
         assert f"{seen[0][0]}×{seen[0][1]}" == last
+
+
+def test_the_verdict_follows_the_training_curves_through_the_run():
+    """Fig. 4 is about whole curves: the verdict says at how many evaluation points the deeper net trains worse, and
+    the gap at the first lr drop (imagenette-cpu: iteration 1,250) and at the end."""
+    ok = dict(plain18=(0.10, 0.20), plain34=(0.13, 0.24), resnet18=(0.08, 0.19), resnet34=(0.05, 0.16))
+    its = [625, 1250, 1875, 2500]
+    curves = pd.DataFrame([dict(arch=a, seed=0, iteration=i, metric="train_err", value=v)
+                           for a, vals in dict(plain18=[0.5, 0.3, 0.2, 0.1], plain34=[0.6, 0.4, 0.25, 0.13],
+                                               resnet18=[0.5, 0.3, 0.2, 0.08], resnet34=[0.45, 0.35, 0.1, 0.05]).items()
+                           for i, v in zip(its, vals)])
+    v = imagenet_depth.imagenet_verdict(_runs(ok), "imagenette-cpu", curves)
+    assert ("plain-34's training error is above plain-18's at 4 of 4 evaluation points; the gap is +10.00 points at "
+            "the first lr drop (iteration 1,250) and +3.00 at the end.") in v
+    assert "ResNet-34's training error is above ResNet-18's at 1 of 4 evaluation points; the gap is +5.00" in v
+    assert "Through the run" not in imagenet_depth.imagenet_verdict(_runs(ok), "imagenette-cpu")  # no curves, no claim

@@ -17,6 +17,7 @@ import math
 
 import pandas as pd
 
+from .claims import whole_run
 from .config import PRESETS, imagenet_schedule_text, make_config
 from .paper import PAPER_IMAGENET, PAPER_TABLE2, PAPER_TABLE3, imagenet_schedule
 from .wording import pct
@@ -137,7 +138,25 @@ def _reasons(runs: pd.DataFrame, tr: dict, sched: str, resnet_ok: bool) -> str:
             f"overfits: first suspect, {data}; then {classes} and {schedule}.")
 
 
-def imagenet_verdict(runs: pd.DataFrame, preset: str | None = None) -> str:
+def _through_run(curves: pd.DataFrame | None, deep: str, shallow: str, preset: str) -> str:
+    """Where the deeper net's training error sits against the shallower one's through the run (Fig. 4 shows whole
+    curves, not end points): at how many evaluation points it is above, and the gap at the first lr drop and at
+    the end, which says whether the deeper net was catching up."""
+    k, n, _ = whole_run(curves, deep, shallow, "train_err") if curves is not None else (0, 0, [])
+    if n == 0:
+        return ""
+    c = curves[(curves.metric == "train_err") & curves.arch.isin([deep, shallow])]
+    m = c.groupby(["arch", "iteration"]).value.mean().unstack(0)[[deep, shallow]].dropna()
+    gap = 100 * (m[deep] - m[shallow])
+    drop = make_config(preset).milestones[0] if preset in PRESETS else None
+    before = gap[gap.index <= drop] if drop else gap.iloc[:0]
+    name = {"plain34": "plain-34", "plain18": "plain-18", "resnet34": "ResNet-34", "resnet18": "ResNet-18"}
+    return (f" Through the run, {name[deep]}'s training error is above {name[shallow]}'s at {k} of {n} evaluation "
+            "points" + (f"; the gap is {before.iloc[-1]:+.2f} points at the first lr drop (iteration {drop:,}) and "
+                        f"{gap.iloc[-1]:+.2f} at the end" if len(before) else "") + ".")
+
+
+def imagenet_verdict(runs: pd.DataFrame, preset: str | None = None, curves: pd.DataFrame | None = None) -> str:
     """The Fig. 4 / Table 2 / Table 3 claims, checked on the final iterates (means over seeds): does plain-34
     train and validate worse than plain-18, does ResNet-34 beat ResNet-18, and how do options A, B, C order.
     Val errors are top-1, 10-crop (the paper's Tables 2 and 3)."""
@@ -172,7 +191,8 @@ def imagenet_verdict(runs: pd.DataFrame, preset: str | None = None) -> str:
                      f"{pct(tr['plain34'])} against {pct(tr['plain18'])} ({_pts(tr['plain18'], tr['plain34'])}) and "
                      f"a val error of {pct(va['plain34'])} against {pct(va['plain18'])} "
                      f"({_pts(va['plain18'], va['plain34'])}{noisy(va['plain18'], va['plain34'])}; "
-                     f"{paper('plain34', 'plain18')}). {verdict}" + _gap_note(va["plain18"], va["plain34"]))
+                     f"{paper('plain34', 'plain18')}). {verdict}" + _gap_note(va["plain18"], va["plain34"])
+                     + _through_run(curves, "plain34", "plain18", preset))
     if tr["resnet18"] is None or tr["resnet34"] is None:
         lines.append(f"- **ResNet-34 vs ResNet-18:** not decidable yet; missing: {missing(['resnet18', 'resnet34'])}.")
     else:
@@ -182,7 +202,8 @@ def imagenet_verdict(runs: pd.DataFrame, preset: str | None = None) -> str:
                      f"({_pts(va['resnet18'], va['resnet34'])}{noisy(va['resnet18'], va['resnet34'])}; "
                      f"{paper('resnet34', 'resnet18')}), training error "
                      f"{pct(tr['resnet34'])} against {pct(tr['resnet18'])}: ResNet-34 "
-                     + ("**beats** ResNet-18, as in the paper." if beats else "does **not** beat ResNet-18."))
+                     + ("**beats** ResNet-18, as in the paper." if beats else "does **not** beat ResNet-18.")
+                     + _through_run(curves, "resnet34", "resnet18", preset))
     if tr["plain34"] is not None and tr["resnet34"] is not None:
         p34 = f"paper: {PAPER_TABLE2['resnet34']:.2f}% vs {PAPER_TABLE2['plain34']:.2f}% val"
         lines.append(f"- **Shortcuts at 34 layers:** ResNet-34 {pct(va['resnet34'])} val / {pct(tr['resnet34'])} "

@@ -280,7 +280,7 @@ def report_fields(t: dict, preset: str, figures_dir: Path) -> dict[str, str]:
 
     return dict(paper_table2=table2_text(), paper_table3=table3_text(), protocol=protocol_text(preset),
                 deviations=imagenet_deviations_text(t["runs"], preset),
-                verdict=PIPELINE_CHECK_TEXT if is_pipeline_check(preset) else imagenet_verdict(t["runs"], preset),
+                verdict=PIPELINE_CHECK_TEXT if is_pipeline_check(preset) else imagenet_verdict(t["runs"], preset, t["curves"]),
                 table2=table("table2"), table3=table("table3"),
                 provenance=provenance_table(t["runs"], "final_val_10crop_err", "val err (10-crop)"))
 
@@ -301,7 +301,7 @@ NOTEBOOKS = {
         new_markdown_cell("## What the numbers show"),
         new_code_cell("from resnet_repro.config import PIPELINE_CHECK_TEXT, is_pipeline_check\n"
                       "display(Markdown(PIPELINE_CHECK_TEXT if is_pipeline_check(PRESET) else "
-                      "imagenet_depth.imagenet_verdict(t['runs'])))"),
+                      "imagenet_depth.imagenet_verdict(t['runs'], PRESET, t['curves'])))"),
         new_markdown_cell("## Table 2 and Table 3 analogues, beside the paper's numbers"),
         new_code_cell('for name in ("table2", "table3"):\n'
                       '    f = fig_dir / f"{name}.md"\n'
