@@ -284,6 +284,9 @@ def test_verdict_states_whether_the_ordering_reproduces():
     under = imagenet_depth.imagenet_verdict(_runs({**ok, "resnet34": (0.31, 0.295), "resnet18": (0.21, 0.22)}))
     assert "ResNet-34 also *trains* worse than ResNet-18 (31.00% against 21.00%)" in under
     assert "still underfitting: first suspect, a shorter schedule" in under and "overfits" not in under
+    assert "ResNet-34 B, with projections where the shape changes, trains to 5.00%, below ResNet-18" in under
+    slow_b = {**ok, "resnet34": (0.31, 0.295), "resnet18": (0.21, 0.22), "resnet34b": (0.25, 0.2)}
+    assert "ResNet-34 B" not in imagenet_depth.imagenet_verdict(_runs(slow_b))  # B trains worse than ResNet-18
     flat = imagenet_depth.imagenet_verdict(_runs({**ok, "plain34": (0.13, 0.19)}))  # only the plain nets break it
     assert "Plain-34 does not validate worse than plain-18 here" in flat
     assert "does **not** hold" in v
