@@ -21,7 +21,7 @@ from .config import PIPELINE_CHECK_TEXT, is_pipeline_check
 from .wording import pct
 
 
-def _name(arch: str) -> str:
+def net_name(arch: str) -> str:
     return arch.replace("resnet", "ResNet-").replace("plain", "plain-")
 
 
@@ -69,7 +69,7 @@ def spread_text(c: dict) -> str:
 
 def _missing(runs: pd.DataFrame, archs) -> str:
     have = set(runs.arch) if not runs.empty else set()
-    return ", ".join(_name(a) for a in archs if a not in have)
+    return ", ".join(net_name(a) for a in archs if a not in have)
 
 
 def whole_run(curves: pd.DataFrame, a: str, b: str, metric: str) -> tuple[int, int, list[int]]:
@@ -110,16 +110,16 @@ def depth(runs: pd.DataFrame) -> str:
     lines = []
     for deep, shallow in (("resnet56", "resnet20"), ("resnet110", "resnet56")):
         c = compare(runs, deep, shallow)
-        label = f"{_name(deep)} vs {_name(shallow)}"
+        label = f"{net_name(deep)} vs {net_name(shallow)}"
         if c is None:
             lines.append(f"- **2. Depth helps with shortcuts ({label}):** not decidable yet; missing: "
                          f"{_missing(runs, [shallow, deep])}.")
             continue
         ok = c["diff"] < 0
-        lines.append(f"- **2. Depth helps with shortcuts ({label}):** {_name(deep)} ends at {pct(c['a'])} test error "
-                     f"against {_name(shallow)}'s {pct(c['b'])} ({100 * c['diff']:+.2f} points; {spread_text(c)}): "
-                     + (f"**reproduced**, {_name(deep)} is better." if ok else
-                        f"**not reproduced**, {_name(deep)} is not better at this budget."))
+        lines.append(f"- **2. Depth helps with shortcuts ({label}):** {net_name(deep)} ends at {pct(c['a'])} test error "
+                     f"against {net_name(shallow)}'s {pct(c['b'])} ({100 * c['diff']:+.2f} points; {spread_text(c)}): "
+                     + (f"**reproduced**, {net_name(deep)} is better." if ok else
+                        f"**not reproduced**, {net_name(deep)} is not better at this budget."))
     return "\n".join(lines)
 
 

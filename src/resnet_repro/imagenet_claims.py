@@ -17,7 +17,7 @@ import math
 
 import pandas as pd
 
-from .claims import whole_run
+from .claims import net_name
 from .config import PRESETS, imagenet_schedule_text, make_config
 from .paper import PAPER_IMAGENET, PAPER_TABLE2, PAPER_TABLE3, imagenet_schedule
 from .wording import pct
@@ -146,18 +146,21 @@ def _through_run(curves: pd.DataFrame | None, deep: str, shallow: str, preset: s
     """Where the deeper net's training error sits against the shallower one's through the run (Fig. 4 shows whole
     curves, not end points): at how many evaluation points it is above, and the gap at the first lr drop and at
     the end, which says whether the deeper net was catching up."""
-    k, n, _ = whole_run(curves, deep, shallow, "train_err") if curves is not None else (0, 0, [])
-    if n == 0:
+    if curves is None or curves.empty:
         return ""
     c = curves[(curves.metric == "train_err") & curves.arch.isin([deep, shallow])]
-    m = c.groupby(["arch", "iteration"]).value.mean().unstack(0)[[deep, shallow]].dropna()
-    gap = 100 * (m[deep] - m[shallow])
+    m = c.groupby(["arch", "iteration"]).value.mean().unstack(0)  # mean curve over seeds, one column per net
+    if deep not in m or shallow not in m:
+        return ""
+    gap = 100 * (m[deep] - m[shallow]).dropna()
+    if gap.empty:
+        return ""
     drop = make_config(preset).milestones[0] if preset in PRESETS else None
     before = gap[gap.index <= drop] if drop else gap.iloc[:0]
-    name = {"plain34": "plain-34", "plain18": "plain-18", "resnet34": "ResNet-34", "resnet18": "ResNet-18"}
-    return (f" Through the run, {name[deep]}'s training error is above {name[shallow]}'s at {k} of {n} evaluation "
-            "points" + (f"; the gap is {before.iloc[-1]:+.2f} points at the first lr drop (iteration {drop:,}) and "
-                        f"{gap.iloc[-1]:+.2f} at the end" if len(before) else "") + ".")
+    at_drop = (f"; the gap is {before.iloc[-1]:+.2f} points at the first lr drop (iteration {drop:,}) and "
+               f"{gap.iloc[-1]:+.2f} at the end" if len(before) else "")
+    return (f" Through the run, {net_name(deep)}'s training error is above {net_name(shallow)}'s at "
+            f"{int((gap > 0).sum())} of {len(gap)} evaluation points{at_drop}.")
 
 
 def imagenet_verdict(runs: pd.DataFrame, preset: str | None = None, curves: pd.DataFrame | None = None) -> str:

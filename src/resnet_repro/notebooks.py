@@ -34,8 +34,9 @@ fig_dir = pathlib.Path(FIGURES) / PRESET
 def show(name):
     f = fig_dir / f"{name}.png"
     display(Image(filename=str(f)) if f.is_file() else Markdown(f"_{f} has not been drawn yet (`make figures`)._"))
-    if caption(name):
-        display(Markdown(f"*{caption(name)}* (`{name}`)"))
+    text = caption(name)
+    if text:
+        display(Markdown(f"*{text}* (`{name}`)"))
 display(Markdown(f"**Preset `{PRESET}`** — scale: {wording.scale_text(PRESET)}.  \\n**Data:** {wording.data_text(t['runs'])}."))"""
 
 PARAMS = new_code_cell('PRESET = "paper"\nRESULTS = "results"\nFIGURES = "figures"', metadata={"tags": ["parameters"]})
