@@ -284,9 +284,11 @@ def test_verdict_states_whether_the_ordering_reproduces():
     under = imagenet_depth.imagenet_verdict(_runs({**ok, "resnet34": (0.31, 0.295), "resnet18": (0.21, 0.22)}))
     assert "ResNet-34 also *trains* worse than ResNet-18 (31.00% against 21.00%)" in under
     assert "still underfitting: first suspect, a shorter schedule" in under and "overfits" not in under
-    assert "ResNet-34 B, with projections where the shape changes, trains to 5.00%, below ResNet-18" in under
+    assert "With projection shortcuts, ResNet-34 trains below ResNet-18 (B to 5.00% and C to 5.00%)" in under
     slow_b = {**ok, "resnet34": (0.31, 0.295), "resnet18": (0.21, 0.22), "resnet34b": (0.25, 0.2)}
-    assert "ResNet-34 B" not in imagenet_depth.imagenet_verdict(_runs(slow_b))  # B trains worse than ResNet-18
+    assert "ResNet-18 (C to 5.00%)" in imagenet_depth.imagenet_verdict(_runs(slow_b))  # B trains worse: left out
+    slow_bc = {**slow_b, "resnet34c": (0.22, 0.2)}
+    assert "With projection shortcuts" not in imagenet_depth.imagenet_verdict(_runs(slow_bc))
     flat = imagenet_depth.imagenet_verdict(_runs({**ok, "plain34": (0.13, 0.19)}))  # only the plain nets break it
     assert "Plain-34 does not validate worse than plain-18 here" in flat
     assert "does **not** hold" in v

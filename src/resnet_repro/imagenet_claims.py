@@ -132,12 +132,13 @@ def _reasons(runs: pd.DataFrame, tr: dict, sched: str, resnet_ok: bool) -> str:
     if resnet_ok:
         return f"Plain-34 does not validate worse than plain-18 here; possible reasons: {classes}, {data} and {schedule}."
     if tr["resnet34"] > tr["resnet18"]:
-        b = _final(runs, "resnet34b", "final_train_err")
+        proj = {o: _final(runs, f"resnet34{o.lower()}", "final_train_err") for o in ("B", "C")}
+        below = [f"{o} to {pct(e)}" for o, e in proj.items() if e is not None and e < tr["resnet18"]]
         return (f"ResNet-34 also *trains* worse than ResNet-18 ({r34} against {r18}), so at this budget it is still "
                 f"underfitting: first suspect, {schedule}; then {classes} and {data}."
-                + (f" ResNet-34 B, with projections where the shape changes, trains to {pct(b)}, below ResNet-18: at "
-                   "this budget the zero-padded shortcuts of option A look like what holds ResNet-34 back (Table 3)."
-                   if b is not None and b < tr["resnet18"] else ""))
+                + (f" With projection shortcuts, ResNet-34 trains below ResNet-18 ({' and '.join(below)}): at this "
+                   "budget the zero-padded shortcuts of option A look like what holds ResNet-34 back (Table 3)."
+                   if below else ""))
     return (f"ResNet-34 trains better than ResNet-18 ({r34} against {r18}) but does not validate better, so it "
             f"overfits: first suspect, {data}; then {classes} and {schedule}.")
 
