@@ -311,7 +311,14 @@ def test_verdict_says_whether_b_and_c_beat_a_and_uses_a_second_seed_as_the_noise
     assert archs == ["resnet34", "resnet34b"] and abs(spread - 0.02) < 1e-12
     v = imagenet_depth.imagenet_verdict(two)
     assert "seed-to-seed std of one net's val error, from a second seed of resnet34, resnet34b, is 2.00 points" in v
-    assert "±5.66 points" in v and "One seed per net" not in v  # 2 x sqrt(2) x 2.00
+    assert "±5.66 for two nets of one seed" in v and "One seed per net" not in v  # 2 x sqrt(2) x 2.00
+    # a difference of means shrinks with the seeds: 2 x 2.00 x sqrt(1/2 + 1/2) for A vs B, sqrt(1/2 + 1) for A vs C
+    from resnet_repro import imagenet_claims
+
+    h4 = imagenet_claims.holds(two)["4. projection shortcuts B and C below identity A (val error)"]
+    assert h4 == (True, "B -1.00, C -3.00 points against A, n=2/2/1; within the noise, ±4.00/±4.90 points (2 s.e. "
+                        "of a difference)")
+    assert "largest gap, 3.00 points, is within two standard errors of noise (±4.90)" in v
     # means over seeds: A at 18%, so B (17%) and C (15%) both beat it now
     assert "B and C both **beat** A" in v
 

@@ -73,6 +73,12 @@ def noise(runs: pd.DataFrame) -> tuple[float, float, int, float | None, list[str
     return (binom if spread is None or math.isnan(binom) else max(binom, spread)), binom, n_val, spread, spread_archs
 
 
+def two_se(runs: pd.DataFrame, se: float, a: str, b: str) -> float:
+    """Two standard errors of the difference of the two nets' mean val errors: 2 se sqrt(1/n_a + 1/n_b), with se
+    one run's standard error (noise) and n the nets' seed counts (at least 1)."""
+    return 2 * se * math.sqrt(1 / max(_n(runs, a), 1) + 1 / max(_n(runs, b), 1))
+
+
 CLAIMS = {  # key: (the claim as the README lists it, the nets it needs)
     "degradation": ("1. degradation: plain-34 trains and validates worse than plain-18", ["plain18", "plain34"]),
     "depth": ("2. ResNet-34 below ResNet-18 (val error)", ["resnet18", "resnet34"]),
@@ -85,7 +91,6 @@ def holds(runs: pd.DataFrame) -> dict[str, tuple[bool | None, str]]:
     """Each claim: (True/False, or None while a net is missing; a note with the differences, n and the noise)."""
     tr, va = _finals(runs) if not runs.empty else ({}, {})
     se = noise(runs)[0] if not runs.empty else math.nan
-    two = 2 * se * math.sqrt(2)  # two standard errors of a difference of two nets
 
     def d(a: str, b: str, vals: dict | None = None) -> str:  # b - a in points
         v = va if vals is None else vals
@@ -94,12 +99,14 @@ def holds(runs: pd.DataFrame) -> dict[str, tuple[bool | None, str]]:
     def n(*archs: str) -> str:
         return "n=" + "/".join(str(_n(runs, a)) for a in archs)
 
-    def weighed(*diffs: float) -> str:
-        if math.isnan(two):
+    def weighed(*pairs: tuple[str, str]) -> str:  # each pair (a, b): is b - a beyond two s.e. of a difference?
+        if math.isnan(se):
             return ""
-        out = [("beyond" if abs(x) >= two else "within") for x in diffs]
+        twos = [two_se(runs, se, a, b) for a, b in pairs]
+        out = [("beyond" if abs(va[b] - va[a]) >= t else "within") for (a, b), t in zip(pairs, twos)]
         where = out[0] if len(set(out)) == 1 else " and ".join(f"{k} {w}" for k, w in zip("BC", out))
-        return f"; {where} the noise, ±{100 * two:.2f} points (2 s.e. of a difference)"
+        bound = "/".join(f"±{100 * t:.2f}" for t in dict.fromkeys(round(t, 6) for t in twos))
+        return f"; {where} the noise, {bound} points (2 s.e. of a difference)"
 
     out = {}
     for key, (label, archs) in CLAIMS.items():
@@ -108,15 +115,15 @@ def holds(runs: pd.DataFrame) -> dict[str, tuple[bool | None, str]]:
         elif key == "degradation":
             ok = tr["plain34"] > tr["plain18"] and va["plain34"] > va["plain18"]
             out[label] = (ok, f"train {d('plain18', 'plain34', tr)}, val {d('plain18', 'plain34')} points, "
-                              f"{n('plain34', 'plain18')}" + weighed(va["plain34"] - va["plain18"]))
+                              f"{n('plain34', 'plain18')}" + weighed(("plain18", "plain34")))
         elif key == "options":
             ok = va["resnet34b"] < va["resnet34"] and va["resnet34c"] < va["resnet34"]
             out[label] = (ok, f"B {d('resnet34', 'resnet34b')}, C {d('resnet34', 'resnet34c')} points against A, "
                               f"{n('resnet34', 'resnet34b', 'resnet34c')}"
-                              + weighed(va["resnet34b"] - va["resnet34"], va["resnet34c"] - va["resnet34"]))
+                              + weighed(("resnet34", "resnet34b"), ("resnet34", "resnet34c")))
         else:
             lo, hi = ("resnet18", "resnet34") if key == "depth" else ("plain34", "resnet34")
-            out[label] = (va[hi] < va[lo], f"{d(lo, hi)} points, {n(hi, lo)}" + weighed(va[hi] - va[lo]))
+            out[label] = (va[hi] < va[lo], f"{d(lo, hi)} points, {n(hi, lo)}" + weighed((lo, hi)))
     return out
 
 
@@ -176,9 +183,11 @@ def imagenet_verdict(runs: pd.DataFrame, preset: str | None = None, curves: pd.D
     missing = lambda archs: ", ".join(a for a in archs if _n(runs, a) == 0)  # noqa: E731
     lines, order = [], {}
 
-    def noisy(a: float, b: float) -> str:  # a difference of two val errors within two standard errors
-        small = not math.isnan(se) and abs(b - a) < 2 * se * math.sqrt(2)
-        return ", within two standard errors of sampling noise" if small else ""
+    kind = "sampling noise" if spread is None else "noise"
+
+    def noisy(a: str, b: str) -> str:  # the two nets' mean val errors within two standard errors of each other
+        small = not math.isnan(se) and abs(va[b] - va[a]) < two_se(runs, se, a, b)
+        return f", within two standard errors of {kind}" if small else ""
 
     def paper(a, b):
         return f"paper: {PAPER_TABLE2[a]:.2f}% vs {PAPER_TABLE2[b]:.2f}%"
@@ -198,7 +207,7 @@ def imagenet_verdict(runs: pd.DataFrame, preset: str | None = None, curves: pd.D
         lines.append(f"- **Plain-34 vs plain-18 (degradation):** plain-34 ends with a training error of "
                      f"{pct(tr['plain34'])} against {pct(tr['plain18'])} ({_pts(tr['plain18'], tr['plain34'])}) and "
                      f"a val error of {pct(va['plain34'])} against {pct(va['plain18'])} "
-                     f"({_pts(va['plain18'], va['plain34'])}{noisy(va['plain18'], va['plain34'])}; "
+                     f"({_pts(va['plain18'], va['plain34'])}{noisy('plain18', 'plain34')}; "
                      f"{paper('plain34', 'plain18')}). {verdict}" + _gap_note(va["plain18"], va["plain34"])
                      + _through_run(curves, "plain34", "plain18", preset))
     if tr["resnet18"] is None or tr["resnet34"] is None:
@@ -207,7 +216,7 @@ def imagenet_verdict(runs: pd.DataFrame, preset: str | None = None, curves: pd.D
         beats = va["resnet34"] < va["resnet18"]
         order["resnet"] = beats
         lines.append(f"- **ResNet-34 vs ResNet-18:** val error {pct(va['resnet34'])} against {pct(va['resnet18'])} "
-                     f"({_pts(va['resnet18'], va['resnet34'])}{noisy(va['resnet18'], va['resnet34'])}; "
+                     f"({_pts(va['resnet18'], va['resnet34'])}{noisy('resnet18', 'resnet34')}; "
                      f"{paper('resnet34', 'resnet18')}), training error "
                      f"{pct(tr['resnet34'])} against {pct(tr['resnet18'])}: ResNet-34 "
                      + ("**beats** ResNet-18, as in the paper." if beats else "does **not** beat ResNet-18.")
@@ -220,8 +229,9 @@ def imagenet_verdict(runs: pd.DataFrame, preset: str | None = None, curves: pd.D
     noise_text = "" if math.isnan(se) else (
         f" The binomial standard error of one val error on {n_val:,} images is about ±{100 * binom:.2f} points"
         + (f"; the seed-to-seed std of one net's val error, from a second seed of {', '.join(spread_archs)}, is "
-           f"{100 * spread:.2f} points (n=2 per net: a rough estimate). A difference of two nets counts here beyond "
-           f"two standard errors of a difference, ±{200 * se * math.sqrt(2):.2f} points." if spread is not None else
+           f"{100 * spread:.2f} points (two seeds per net: a rough estimate). A difference of two nets' mean errors counts "
+           f"here beyond two standard errors of a difference, 2 × {100 * se:.2f} × √(1/n₁ + 1/n₂) points for nets "
+           f"of n₁ and n₂ seeds (±{200 * se * math.sqrt(2):.2f} for two nets of one seed)." if spread is not None else
            f", ±{100 * se * math.sqrt(2):.2f} for a difference of two (conservative: both nets see the same images). "
            "One seed per net: seed-to-seed variation, not measured, adds to it."))
     if len(order) == 2:
@@ -240,6 +250,8 @@ def imagenet_verdict(runs: pd.DataFrame, preset: str | None = None, curves: pd.D
                      f"{missing(['resnet34', 'resnet34b', 'resnet34c'])}.")
     else:
         (_, a), (_, b), (_, c) = opts
+        by_err = sorted((va[x], x) for x in ("resnet34", "resnet34b", "resnet34c"))
+        gap_two = two_se(runs, se, by_err[0][1], by_err[-1][1]) if not math.isnan(se) else math.nan
         top1 = [PAPER_TABLE3[n][0] for n in ("resnet34", "resnet34b", "resnet34c")]
         paper_abc, paper_gap = ", ".join(f"{v:.2f}%" for v in top1), max(top1) - min(top1)
         ranked = " < ".join(k for k, _ in sorted(opts, key=lambda kv: kv[1]))
@@ -253,8 +265,8 @@ def imagenet_verdict(runs: pd.DataFrame, preset: str | None = None, curves: pd.D
                      + ("the paper's order C ≤ B ≤ A **holds**." if holds else "the paper's order C ≤ B ≤ A "
                         "does **not** hold.")
                      + (f" The largest gap, {100 * (max(a, b, c) - min(a, b, c)):.2f} points, is "
-                        + ("within" if max(a, b, c) - min(a, b, c) < 2 * se * math.sqrt(2) else "beyond")
-                        + f" two standard errors of sampling noise (±{200 * se * math.sqrt(2):.2f})."
+                        + ("within" if max(a, b, c) - min(a, b, c) < gap_two else "beyond")
+                        + f" two standard errors of {kind} (±{100 * gap_two:.2f})."
                         if not math.isnan(se) else ""))
     lines.append("- Top-5 errors (Table 3 analogue) are over 10 classes (chance: 50%), not comparable with the "
                  "paper's top-5 over 1000.")
