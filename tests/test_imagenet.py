@@ -391,3 +391,22 @@ def test_the_verdict_follows_the_training_curves_through_the_run():
             "the first lr drop (iteration 1,250) and +3.00 at the end.") in v
     assert "ResNet-34's training error is above ResNet-18's at 1 of 4 evaluation points; the gap is +5.00" in v
     assert "Through the run" not in imagenet_depth.imagenet_verdict(_runs(ok), "imagenette-cpu")  # no curves, no claim
+
+
+def test_table3_line_gives_each_option_s_first_interval_loss():
+    """Option A's early steps: the mean training loss over the first evaluation interval of A, B, C (and ResNet-18)
+    against ln(10) = 2.30; the lead sentence only where A starts above both projections and the uniform guess."""
+    base = dict(plain18=(0.10, 0.20), plain34=(0.13, 0.24), resnet18=(0.08, 0.19), resnet34=(0.05, 0.16),
+                resnet34b=(0.05, 0.17), resnet34c=(0.05, 0.15))
+
+    def curves(a_loss: float) -> pd.DataFrame:
+        first = dict(resnet18=2.71, resnet34=a_loss, resnet34b=2.44, resnet34c=2.09)
+        rows = [dict(arch=a, seed=0, iteration=it, metric="train_loss", value=v if it == 125 else 1.0)
+                for a, v in first.items() for it in (125, 250)]
+        return pd.DataFrame(rows)
+
+    v = imagenet_depth.imagenet_verdict(_runs(base), "imagenette-cpu", curves(3.39))
+    assert ("first evaluation interval (125 iterations) the mean training loss is A 3.39, B 2.44, C 2.09; "
+            "ResNet-18 2.71; a uniform guess over 10 classes scores 2.30.") in v
+    assert "Option A starts with a loss above the uniform guess" in v
+    assert "Option A starts" not in imagenet_depth.imagenet_verdict(_runs(base), "imagenette-cpu", curves(2.20))
