@@ -408,5 +408,5 @@ def test_table3_line_gives_each_option_s_first_interval_loss():
     v = imagenet_depth.imagenet_verdict(_runs(base), "imagenette-cpu", curves(3.39))
     assert ("first evaluation interval (125 iterations) the mean training loss is A 3.39, B 2.44, C 2.09; "
             "ResNet-18 2.71; a uniform guess over 10 classes scores 2.30.") in v
-    assert "Option A starts with a loss above the uniform guess" in v
+    assert "Option A starts highest, 0.95 above the worse projection option" in v
     assert "Option A starts" not in imagenet_depth.imagenet_verdict(_runs(base), "imagenette-cpu", curves(2.20))

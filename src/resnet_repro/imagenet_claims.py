@@ -174,7 +174,8 @@ def _through_run(curves: pd.DataFrame | None, deep: str, shallow: str, preset: s
 def _first_loss(curves: pd.DataFrame | None, preset: str) -> str:
     """The mean training loss of ResNet-18 and ResNet-34 A/B/C over the first evaluation interval (means over seeds)
     against the loss of a uniform guess, ln(classes): where option A starts above both projections and above that
-    guess, its early steps are the ones to look at (a lead, not a tested cause)."""
+    guess, its early steps are the ones to look at (a lead, not a tested cause; ResNet-18, also option A, is given
+    for scale)."""
     if curves is None or curves.empty:
         return ""
     c = curves[curves.metric == "train_loss"]
@@ -189,8 +190,8 @@ def _first_loss(curves: pd.DataFrame | None, preset: str) -> str:
             + ", ".join(f"{o} {first[a]:.2f}" for o, a in nets.items())
             + f"{ref}; a uniform guess over {k} classes scores {guess:.2f}.")
     if first["resnet34"] > max(first["resnet34b"], first["resnet34c"], guess):
-        text += (" Option A starts with a loss above the uniform guess, which the projections (each followed by BN) "
-                 "avoid: a lead for its slower training, not a tested cause.")
+        text += (f" Option A starts highest, {first['resnet34'] - max(first['resnet34b'], first['resnet34c']):.2f} above "
+                 "the worse projection option: a lead for its slower training, not a tested cause.")
     return text
 
 
