@@ -189,9 +189,10 @@ def _first_loss(curves: pd.DataFrame | None, preset: str) -> str:
     text = (f" Over the first evaluation interval ({int(c.iteration.min()):,} iterations) the mean training loss is "
             + ", ".join(f"{o} {first[a]:.2f}" for o, a in nets.items())
             + f"{ref}; a uniform guess over {k} classes scores {guess:.2f}.")
-    if first["resnet34"] > max(first["resnet34b"], first["resnet34c"], guess):
-        text += (f" Option A starts highest, {first['resnet34'] - max(first['resnet34b'], first['resnet34c']):.2f} above "
-                 "the worse projection option: a lead for its slower training, not a tested cause.")
+    proj = max(first["resnet34b"], first["resnet34c"])  # the worse-starting projection option
+    if first["resnet34"] > max(proj, guess):
+        text += (f" Option A starts highest, {first['resnet34'] - proj:.2f} above the worse projection option: a lead "
+                 "for its slower training, not a tested cause.")
     return text
 
 
@@ -253,9 +254,10 @@ def imagenet_verdict(runs: pd.DataFrame, preset: str | None = None, curves: pd.D
     noise_text = "" if math.isnan(se) else (
         f" The binomial standard error of one val error on {n_val:,} images is about ±{100 * binom:.2f} points"
         + (f"; the seed-to-seed std of one net's val error, from a second seed of {', '.join(spread_archs)}, is "
-           f"{100 * spread:.2f} points (two seeds per net: a rough estimate). A difference of two nets' mean errors counts "
-           f"here beyond two standard errors of a difference, 2 × {100 * se:.2f} × √(1/n₁ + 1/n₂) points for nets "
-           f"of n₁ and n₂ seeds (±{200 * se * math.sqrt(2):.2f} for two nets of one seed)." if spread is not None else
+           f"{100 * spread:.2f} points (two seeds per net: a rough estimate). A difference of two nets' mean "
+           f"errors counts here beyond two standard errors of a difference, 2 × {100 * se:.2f} × √(1/n₁ + 1/n₂) "
+           f"points for nets of n₁ and n₂ seeds (±{200 * se * math.sqrt(2):.2f} for two nets of one seed)."
+           if spread is not None else
            f", ±{100 * se * math.sqrt(2):.2f} for a difference of two (conservative: both nets see the same images). "
            "One seed per net: seed-to-seed variation, not measured, adds to it."))
     if len(order) == 2:
