@@ -77,3 +77,19 @@ def test_one_seed_claims_say_whether_the_difference_beats_the_test_set_noise():
     assert h[CLAIMS[1]] == (True, "-0.71 points, n=1/1, seed spread unknown, within test-set noise ±0.96")
     assert claims.compare(runs, "resnet56", "resnet20", "final_test_err")["sampling"] is not None
     assert claims.compare(runs.drop(columns="n_test"), "resnet56", "resnet20")["sampling"] is None  # n unknown
+
+
+def test_the_figure_marks_where_the_full_schedule_lands_in_the_final_iterate_reproduction(tmp_path):
+    """Each drawn net that the final-iterate reproduction trained gets its mean +- std at fraction 1; others none."""
+    from resnet_repro.paper import FINAL_REPRO
+
+    write_preset(tmp_path / "results", "short", {"resnet20": [0.19], "resnet32": [0.18]}, {})
+    per_net, _ = B.tables(tmp_path / "results", load_collected)
+    plain_ax, resnet_ax = B.figure(per_net).axes
+    assert len(resnet_ax.containers) == 1 and "resnet32" not in FINAL_REPRO  # ResNet-20's diamond only
+    (bar,) = resnet_ax.containers
+    assert bar.lines[0].get_ydata()[0] == FINAL_REPRO["resnet20"][0] and bar.lines[0].get_xdata()[0] == 1.0
+    assert "public repro, final iterate (n=5)" in [t.get_text() for t in resnet_ax.get_legend().get_texts()]
+    assert not plain_ax.containers  # no plain net drawn, so no diamond
+    text = B.report_text(per_net, B.tables(tmp_path / "results", load_collected)[1])
+    assert "Hollow diamonds at 1" in text and "nabla0001/resnet" in text

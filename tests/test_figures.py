@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from resnet_repro import figures, studies
 from resnet_repro import plotting as P
 from resnet_repro.collect import CURVE_COLUMNS, RUN_COLUMNS, STATUS_COLUMNS, load_collected
-from resnet_repro.paper import PAPER_TABLE6, PUBLIC_REPRO
+from resnet_repro.paper import FINAL_REPRO, PAPER_TABLE6, PUBLIC_REPRO
 from resnet_repro.studies import degradation as DG
 from resnet_repro.studies import responses as RS
 from resnet_repro.wording import data_label, scale_label, trained_label
@@ -99,11 +99,28 @@ def test_make_figures_writes_every_file(tmp_path):
     assert "6.43" in md and "±" in md and "(n=3)" in md
     assert "best of 5" in md and "6.61 ± 0.16" in md and "final iterate" in md
     assert "best epoch selected on the test set" in md
+    assert "nabla0001/resnet" in md and "8.51 ± 0.22" in md and "12.95 ± 0.22" in md  # [d], plain nets included
     assert "SCALED-DOWN" in md and "lossy JPEG" in md and "trained on cpu" in md
     assert "0.27M" in md and "ResNet-1202" in md and "not run" in md
     tex = (out / "table6.tex").read_text()
     assert "\\begin{tabular}" in tex and "\\end{tabular}" in tex and "$\\pm$" in tex
     assert "pytorch\\_resnet\\_cifar10" in tex  # escaped
+
+
+def test_table6_beside_the_final_iterate_reproduction(tmp_path):
+    """Each net of the final-iterate reproduction has a row; at the paper's schedule the report gives ours - theirs in
+    points and in its seed std for the nets that ran; at a scaled-down budget it declines the comparison."""
+    t = load_collected("paper", write_synthetic(tmp_path / "results", preset="paper", synth={"resnet20": (0, 1)}))
+    df = DG.table6_frame(t)
+    assert set(FINAL_REPRO) <= set(df["arch"])
+    cells = {row[0]: row for row in DG.table6_cells(df)}
+    assert cells["plain-56"][3] == "not run" and cells["plain-56"][-1] == "12.95 ± 0.22"
+    assert cells["ResNet-32"][-1] == "—"  # not in that reproduction
+    text = DG.final_repro_text(t, "paper")
+    d = t["runs"]["final_test_err"].mean() * 100 - FINAL_REPRO["resnet20"][0]
+    assert f"{d:+.2f} points, {d / FINAL_REPRO['resnet20'][1]:+.1f} of its seed std" in text and "(n=2)" in text
+    assert "plain-56" not in text and "lossy JPEG" in text
+    assert "not fidelity" in DG.final_repro_text(t, "quarter") and "points" not in DG.final_repro_text(t, "quarter")
 
 
 def test_empty_results_dir_does_not_raise(tmp_path):

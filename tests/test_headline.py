@@ -15,7 +15,8 @@ def test_the_readme_section_is_regenerated_between_its_markers(tmp_path):
     assert H.update_readme(readme, tmp_path / "results", tmp_path / "figures")
     text = readme.read_text()
     assert "stale" not in text and text.startswith("# title\n") and text.endswith("## rest\n")
-    assert "### `quarter`: **scaled-down**" in text and "| resnet56 | 2 | 8.50 ± 0.71 | bf16-mixed | cpu | 6.97 |" in text
+    assert "### `quarter`: **scaled-down**" in text and "| resnet56 | 2 | 8.50 ± 0.71 | bf16-mixed | cpu | 6.97 | 7.40 ± 0.27 |" in text
+    assert "| plain56 | 1 | 20.00 | bf16-mixed | cpu | – | 12.95 ± 0.22 |" in text and "nabla0001/resnet" in text
     assert "2a. ResNet-56 below ResNet-20 (test error): **holds**" in text
     assert "`short`" not in text  # presets without runs are left out
 
