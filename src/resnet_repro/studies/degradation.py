@@ -38,7 +38,8 @@ from ..plotting import (
     partial_note,
     plot_curves,
 )
-from ..wording import data_text, num, params_m, runs_label, scale_label, scale_text, write_table
+from ..wording import (data_label, data_text, num, params_m, runs_label, scale_label, scale_text, trained_label,
+                       write_table)
 
 FAMILY, PAGE = "cifar", "report"
 
@@ -252,12 +253,11 @@ def final_repro_text(t: dict[str, pd.DataFrame], preset: str) -> str:
         d = r.mean_test_err_pct - r.final_repro_test_err_pct
         parts.append(f"{arch_label(r.arch)} {r.mean_test_err_pct:.2f}% (n={r.n}) against {r.final_repro_test_err_pct:.2f}"
                      f" ± {r.final_repro_std_pct:.2f}%: {d:+.2f} points, {d / r.final_repro_std_pct:+.1f} of its seed std")
-    runs = t["runs"]
-    precisions = ", ".join(sorted(set(runs["precision"].dropna().astype(str)))) if "precision" in runs else "?"
-    return (f"{head}, ours − theirs: " + "; ".join(parts) + ". The two differ in more than seeds: ours trains on "
-            f"{data_text(runs)}, all {PAPER_CIFAR['train_images'] // 1000}k training images, in {precisions}; theirs "
-            f"on the official CIFAR-10 with {PAPER_CIFAR['split'][1] // 1000}k images held out, in fp32. A gap mixes "
-            "those with seed noise; this check does not separate them.")
+    ours = data_label(t["runs"]).removeprefix("data: ")
+    return (f"{head}, ours − theirs: " + "; ".join(parts) + ". The two differ in more than seeds: ours is the "
+            f"{ours}, all {PAPER_CIFAR['train_images'] // 1000}k training images, {trained_label(t['runs'])}; theirs "
+            f"the official CIFAR-10 with {PAPER_CIFAR['split'][1] // 1000}k training images held out, trained in fp32. "
+            "A gap mixes those differences with seed noise; this check does not separate them.")
 
 
 def write_tables(t: dict, preset: str, out_dir: str | Path) -> list[Path]:
