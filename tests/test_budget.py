@@ -40,6 +40,7 @@ def test_the_smallest_budget_per_claim(tmp_path):
     assert first[CLAIMS[2]] == "none of the budgets run so far"  # no ResNet-110 anywhere
     text = B.report_text(per_net, claims)
     assert "does not hold" in text and "beyond the seed spread" in text and "scaled-down" in text
+    assert "| resnet56 | 1/4 | 2 | 10.10 | 0.14 | 10.00 | 10.20 | bf16-mixed | cpu |" in text  # device and precision
 
 
 def test_degradation_must_hold_through_the_whole_run_not_only_at_the_end():

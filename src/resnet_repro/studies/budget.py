@@ -110,11 +110,12 @@ def report_text(per_net: pd.DataFrame, claims: pd.DataFrame) -> str:
             verdict = "n/a" if r.holds is None or pd.isna(r.holds) else ("holds" if r.holds else "does not hold")
             lines.append(f"  - {frac_label(r.fraction)} (`{r.preset}`): {verdict} ({r.note})")
     lines += ["", "## Final test error by budget (%)", "",
-              "| net | budget | n | mean | std | min | max | precision |", "|---|---|---:|---:|---:|---:|---:|---|"]
+              "| net | budget | n | mean | std | min | max | precision | device |",
+              "|---|---|---:|---:|---:|---:|---:|---|---|"]
     for r in per_net.sort_values(["arch", "fraction"]).itertuples():
         std = "–" if pd.isna(r.std_test_err_pct) else f"{r.std_test_err_pct:.2f}"
         lines.append(f"| {r.arch} | {frac_label(r.fraction)} | {r.n} | {r.mean_test_err_pct:.2f} | {std} | "
-                     f"{r.min_test_err_pct:.2f} | {r.max_test_err_pct:.2f} | {r.precision} |")
+                     f"{r.min_test_err_pct:.2f} | {r.max_test_err_pct:.2f} | {r.precision} | {r.device} |")
     lines += ["", "![budget](../figures/budget.png)", "",
               f"Hollow diamonds at 1: a public reproduction's final iterates at the full schedule ({FINAL_REPRO_NOTE}),"
               " where a net's line would end if this code and data matched it.", ""]
