@@ -11,14 +11,15 @@ from resnet_repro.studies import budget as B
 from resnet_repro.claims import CLAIMS, holds
 
 
-def write_preset(results: Path, preset: str, errs: dict[str, list[float]], train: dict[str, float]) -> None:
+def write_preset(results: Path, preset: str, errs: dict[str, list[float]], train: dict[str, float],
+                 data_source: str = "imagefolder-jpeg (lossy)") -> None:
     d = results / preset
     d.mkdir(parents=True)
     rows, curves = [], []
     for arch, es in errs.items():
         for s, e in enumerate(es):
             rows.append(dict(arch=arch, seed=s, final_test_err=e, final_train_err=train.get(arch, e),
-                             precision="bf16-mixed", device="cpu", preset=preset))
+                             precision="bf16-mixed", device="cpu", preset=preset, data_source=data_source))
             for it in (100, 200):
                 curves.append(dict(arch=arch, seed=s, iteration=it, metric="train_err", value=train.get(arch, e)))
     pd.DataFrame(rows).to_csv(d / "runs.csv", index=False)
@@ -94,3 +95,12 @@ def test_the_figure_marks_where_the_full_schedule_lands_in_the_final_iterate_rep
     assert not plain_ax.containers  # no plain net drawn, so no diamond
     text = B.report_text(per_net, B.tables(tmp_path / "results", load_collected)[1])
     assert "Hollow diamonds at 1" in text and "nabla0001/resnet" in text
+
+
+def test_the_data_named_is_the_data_the_runs_recorded(tmp_path):
+    """No fixed 'lossy JPEG' wording: a user's runs on the official CIFAR-10 are labelled as such."""
+    write_preset(tmp_path / "results", "short", {"resnet20": [0.19]}, {}, data_source="official-python-batches")
+    per_net, claims = B.tables(tmp_path / "results", load_collected)
+    text = B.report_text(per_net, claims)
+    assert "lossy" not in text and "data: CIFAR-10 (official-python-batches)" in text
+    assert "lossy" not in B.figure(per_net)._suptitle.get_text()
