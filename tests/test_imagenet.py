@@ -292,6 +292,11 @@ def test_verdict_states_whether_the_ordering_reproduces():
     flat = imagenet_depth.imagenet_verdict(_runs({**ok, "plain34": (0.13, 0.19)}))  # only the plain nets break it
     assert "Plain-34 does not validate worse than plain-18 here" in flat
     assert "does **not** hold" in v
+    # C above B by 1.50 points, within 2 s.e. of sampling noise (binomial on 3,925 images, one seed each)
+    assert "C sits 1.50 points above B, within two standard errors of sampling noise" in v
+    assert "neither contradict nor confirm the paper's order" in v and "seeds per net" in v
+    far = imagenet_depth.imagenet_verdict(_runs({**bad, "resnet34c": (0.05, 0.20)}))
+    assert "C sits 4.50 points above B, beyond two standard errors" in far and "seeds per net" not in far
     assert "exponentially low convergence" not in v  # no note where plain-34 is not worse...
     assert "exponentially low convergence" not in imagenet_depth.imagenet_verdict(_runs(ok))  # ...or 4 points worse
     slow = {**ok, "plain34": (0.58, 0.57)}  # ...one 62x the paper's +0.60 points does (imagenette-cpu: +37 points)
