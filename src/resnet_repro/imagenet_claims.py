@@ -79,6 +79,8 @@ def two_se(runs: pd.DataFrame, se: float, a: str, b: str) -> float:
     return 2 * se * math.sqrt(1 / max(_n(runs, a), 1) + 1 / max(_n(runs, b), 1))
 
 
+OPTIONS = {"A": "resnet34", "B": "resnet34b", "C": "resnet34c"}  # Table 3's shortcut options and their nets
+
 CLAIMS = {  # key: (the claim as the README lists it, the nets it needs)
     "degradation": ("1. degradation: plain-34 trains and validates worse than plain-18", ["plain18", "plain34"]),
     "depth": ("2. ResNet-34 below ResNet-18 (val error)", ["resnet18", "resnet34"]),
@@ -180,14 +182,13 @@ def _first_loss(curves: pd.DataFrame | None, preset: str) -> str:
         return ""
     c = curves[curves.metric == "train_loss"]
     first = c[c.iteration == c.iteration.min()].groupby("arch").value.mean()
-    nets = {"A": "resnet34", "B": "resnet34b", "C": "resnet34c"}
-    if any(a not in first for a in nets.values()):
+    if any(a not in first for a in OPTIONS.values()):
         return ""
     k = make_config(preset).num_classes if preset in PRESETS else 10
     guess = math.log(k)
     ref = f"; ResNet-18 {first['resnet18']:.2f}" if "resnet18" in first else ""
     text = (f" Over the first evaluation interval ({int(c.iteration.min()):,} iterations) the mean training loss is "
-            + ", ".join(f"{o} {first[a]:.2f}" for o, a in nets.items())
+            + ", ".join(f"{o} {first[a]:.2f}" for o, a in OPTIONS.items())
             + f"{ref}; a uniform guess over {k} classes scores {guess:.2f}.")
     proj = max(first["resnet34b"], first["resnet34c"])  # the worse-starting projection option
     if first["resnet34"] > max(proj, guess):
@@ -202,20 +203,18 @@ def _order_noise(runs: pd.DataFrame, se: float, va: dict, kind: str) -> str:
     (n with 2 se sqrt(2/n) below it)."""
     if math.isnan(se):
         return ""
-    label = {"resnet34": "A", "resnet34b": "B", "resnet34c": "C"}
     parts, within = [], True
-    for lo, hi in (("resnet34c", "resnet34b"), ("resnet34b", "resnet34")):  # the paper has lo <= hi
-        if va[lo] > va[hi]:
-            band = two_se(runs, se, lo, hi)
-            within &= va[lo] - va[hi] < band
-            parts.append(f"{label[lo]} sits {100 * (va[lo] - va[hi]):.2f} points above {label[hi]}, "
-                         f"{'within' if va[lo] - va[hi] < band else 'beyond'} two standard errors of {kind} "
-                         f"(±{100 * band:.2f})")
+    for lo, hi in (("C", "B"), ("B", "A")):  # the paper has lo <= hi
+        gap, band = va[OPTIONS[lo]] - va[OPTIONS[hi]], two_se(runs, se, OPTIONS[lo], OPTIONS[hi])
+        if gap > 0:
+            within &= gap < band
+            parts.append(f"{lo} sits {100 * gap:.2f} points above {hi}, {'within' if gap < band else 'beyond'} two "
+                         f"standard errors of {kind} (±{100 * band:.2f})")
     if not parts:
         return ""
     text = " " + "; ".join(parts) + "."
     if within:
-        top1 = [PAPER_TABLE3[n][0] for n in ("resnet34c", "resnet34b", "resnet34")]
+        top1 = [PAPER_TABLE3[OPTIONS[o]][0] for o in "CBA"]
         gap = min(b - a for a, b in zip(top1, top1[1:]))
         seeds = math.ceil(2 * (2 * 100 * se / gap) ** 2)
         text += (" Within the noise, then: the data neither contradict nor confirm the paper's order, whose options "
@@ -298,15 +297,15 @@ def imagenet_verdict(runs: pd.DataFrame, preset: str | None = None, curves: pd.D
             lines.append("- **Overall: the 18/34 ordering of Table 2 does not fully reproduce on this data** "
                          "(val error, 10-crop). "
                          + _reasons(runs, tr, sched, order["resnet"]) + noise_text)
-    opts = [(k, va[a]) for k, a in (("A", "resnet34"), ("B", "resnet34b"), ("C", "resnet34c")) if va[a] is not None]
+    opts = [(k, va[a]) for k, a in OPTIONS.items() if va[a] is not None]
     if len(opts) < 3:
         lines.append(f"- **Shortcut options (Table 3):** not decidable yet; missing: "
                      f"{missing(['resnet34', 'resnet34b', 'resnet34c'])}.")
     else:
         (_, a), (_, b), (_, c) = opts
-        by_err = sorted((va[x], x) for x in ("resnet34", "resnet34b", "resnet34c"))
+        by_err = sorted((va[x], x) for x in OPTIONS.values())
         gap_two = two_se(runs, se, by_err[0][1], by_err[-1][1]) if not math.isnan(se) else math.nan
-        top1 = [PAPER_TABLE3[n][0] for n in ("resnet34", "resnet34b", "resnet34c")]
+        top1 = [PAPER_TABLE3[n][0] for n in OPTIONS.values()]
         paper_abc, paper_gap = ", ".join(f"{v:.2f}%" for v in top1), max(top1) - min(top1)
         ranked = " < ".join(k for k, _ in sorted(opts, key=lambda kv: kv[1]))
         holds, beat = c <= b <= a, {k: v < a for k, v in (("B", b), ("C", c))}

@@ -21,7 +21,7 @@ PUBLIC_REPRO_NOTE = "akamaster/pytorch_resnet_cifar10: single runs, best epoch s
 FINAL_REPRO = {"resnet20": (8.51, 0.22), "resnet56": (7.40, 0.27), "resnet110": (7.14, 0.20),
                "plain20": (9.78, 0.13), "plain56": (12.95, 0.22)}
 FINAL_REPRO_N = 5
-FINAL_REPRO_NOTE = ("nabla0001/resnet: mean ± std over 5 runs, final iterate (never selected on the test set), "
+FINAL_REPRO_NOTE = (f"nabla0001/resnet: mean ± std over {FINAL_REPRO_N} runs, final iterate (never selected on the test set), "
                     "trained on 45k of the 50k training images, fp32")
 
 # ImageNet val error (%, 10-crop testing): Table 2 (top-1; option A) and Table 3 (top-1, top-5).

@@ -82,21 +82,26 @@ def scale_label(preset: str) -> str:
     return f"SCALED-DOWN: {preset} preset, {frac} ({c.max_steps // 1000}k iterations)"
 
 
-def data_label(runs: pd.DataFrame) -> str:
-    """Where the training data came from, from runs.csv's data_source column."""
+def data_name(runs: pd.DataFrame) -> str:
+    """Where the training data came from, from runs.csv's data_source column ('lossy JPEG copy of CIFAR-10')."""
     if runs.empty or "data_source" not in runs:
-        return "data: unknown (no finished runs in runs.csv)"
+        return "unknown (no finished runs in runs.csv)"
     sources = sorted({str(s) for s in runs["data_source"].dropna()})
     if not sources:
-        return "data: unknown (no data_source recorded)"
+        return "unknown (no data_source recorded)"
     if any(s.startswith("image folder") for s in sources):  # the ImageNet-style presets (imagenet.py)
         if any("imagenette" in s.lower() for s in sources):
             copy = "lossy 224x224 JPEG copy of " if any("224x224" in s for s in sources) else ""
-            return f"data: {copy}Imagenette (10 ImageNet classes)"
-        return "data: " + "; ".join(sources)
+            return f"{copy}Imagenette (10 ImageNet classes)"
+        return "; ".join(sources)
     if any("lossy" in s.lower() for s in sources):
-        return "data: lossy JPEG copy of CIFAR-10"
-    return "data: CIFAR-10 (" + ", ".join(sources) + ")"
+        return "lossy JPEG copy of CIFAR-10"
+    return "CIFAR-10 (" + ", ".join(sources) + ")"
+
+
+def data_label(runs: pd.DataFrame) -> str:
+    """'data: <data_name>', as figure footers and table notes state it."""
+    return f"data: {data_name(runs)}"
 
 
 def trained_label(runs: pd.DataFrame) -> str:

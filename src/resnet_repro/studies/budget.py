@@ -22,7 +22,7 @@ from ..config import PRESETS, TrainConfig, make_config
 from ..experiments import CIFAR_NETS
 from ..paper import FINAL_REPRO, FINAL_REPRO_N, FINAL_REPRO_NOTE
 from ..plotting import arch_color, arch_label
-from ..wording import data_label
+from ..wording import data_name
 
 COMMAND = "budget"
 HELP = ("final error vs fraction of the paper's schedule, and the smallest budget at which each claim holds "
@@ -53,7 +53,7 @@ def tables(results: str | Path, load) -> tuple[pd.DataFrame, pd.DataFrame]:
                              std_test_err_pct=e.std(ddof=1) if len(g) > 1 else float("nan"), min_test_err_pct=e.min(),
                              max_test_err_pct=e.max(), precision=",".join(sorted(set(g.precision.dropna().astype(str))))
                              if "precision" in g else "", device=",".join(sorted(set(g.device.dropna().astype(str)))),
-                             data=data_label(g).removeprefix("data: ")))
+                             data=data_name(g)))
         for claim, (ok, note) in holds(t).items():
             claim_rows.append(dict(claim=claim, preset=preset, fraction=f, holds=ok, note=note))
     return pd.DataFrame(rows), pd.DataFrame(claim_rows, columns=["claim", "preset", "fraction", "holds", "note"])

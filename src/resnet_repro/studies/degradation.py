@@ -2,9 +2,9 @@
 
 Runs: the plain and residual nets of 20-110 (and 1202) layers of experiments.GRIDS, one row per finished run in
 runs.csv and their curves in curves.csv (collect.py). Table: table6.csv, per net n seeds, mean/std/min/max of the
-final test error (%), beside the paper's and two public reproductions' (best epoch; final iterate). Figures: Fig. 1 (plain-20 vs plain-56,
-training error left and test error right), Fig. 6 (plain nets, ResNets, and the deepest nets: ResNet-110 vs
-ResNet-1202, or plain-110 when there is no ResNet-1202 run, titled so). Verdict: claims 1-3 of claims.py.
+final test error (%), beside the paper's and two public reproductions' (best epoch; final iterate). Figures:
+Fig. 1 (plain-20 vs plain-56, training error left and test error right), Fig. 6 (plain nets, ResNets, and the
+deepest nets: ResNet-110 vs ResNet-1202, or plain-110 when there is no ResNet-1202 run, titled so). Verdict: claims 1-3 of claims.py.
 Report: the protocol, the deviations from the paper, Table 6 and the claims; notebooks 01 and 02.
 """
 
@@ -38,7 +38,7 @@ from ..plotting import (
     partial_note,
     plot_curves,
 )
-from ..wording import (data_label, data_text, num, params_m, runs_label, scale_label, scale_text, trained_label,
+from ..wording import (data_name, data_text, num, params_m, runs_label, scale_label, scale_text, trained_label,
                        write_table)
 
 FAMILY, PAGE = "cifar", "report"
@@ -175,8 +175,9 @@ def table6_frame(t: dict[str, pd.DataFrame]) -> pd.DataFrame:
         df = pd.concat([df, pd.DataFrame(extra, columns=TABLE6_COLUMNS)], ignore_index=True)
     df["n"] = pd.to_numeric(df["n"], errors="coerce").fillna(0).astype(int)
     df["depth"] = [d if pd.notna(d) else arch_depth(a) for a, d in zip(df["arch"], df["depth"])]
-    for col in ("paper_test_err_pct", "public_repro_test_err_pct", "final_repro_test_err_pct", "final_repro_std_pct"):
-        df[col] = [v if pd.notna(v) else references(a)[col] for a, v in zip(df["arch"], df[col])]
+    refs = [references(a) for a in df["arch"]]
+    for col in refs[0] if refs else ():
+        df[col] = [v if pd.notna(v) else ref[col] for ref, v in zip(refs, df[col])]
     df["_plain"] = df["arch"].str.startswith("plain")
     return df.sort_values(["_plain", "depth", "arch"]).drop(columns="_plain").reset_index(drop=True)
 
@@ -253,9 +254,8 @@ def final_repro_text(t: dict[str, pd.DataFrame], preset: str) -> str:
         d = r.mean_test_err_pct - r.final_repro_test_err_pct
         parts.append(f"{arch_label(r.arch)} {r.mean_test_err_pct:.2f}% (n={r.n}) against {r.final_repro_test_err_pct:.2f}"
                      f" ± {r.final_repro_std_pct:.2f}%: {d:+.2f} points, {d / r.final_repro_std_pct:+.1f} of its seed std")
-    ours = data_label(t["runs"]).removeprefix("data: ")
     return (f"{head}, ours − theirs: " + "; ".join(parts) + ". The two differ in more than seeds: ours is the "
-            f"{ours}, all {PAPER_CIFAR['train_images'] // 1000}k training images, {trained_label(t['runs'])}; theirs "
+            f"{data_name(t['runs'])}, all {PAPER_CIFAR['train_images'] // 1000}k training images, {trained_label(t['runs'])}; theirs "
             f"the official CIFAR-10 with {PAPER_CIFAR['split'][1] // 1000}k training images held out, trained in fp32. "
             "A gap mixes those differences with seed noise; this check does not separate them.")
 
