@@ -8,7 +8,7 @@ import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
-from resnet_repro import figures, studies
+from resnet_repro import figures, studies, wording
 from resnet_repro import plotting as P
 from resnet_repro.collect import CURVE_COLUMNS, RUN_COLUMNS, STATUS_COLUMNS, load_collected
 from resnet_repro.paper import FINAL_REPRO, PAPER_TABLE6, PUBLIC_REPRO
@@ -187,6 +187,22 @@ def test_seed_bands_and_styles(tmp_path):
     assert len(fig7.axes) == 2
     top = fig7.axes[1].get_lines()[0].get_ydata()
     assert np.all(np.diff(top) <= 1e-12)  # the bottom panel is sorted in descending order
+    # one 20-layer net alone: 18 layers, where matplotlib's default ticks would read 2.5, 7.5, ...
+    res["layer_std"] = res["layer_std"][res["layer_std"]["arch"] == "resnet20"]
+    for ax in RS.fig7(res, "short").axes:
+        ax.figure.canvas.draw()
+        ticks = ax.get_xticks()
+        assert len(ticks) > 2 and np.allclose(ticks, np.round(ticks)), ticks
+
+
+def test_missing_runs_are_listed_one_line_per_net_and_status():
+    status = pd.DataFrame({"arch": ["resnet20"] * 4 + ["plain20", "plain56"], "seed": [0, 1, 2, 3, 0, 0],
+                           "status": ["done", "missing", "missing", "partial", "partial", "missing"],
+                           "iterations_logged": [64000, 0, 0, 800, 23600, 0], "in_grid": True})
+    assert wording.missing_text(status).splitlines() == [
+        "- `resnet20` seeds 1, 2: missing", "- `resnet20` seed 3: partial (logged up to iteration 800)",
+        "- `plain20` seed 0: partial (logged up to iteration 23600)", "- `plain56` seed 0: missing"]
+    assert wording.missing_text(status[status.status == "done"]) == "- Every run of this preset's grid has finished."
 
 
 def test_y_limits(tmp_path):

@@ -131,9 +131,14 @@ def missing_text(status: pd.DataFrame) -> str:
     miss = status[status.status != "done"]
     if miss.empty:
         return "- Every run of this preset's grid has finished."
-    return "\n".join(f"- `{r.arch}` seed {r.seed}: {r.status}"
-                     + (f" (logged up to iteration {r.iterations_logged})" if r.status == "partial" else "")
-                     for r in miss.itertuples())
+    lines = []
+    for arch, g in miss.groupby("arch", sort=False):  # one line per net and status, in the grid's order
+        for status, h in g.groupby("status", sort=False):
+            seeds = ", ".join(str(s) for s in h.seed)
+            logged = (f" (logged up to iteration {', '.join(str(i) for i in h.iterations_logged)})"
+                      if status == "partial" else "")
+            lines.append(f"- `{arch}` seed{'s' if len(h) > 1 else ''} {seeds}: {status}{logged}")
+    return "\n".join(lines)
 
 
 def provenance_table(runs: pd.DataFrame, err_col: str = "final_test_err", err_name: str = "test err") -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from ..claims import fig7 as fig7_verdict
@@ -86,6 +87,7 @@ def fig7(results: dict[str, pd.DataFrame], preset: str, archs: list[str] = FIG7_
         ax.set_xlabel(xlabel)
         ax.set_ylabel("std")
         ax.set_xlim(left=0)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # layers are counted: no tick at 2.5
         ax.grid(True, alpha=0.3)
         if drawn:
             ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
