@@ -205,6 +205,16 @@ def test_missing_runs_are_listed_one_line_per_net_and_status():
     assert wording.missing_text(status[status.status == "done"]) == "- Every run of this preset's grid has finished."
 
 
+def test_the_provenance_table_names_each_runs_versions():
+    runs = pd.DataFrame({"arch": ["resnet20", "plain20"], "seed": [0, 0], "iterations": [64000, 64000],
+                         "final_test_err": [0.1, 0.2], "final_train_err": [0.05, 0.1], "wall_time_s": [60.0, 60.0],
+                         "device": "cpu", "precision": "bf16-mixed", "torch_threads": 2, "commit": "abc",
+                         "data_source": "official", "torch": ["2.11.0", None], "lightning": ["2.6.6", None]})
+    rows = wording.provenance_table(runs).splitlines()
+    assert "| versions |" in rows[0] and rows[0].count("|") == rows[1].count("|") == rows[2].count("|")
+    assert "| torch 2.11.0, lightning 2.6.6 |" in rows[2] and "| not recorded |" in rows[3]
+
+
 def test_y_limits(tmp_path):
     res = load_collected("paper", write_synthetic(tmp_path / "results", preset="paper", max_it=64000, step=400))
     ax = DG.fig6(res, "paper", "resnet").axes[0]

@@ -141,11 +141,17 @@ def missing_text(status: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _versions(run) -> str:
+    """The library versions a run's final.json recorded (torch, Lightning), or 'not recorded'."""
+    got = [f"{name} {v}" for name in ("torch", "lightning") if isinstance(v := getattr(run, name, None), str)]
+    return ", ".join(got) or "not recorded"
+
+
 def provenance_table(runs: pd.DataFrame, err_col: str = "final_test_err", err_name: str = "test err") -> str:
     if runs.empty:
         return "_No finished runs._"
-    rows = [f"| run | iterations | {err_name} | train err | wall time | device | precision | commit | data |",
-            "|---|---:|---:|---:|---:|---|---|---|---|"]
+    rows = [f"| run | iterations | {err_name} | train err | wall time | device | precision | versions | commit | data |",
+            "|---|---:|---:|---:|---:|---|---|---|---|---|"]
     for r in runs.itertuples():
         threads = getattr(r, "torch_threads", None)
         dev = r.device + (f", {int(threads)} torch thread{'s' * (threads != 1)}" if pd.notna(threads) else "")
@@ -153,7 +159,7 @@ def provenance_table(runs: pd.DataFrame, err_col: str = "final_test_err", err_na
         rows.append(f"| {r.arch} seed {r.seed}{' (diverged)' if getattr(r, 'diverged', False) is True else ''} | "
                     f"{r.iterations:,} | {pct(getattr(r, err_col))} | "
                     f"{pct(r.final_train_err)} | {r.wall_time_s / 60:.1f} min | {dev} | "
-                    f"{prec if isinstance(prec, str) else 'not recorded'} | `{str(r.commit)[:12]}` | "
+                    f"{prec if isinstance(prec, str) else 'not recorded'} | {_versions(r)} | `{str(r.commit)[:12]}` | "
                     f"{r.data_source} |")
     return "\n".join(rows)
 
