@@ -130,8 +130,8 @@ weights: setup ## publish the final weights of finished CIFAR runs (weights.safe
 bench-layouts: setup ## CPU: 1 process x all threads vs 1 per core, fp32/bf16, oversubscribed (campaign paused meanwhile)
 	$(RUN) campaign hold -- $(RUN) bench-layouts
 
-budget: setup ## final error vs budget (short 1/16, quarter 1/4, paper 1) and the smallest budget per claim
-	$(RUN) budget
+budget: setup ## final error vs budget (short 1/16, quarter 1/4, paper 1), the smallest budget per claim; notebooks/budget.ipynb
+	$(RUN) budget --notebook
 
 precision-check: setup ## bf16 vs fp32: short against short-bf16 -> results|figures|report/short-bf16/precision_check.*
 	$(RUN) precision-check

@@ -104,3 +104,20 @@ def test_the_data_named_is_the_data_the_runs_recorded(tmp_path):
     text = B.report_text(per_net, claims)
     assert "lossy" not in text and "data: CIFAR-10 (official-python-batches)" in text
     assert "lossy" not in B.figure(per_net)._suptitle.get_text()
+
+
+def test_make_budget_executes_its_notebook_from_the_csvs(tmp_path, monkeypatch):
+    """`make budget` (cli budget --notebook) writes notebooks/budget.ipynb, executed, with the report's verdicts."""
+    import nbformat
+
+    from resnet_repro import cli
+
+    write_preset(tmp_path / "results", "short", {"resnet20": [0.19, 0.2], "resnet56": [0.22]}, {})
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["budget", "--notebook"]) == 0
+    nb = nbformat.read(tmp_path / "notebooks" / "budget.ipynb", as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "\n".join(o.get("data", {}).get("text/markdown", "") for o in outputs)
+    assert "smallest budget at which it holds" in text and "| resnet20 | 1/16 | 2 | 19.50 |" in text
+    assert any("image/png" in o.get("data", {}) for o in outputs)  # the figure itself

@@ -160,8 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
             study.add_commands(sub, _preset_arg)
     for study in ACROSS_PRESETS:
         sp = sub.add_parser(study.COMMAND, help=study.HELP)
-        for folder in ("results", "figures", "report"):
+        for folder in ("results", "figures", "report", "notebooks"):
             sp.add_argument(f"--{folder}", default=folder)
+        if hasattr(study, "NOTEBOOK"):
+            sp.add_argument("--notebook", action="store_true", help=f"also execute notebooks/{study.NOTEBOOK[0]}.ipynb")
     return p
 
 
@@ -293,6 +295,10 @@ def _dispatch(args) -> int:
     for study in ACROSS_PRESETS:
         if cmd == study.COMMAND:
             study.write(args.results, args.figures, args.report, load_collected)
+            if getattr(args, "notebook", False):
+                from .notebooks import run_across
+
+                run_across(study, args.notebooks, args.results, args.figures)
             return 0
     raise UserError(f"unknown command {cmd}")
 

@@ -18,13 +18,15 @@ from .config import preset_family
 from .paths import preset_dir
 
 
-SETUP = """\
+ROOT = """\
 import os, pathlib
 # Run from the project root (the nearest folder up with results/ in it), wherever the notebook sits.
 here = pathlib.Path.cwd()
 root = next((p for p in (here, *here.parents) if (p / RESULTS).is_dir()), here)
 os.chdir(root)  # RESULTS and FIGURES are relative to the project root unless absolute
 from IPython.display import Image, Markdown, display
+"""
+SETUP = ROOT + """\
 import pandas as pd
 from resnet_repro import claims, wording
 from resnet_repro.studies import caption
@@ -64,29 +66,44 @@ def run_notebooks(preset: str, out_root: str | Path | None = None, results: str 
                   figures: str | Path = "figures", timeout: int = 600, names: list[str] | None = None) -> list[Path]:
     """Execute the notebooks of `preset`'s family (or `names`) and write them with their outputs to
     notebooks/<preset>/."""
+    root = Path.cwd()  # the project root: where results/ and figures/ are (make runs from there)
+    out_dir = preset_dir(out_root or root / "notebooks", preset)
+    written = []
+    for name in names or list(S.notebooks(preset_family(preset))):
+        written.append(execute(build(name, preset, str(results), str(figures)), out_dir / f"{name}.ipynb", timeout))
+    return written
+
+
+def execute(nb: nbformat.NotebookNode, f: Path, timeout: int = 600) -> Path:
+    """Run every cell of `nb` headless from the project root (the current directory) and write it, outputs
+    included, to `f`."""
     from jupyter_client import KernelManager  # imported here: only executing a notebook needs a kernel
     from nbclient import NotebookClient
 
-    root = Path.cwd()  # the project root: where results/ and figures/ are (make runs from there)
-    out_dir = preset_dir(out_root or root / "notebooks", preset)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name in names or list(S.notebooks(preset_family(preset))):
-        nb = build(name, preset, str(results), str(figures))
-        # The kernel talks over local IPC sockets, not TCP: no network, and no "running over TCP without
-        # encryption" warning in every run.
-        km = KernelManager(kernel_name="python3", transport="ipc")
-        try:
-            NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
-                           resources={"metadata": {"path": str(root)}}).execute()
-        finally:
-            if km.has_kernel:
-                km.shutdown_kernel(now=True)
-        for i, cell in enumerate(nb.cells):  # a rerun on the same CSVs rewrites the same file: no random cell
-            cell.id = f"cell-{i}"             # ids, no execution timestamps
-            cell.metadata.pop("execution", None)
-        f = out_dir / f"{name}.ipynb"
-        nbformat.write(nb, f)
-        written.append(f)
-        print(f"[notebooks] executed {f}", flush=True)
-    return written
+    # The kernel talks over local IPC sockets, not TCP: no network, and no "running over TCP without
+    # encryption" warning in every run.
+    km = KernelManager(kernel_name="python3", transport="ipc")
+    try:
+        NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(Path.cwd())}}).execute()
+    finally:
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
+    for i, cell in enumerate(nb.cells):  # a rerun on the same CSVs rewrites the same file: no random cell
+        cell.id = f"cell-{i}"             # ids, no execution timestamps
+        cell.metadata.pop("execution", None)
+    f.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, f)
+    print(f"[notebooks] executed {f}", flush=True)
+    return f
+
+
+def run_across(study, out_root: str | Path = "notebooks", results: str | Path = "results",
+               figures: str | Path = "figures", timeout: int = 600) -> Path:
+    """Execute the notebook of a study across presets (studies.ACROSS_PRESETS: its NOTEBOOK = (name, cells)) into
+    notebooks/<name>.ipynb: its opening markdown cell, the parameters (RESULTS, FIGURES), then its cells."""
+    name, cells = study.NOTEBOOK
+    params = new_code_cell(f'RESULTS = "{results}"\nFIGURES = "{figures}"', metadata={"tags": ["parameters"]})
+    nb = new_notebook(cells=[cells[0].copy(), params, new_code_cell(ROOT)] + [c.copy() for c in cells[1:]])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return execute(nb, Path(out_root) / f"{name}.ipynb", timeout)

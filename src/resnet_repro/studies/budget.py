@@ -3,8 +3,8 @@
 One study, read only from the collected CSVs of the CIFAR presets that have runs (`short` 1/16, `quarter` 1/4,
 `paper` 1): the final test error of each net against the fraction of the paper's schedule, with the seed spread,
 and for each of the paper's claims (claims.CLAIMS) whether it holds at each budget and the smallest budget at
-which it does. Writes results/budget.csv, results/budget_claims.csv, figures/budget.png|pdf, report/budget.md.
-`make budget` after `make collect` of the presets.
+which it does. Writes results/budget.csv, results/budget_claims.csv, figures/budget.png|pdf, report/budget.md; `make budget` (after
+`make collect` of the presets) also executes notebooks/budget.ipynb from them.
 
 A study across presets (studies.ACROSS_PRESETS): it reads what the per-preset studies collected, through the
 `load` it is given (collect.load_collected), so it sits above them and imports none of them.
@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from matplotlib.figure import Figure
+from nbformat.v4 import new_code_cell, new_markdown_cell
 import pandas as pd
 
 from ..claims import CLAIMS, holds
@@ -111,23 +112,54 @@ def report_text(per_net: pd.DataFrame, claims: pd.DataFrame) -> str:
              "the seed spread (with one seed it is unknown).", "", "## Claims by budget", ""]
     if claims.empty:
         return "\n".join(lines + ["_No collected runs yet._"]) + "\n"
-    first = smallest(claims)
+    lines += [claims_markdown(claims), "", "## Final test error by budget (%)", "", table_markdown(per_net),
+              "", "![budget](../figures/budget.png)", "", DIAMONDS, ""]
+    return "\n".join(lines)
+
+
+DIAMONDS = (f"Hollow diamonds at 1: a public reproduction's final iterates at the full schedule ({FINAL_REPRO_NOTE}), "
+            "where a net's line would end if this code and data matched it.")
+
+
+def claims_markdown(claims: pd.DataFrame) -> str:
+    """Each claim's smallest budget at which it holds, then its verdict at every budget with the note."""
+    first, lines = smallest(claims), []
     for claim in CLAIMS:
         lines.append(f"- **{claim}:** smallest budget at which it holds: **{first[claim]}**.")
         for r in claims[claims.claim == claim].itertuples():
             verdict = "n/a" if r.holds is None or pd.isna(r.holds) else ("holds" if r.holds else "does not hold")
             lines.append(f"  - {frac_label(r.fraction)} (`{r.preset}`): {verdict} ({r.note})")
-    lines += ["", "## Final test error by budget (%)", "",
-              "| net | budget | n | mean | std | min | max | precision | device |",
-              "|---|---|---:|---:|---:|---:|---:|---|---|"]
+    return "\n".join(lines)
+
+
+def table_markdown(per_net: pd.DataFrame) -> str:
+    lines = ["| net | budget | n | mean | std | min | max | precision | device |",
+             "|---|---|---:|---:|---:|---:|---:|---|---|"]
     for r in per_net.sort_values(["arch", "fraction"]).itertuples():
         std = "–" if pd.isna(r.std_test_err_pct) else f"{r.std_test_err_pct:.2f}"
         lines.append(f"| {r.arch} | {frac_label(r.fraction)} | {r.n} | {r.mean_test_err_pct:.2f} | {std} | "
                      f"{r.min_test_err_pct:.2f} | {r.max_test_err_pct:.2f} | {r.precision} | {r.device} |")
-    lines += ["", "![budget](../figures/budget.png)", "",
-              f"Hollow diamonds at 1: a public reproduction's final iterates at the full schedule ({FINAL_REPRO_NOTE}),"
-              " where a net's line would end if this code and data matched it.", ""]
     return "\n".join(lines)
+
+
+# notebooks/budget.ipynb (`make budget`): the same figure, verdicts and table, read back from the CSVs written above
+NOTEBOOK = ("budget", [
+    new_markdown_cell(
+        "# How much of the paper's budget does each claim need?\n\n"
+        "The final test error of each net at 1/16 (`short`), 1/4 (`quarter`) and the whole (`paper`) of the paper's "
+        "schedule, and for each claim of the paper the smallest of these budgets at which it holds. `short` and "
+        "`quarter` are **scaled-down** schedules; every number is a final iterate (the test set selects nothing)."),
+    new_code_cell("import pandas as pd\n"
+                  "from resnet_repro.studies import budget\n"
+                  "per_net = pd.read_csv(pathlib.Path(RESULTS) / 'budget.csv')\n"
+                  "claims = pd.read_csv(pathlib.Path(RESULTS) / 'budget_claims.csv')\n"
+                  "display(Image(filename=str(pathlib.Path(FIGURES) / 'budget.png')))\n"
+                  "display(Markdown(budget.DIAMONDS))"),
+    new_markdown_cell("## Claims by budget"),
+    new_code_cell("display(Markdown(budget.claims_markdown(claims) if len(claims) else '_No collected runs yet._'))"),
+    new_markdown_cell("## Final test error by budget (%)"),
+    new_code_cell("display(Markdown(budget.table_markdown(per_net)))"),
+])
 
 
 def write(results: str | Path, figures: str | Path, report: str | Path, load) -> None:
