@@ -121,3 +121,23 @@ def test_make_budget_executes_its_notebook_from_the_csvs(tmp_path, monkeypatch):
     text = "\n".join(o.get("data", {}).get("text/markdown", "") for o in outputs)
     assert "smallest budget at which it holds" in text and "| resnet20 | 1/16 | 2 | 19.50 |" in text
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the figure itself
+
+
+def test_a_difference_within_the_noise_is_not_called_reproduced():
+    """Right sign but within the measured noise (seed spread, or test-set noise with one seed): 'consistent with the
+    paper, not yet reproduced'; beyond it: 'reproduced'; wrong sign: 'not reproduced'."""
+    from resnet_repro import claims
+
+    def runs(errs):
+        return pd.DataFrame([dict(arch=a, seed=s, final_test_err=e, final_train_err=e, n_test=10_000)
+                             for a, es in errs.items() for s, e in enumerate(es)])
+
+    one_seed = runs({"resnet20": [0.1377], "resnet56": [0.1306], "plain56": [0.3229]})
+    assert "**consistent with the paper, not yet reproduced**" in claims.depth(one_seed).splitlines()[0]
+    assert claims.shortcuts(one_seed).endswith("**reproduced**.")
+    spread = runs({"resnet20": [0.12, 0.14], "resnet56": [0.125, 0.126]})  # -0.45 points, spread 2 points
+    assert "not yet reproduced" in claims.depth(spread).splitlines()[0]
+    clear = runs({"resnet20": [0.12, 0.121], "resnet56": [0.10, 0.101]})
+    assert "**reproduced**, ResNet-56 is better." in claims.depth(clear).splitlines()[0]
+    worse = runs({"resnet20": [0.12], "resnet56": [0.13]})
+    assert "**not reproduced**" in claims.depth(worse).splitlines()[0]
