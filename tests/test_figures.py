@@ -284,3 +284,10 @@ def test_a_redrawn_figure_is_the_same_file(tmp_path):
         return [p.read_bytes() for p in paths]
 
     assert draw(tmp_path / "a") == draw(tmp_path / "b")
+
+
+def test_the_deviations_name_a_precision_other_than_fp32():
+    runs = pd.DataFrame({"arch": ["resnet20"], "seed": [0], "device": ["cpu"], "data_source": ["official"],
+                         "precision": ["bf16-mixed"]})
+    assert "- **Precision:** bf16-mixed autocast" in DG.deviations_text(runs, "paper")
+    assert "**Precision:**" not in DG.deviations_text(runs.assign(precision="32-true"), "paper")

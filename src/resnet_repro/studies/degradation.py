@@ -309,6 +309,11 @@ def deviations_text(runs: pd.DataFrame, preset: str) -> str:
     if not runs.empty:
         devs = ", ".join(sorted(set(runs.device.astype(str))))
         lines.append(f"- **Hardware:** {devs}.")
+    precs = sorted(set(runs.precision.dropna().astype(str)) - {"32-true"}) if "precision" in runs else []
+    if precs:
+        lines.append(f"- **Precision:** {', '.join(precs)} autocast (the paper does not state its precision; fp32 was "
+                     "the norm for GPU training then); `make precision-check` measures bf16 against fp32 on the "
+                     "`short` nets.")
     warm = runs.dropna(subset=["warmup_switched_at"]) if "warmup_switched_at" in runs else runs.iloc[:0]
     if len(warm):
         where = ", ".join(f"{r.arch} seed {int(r.seed)} at iteration {int(r.warmup_switched_at):,}"
