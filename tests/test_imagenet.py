@@ -18,6 +18,7 @@ import torch
 
 from resnet_repro import cli, collect, figures, report
 from resnet_repro import imagenet as IN
+from resnet_repro.paper import PAPER_PRECISION
 from resnet_repro.config import make_config, preset_family
 from resnet_repro.data import DataError
 from resnet_repro.studies import imagenet_depth, notebooks as family_notebooks
@@ -258,7 +259,7 @@ def test_collect_figures_and_report_on_the_smoke_run(smoke_run, tmp_path):
 
     md = report.build_report("imagenette-smoke", out, tmp_path / "fig", tmp_path / "rep")[0].read_text()
     assert "Table 2 analogue" in md and "Table 3 analogue" in md
-    assert f"{final['precision']} (the paper: fp32 on GPUs)" in md and "one per net, as the paper" in md
+    assert f"{final['precision']} ({PAPER_PRECISION})" in md and "one per net, as the paper" in md
     assert "No claim is evaluated" in md  # issue 20: a pipeline-check preset evaluates no claim...
     runs = collect.load_collected("imagenette-smoke", out)["runs"]
     assert "not decidable yet" in imagenet_depth.imagenet_verdict(runs, "imagenette-smoke")  # ...though the verdict would

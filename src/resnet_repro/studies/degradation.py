@@ -20,8 +20,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 from ..claims import claims_text
 from ..config import PRESETS, TrainConfig, make_config
 from ..models import arch_order, build_model, count_params
-from ..paper import (FINAL_REPRO, FINAL_REPRO_N, FINAL_REPRO_NOTE, PAPER_CIFAR, PAPER_TABLE6, PAPER_TABLE6_NOTE,
-                     PUBLIC_REPRO, PUBLIC_REPRO_NOTE, WARMUP_ABOUT_ITERATIONS)
+from ..paper import (FINAL_REPRO, FINAL_REPRO_N, FINAL_REPRO_NOTE, PAPER_CIFAR, PAPER_PRECISION, PAPER_TABLE6,
+                     PAPER_TABLE6_NOTE, PUBLIC_REPRO, PUBLIC_REPRO_NOTE, WARMUP_ABOUT_ITERATIONS)
 from ..plotting import (
     annotate,
     arch_depth,
@@ -311,9 +311,8 @@ def deviations_text(runs: pd.DataFrame, preset: str) -> str:
         lines.append(f"- **Hardware:** {devs}.")
     precs = sorted(set(runs.precision.dropna().astype(str)) - {"32-true"}) if "precision" in runs else []
     if precs:
-        lines.append(f"- **Precision:** {', '.join(precs)} autocast (the paper does not state its precision; fp32 was "
-                     "the norm for GPU training then); `make precision-check` measures bf16 against fp32 on the "
-                     "`short` nets.")
+        lines.append(f"- **Precision:** {', '.join(precs)} autocast ({PAPER_PRECISION}); `make precision-check` "
+                     "measures bf16 against fp32 on the `short` nets.")
     warm = runs.dropna(subset=["warmup_switched_at"]) if "warmup_switched_at" in runs else runs.iloc[:0]
     if len(warm):
         where = ", ".join(f"{r.arch} seed {int(r.seed)} at iteration {int(r.warmup_switched_at):,}"

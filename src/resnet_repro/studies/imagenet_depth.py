@@ -22,7 +22,8 @@ from ..config import FULL_SCALE_PRESETS, PIPELINE_CHECK_TEXT, PRESETS, is_pipeli
 from ..imagenet import protocol_text
 from ..imagenet_claims import imagenet_verdict, seed_spread
 from ..models import arch_order, build_model, count_params, parse_arch
-from ..paper import PAPER_IMAGENET, PAPER_TABLE2, PAPER_TABLE3, imagenet_data, imagenet_schedule, table2_text, table3_text
+from ..paper import (PAPER_IMAGENET, PAPER_PRECISION, PAPER_TABLE2, PAPER_TABLE3, imagenet_data, imagenet_schedule,
+                     table2_text, table3_text)
 from ..plotting import (
     annotate,
     arch_label,
@@ -268,7 +269,7 @@ def imagenet_deviations_text(runs: pd.DataFrame, preset: str) -> str:
     if not runs.empty:
         prec = ", ".join(sorted(set(runs.precision.astype(str)))) if "precision" in runs else "?"
         lines.append(f"- **Hardware and precision:** {', '.join(sorted(set(runs.device.astype(str))))}; {prec} "
-                     "(the paper: fp32 on GPUs).")
+                     f"({PAPER_PRECISION}).")
     return "\n".join(lines)
 
 
