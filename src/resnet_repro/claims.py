@@ -77,7 +77,8 @@ def sign_verdict(c: dict, yes: str, no: str) -> str:
     within it is said to be consistent with the paper, not reproduced."""
     if c["diff"] >= 0:
         return no
-    return yes if not within_noise(c) else "right sign, within the noise: **consistent with the paper, not yet reproduced**."
+    return yes if not within_noise(c) else ("right sign, within the noise: **consistent with the paper, not yet "
+                                            "reproduced**.")
 
 
 def _missing(runs: pd.DataFrame, archs) -> str:
