@@ -20,6 +20,7 @@ from .paper import FINAL_REPRO, FINAL_REPRO_N, FINAL_REPRO_NOTE, PAPER_TABLE2, P
 from .models import arch_order
 from .paths import preset_dir, runs_root
 from .runfolder import seconds_per_iteration
+from .studies import degradation as DG
 from .wording import data_text, scale_text
 
 MARKERS = ("<!-- headline:begin (make report writes this section) -->", "<!-- headline:end -->")
@@ -70,9 +71,8 @@ def preset_section(preset: str, results: str | Path, figures: str | Path) -> str
             (f"final-iterate repro (n={FINAL_REPRO_N})", {a: f"{m:.2f} ± {s:.2f}" for a, (m, s) in FINAL_REPRO.items()})]
     rows = _table(runs, CIFAR_NETS, [("test error (%)", "final_test_err")], refs)
     lines = [f"### `{preset}`: {scale_text(preset)}", "", f"Data: {data_text(runs)}.", "", *rows, ""]
-    shown = {"fig1_degradation_plain20_vs_plain56": ("plain20", "plain56"),  # a figure whose nets have no run
-             "fig6_plain": tuple(a for a in CIFAR_NETS if a.startswith("plain")),  # would be an empty frame
-             "fig6_resnet": tuple(a for a in CIFAR_NETS if a.startswith("resnet"))}
+    shown = {DG.FIGURES["fig1"]: DG.FIG1_ARCHS,  # a figure whose nets have no run would be an empty frame
+             DG.FIGURES["plain"]: DG.FIG6_ARCHS["plain"], DG.FIGURES["resnet"]: DG.FIG6_ARCHS["resnet"]}
     lines += _claims_and_images(holds(t), preset_dir(figures, preset),
                                 tuple(f for f, nets in shown.items() if set(nets) & set(runs.arch)))
     return "\n".join(lines)
