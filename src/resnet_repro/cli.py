@@ -273,7 +273,9 @@ def _dispatch(args) -> int:
             update_readme(Path(args.readme), args.results)
         return 0
     if cmd == "gpu":
-        return _gpu(args)
+        from .gpu import dispatch
+
+        return dispatch(args)
     if cmd == "readme":
         from pathlib import Path
 
@@ -356,61 +358,3 @@ def _campaign(args) -> int:
         raise UserError("post needs --run <run folder>")
     C.post_analysis(Path(args.run), args.data_dir)
     return 0
-
-
-def _gpu(args) -> int:
-    import json
-    import shlex
-    import subprocess
-    from pathlib import Path
-
-    from . import gpu as G
-
-    a = args.action
-    if a == "plan":
-        m = G.plan(args.data)
-        print(f"[gpu] tree {G.tree_bytes() / 2**20:.1f} MiB, lean {m['tree_bytes'] / 2**20:.1f} MiB; data "
-              f"{sum(p['bytes'] for p in m['parts']) / 2**20:.1f} MiB in {len(m['parts'])} parts of <= "
-              f"{m['part_bytes'] / 2**20:.1f} MiB. First `make gpu-lean`; then the lease needs {m['calls']} call(s) "
-              f"to start, polls (`make gpu-status`), one `make gpu-collect OUT=$OUT`; then `make gpu-restore`:")
-        for i, c in enumerate(G.call_commands(m, args.preset, args.lanes), 1):
-            print(f"  call {i}: {c}")
-        return 0
-    if a in ("lean", "restore"):
-        if a == "restore":
-            print(f"[gpu] back on {G.restore()}: figures, notebooks, reports and weights are back")
-            return 0
-        r = G.lean()
-        print(f"[gpu] on branch {G.LEASE_BRANCH} (from {r['previous']}): {r['dropped']} heavy files left out, the tree "
-              f"{r['before'] / 2**20:.1f} -> {r['after'] / 2**20:.1f} MiB. After the lease: `make gpu-restore`")
-        return 0
-    if a == "batch":
-        data_dir = args.data_dir or str(G.unpack(args.stage_dir or "/root/gpu-stage"))
-        if not args.no_bench:
-            subprocess.run([sys.executable, "-m", "resnet_repro", "bench", "--archs", "resnet20,resnet56",
-                            "--data-dir", data_dir], check=False)
-        pids = G.launch(args.preset, args.lanes, data_dir, args.results, shlex.split(args.train_args), limit=args.limit,
-                        analysis=not args.no_analysis)
-        print(f"[gpu] {len(pids)} lanes started (pids {pids}); `make gpu-status` polls them")
-        return 0
-    if a == "lane":
-        G.lane(args.preset, args.lane, args.lanes, args.data_dir, args.results, shlex.split(args.train_args), args.limit,
-               analysis=not args.no_analysis)
-        return 0
-    if a == "status":
-        print(G.status(Path(args.results) / "gpu-logs"))
-        return 0
-    if a == "collect":
-        if not args.out:
-            raise UserError("collect needs --out (on the GPU machine: $OUT)")
-        m = G.collect(args.out, args.preset, args.results)
-        print(json.dumps({k: (len(v) if isinstance(v, list) else v) for k, v in m.items()}))
-        return 0
-    if a == "unpack":
-        if not args.pack_in:
-            raise UserError("unpack needs --pack-in <folder with collect.json>")
-        m = G.unpack_collected(args.pack_in, args.results)
-        print(f"[gpu] unpacked {len(m['finished'])} finished runs and {len(m['partial_included'])} checkpoints; "
-              f"left out: {m['partial_left_out'] or 'none'}")
-        return 0
-    raise UserError(f"unknown gpu action {a}")
