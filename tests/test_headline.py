@@ -21,7 +21,7 @@ def test_the_readme_section_is_regenerated_between_its_markers(tmp_path):
     assert "`short`" not in text  # presets without runs are left out
 
 
-def test_a_figure_whose_nets_have_no_run_is_not_shown(tmp_path):
+def test_a_figure_is_shown_once_its_nets_have_runs(tmp_path):
     write_preset(tmp_path / "results", "paper", {"resnet20": [0.14]}, {})
     for name in ("fig1_degradation_plain20_vs_plain56", "fig6_plain", "fig6_resnet"):
         (tmp_path / "figures" / "paper").mkdir(parents=True, exist_ok=True)
@@ -29,6 +29,9 @@ def test_a_figure_whose_nets_have_no_run_is_not_shown(tmp_path):
     text = H.preset_section("paper", tmp_path / "results", tmp_path / "figures")
     assert "fig6_resnet.png" in text
     assert "fig6_plain.png" not in text and "fig1_degradation" not in text
+    write_preset(tmp_path / "results2", "paper", {"resnet20": [0.14], "plain20": [0.15]}, {})
+    text = H.preset_section("paper", tmp_path / "results2", tmp_path / "figures")
+    assert "fig6_plain.png" in text and "fig1_degradation" not in text  # Fig. 1 compares two nets: not with one
 
 
 def test_a_readme_without_markers_is_left_alone(tmp_path):
