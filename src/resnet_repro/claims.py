@@ -61,8 +61,7 @@ def sampling_text(c: dict) -> str:
 def spread_text(c: dict) -> str:
     n = f"n={c['na']} vs n={c['nb']}"
     if c["spread"] is None:
-        return (f"{n}; one seed each, so the seed spread is not measured yet and the difference is not yet a finding"
-                + sampling_text(c))
+        return f"{n}; one seed each, so the seed spread is not measured yet" + sampling_text(c)
     verdict = "larger" if c["beats_spread"] else "**not larger**"
     return f"{n}; seed spread up to {100 * c['spread']:.2f} points: the difference is {verdict} than the spread"
 
