@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from conftest import write_imagefolder, write_official_batches
+from resnet_repro import batches as B
 from resnet_repro import data as D
 from resnet_repro.config import make_config
 from resnet_repro.data import CIFARDataModule
@@ -44,7 +45,7 @@ def match_window(out: torch.Tensor, x: torch.Tensor, pad: int = PAD) -> list[tup
 def test_augment_outputs_are_windows_of_the_zero_padded_input():
     g = torch.Generator().manual_seed(0)
     x = torch.rand(64, 3, 32, 32) + 1.0  # strictly positive: a zero can only come from the padding
-    out = D.augment(x, g)
+    out = B.augment(x, g)
     assert out.shape == x.shape and out.dtype == x.dtype
     offsets, flips = set(), []
     for i in range(len(x)):
@@ -62,7 +63,7 @@ def test_augment_outputs_are_windows_of_the_zero_padded_input():
 def test_augment_padding_is_exactly_zero():
     g = torch.Generator().manual_seed(1)
     x = torch.full((256, 3, 32, 32), 7.5)
-    out = D.augment(x, g)
+    out = B.augment(x, g)
     vals = set(out.unique().tolist())
     assert vals <= {0.0, 7.5}
     assert 0.0 in vals  # some crops reach into the padding...
@@ -78,7 +79,7 @@ def test_augment_flip_equals_mirrored_window():
     # A horizontal ramp: a flipped crop reads right to left.
     g = torch.Generator().manual_seed(2)
     x = (torch.arange(32.0) + 1).expand(32, 3, 32, 32).clone()
-    out = D.augment(x, g)
+    out = B.augment(x, g)
     rows = out[:, 0, 16]  # a middle row (inside the image whatever the vertical offset)
     nz = [r[r != 0] for r in rows]
     increasing = sum(bool((r.diff() > 0).all()) for r in nz)
@@ -93,16 +94,16 @@ def test_augment_flip_equals_mirrored_window():
 def test_augment_gives_each_sample_its_own_offsets():
     g = torch.Generator().manual_seed(3)
     img = torch.rand(1, 3, 32, 32) + 1.0
-    out = D.augment(img.expand(256, 3, 32, 32).contiguous(), g)
+    out = B.augment(img.expand(256, 3, 32, 32).contiguous(), g)
     distinct = torch.unique(out.flatten(1), dim=0)
     assert len(distinct) > 60  # 9 x 9 offsets x 2 flips = 162 possible outcomes; ~128 expected
 
 
 def test_augment_is_a_function_of_the_generator():
     x = torch.rand(32, 3, 32, 32)
-    a = D.augment(x, torch.Generator().manual_seed(5))
-    b = D.augment(x, torch.Generator().manual_seed(5))
-    c = D.augment(x, torch.Generator().manual_seed(6))
+    a = B.augment(x, torch.Generator().manual_seed(5))
+    b = B.augment(x, torch.Generator().manual_seed(5))
+    c = B.augment(x, torch.Generator().manual_seed(6))
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
@@ -111,10 +112,10 @@ def test_augment_is_a_function_of_the_generator():
 
 def test_mean_image_is_per_pixel_mean_on_0_1_scale():
     x = torch.randint(0, 256, (10, 3, 32, 32), dtype=torch.uint8)
-    m = D.mean_image(x)
+    m = B.mean_image(x)
     assert m.shape == (3, 32, 32) and m.dtype == torch.float32
     assert torch.allclose(m, x.double().mean(0).float() / 255, atol=1e-6)
-    n = D.normalize(x, m)
+    n = B.normalize(x, m)
     assert torch.allclose(n.mean(0), torch.zeros(3, 32, 32), atol=1e-5)
 
 
@@ -173,10 +174,10 @@ def test_datamodule_streams_normalised_batches():
 # ----------------------------------------------------------------------------- the training stream
 
 
-def stream(n=1000, batch=100, seed=0, **kw) -> D.TrainStream:
+def stream(n=1000, batch=100, seed=0, **kw) -> B.TrainStream:
     x = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(9))
     y = torch.arange(n)
-    return D.TrainStream(x, y, D.mean_image(x), batch, seed, steps=5, **kw)
+    return B.TrainStream(x, y, B.mean_image(x), batch, seed, steps=5, **kw)
 
 
 def test_stream_batch_is_a_pure_function_of_seed_and_step():
@@ -334,12 +335,12 @@ def test_second_load_comes_from_the_cache(tmp_path, cache, monkeypatch, fmt):
 
 
 def test_split_and_subset_indices():
-    tr, va = D.split_indices(100, 10, seed=0)
+    tr, va = B.split_indices(100, 10, seed=0)
     assert len(tr) == 90 and len(va) == 10 and set(tr).isdisjoint(va) and set(tr) | set(va) == set(range(100))
-    assert np.array_equal(D.split_indices(100, 10, 0)[1], va)
-    assert not np.array_equal(D.split_indices(100, 10, 1)[1], va)
-    assert np.array_equal(D.subset_indices(50, None, 0), np.arange(50))
-    sub = D.subset_indices(50, 20, 0)
+    assert np.array_equal(B.split_indices(100, 10, 0)[1], va)
+    assert not np.array_equal(B.split_indices(100, 10, 1)[1], va)
+    assert np.array_equal(B.subset_indices(50, None, 0), np.arange(50))
+    sub = B.subset_indices(50, 20, 0)
     assert len(sub) == 20 and np.all(np.diff(sub) > 0)
 
 

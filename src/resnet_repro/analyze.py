@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from . import batches as B
 from . import data as D
 from .hooks import layer_stds
 from .runfolder import arrays_for, data_key, load_final_model, run_config, runs_with_checkpoint
@@ -29,19 +30,19 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def inference_batches(x_uint8: torch.Tensor, y: torch.Tensor, mean: torch.Tensor, device: torch.device) -> D.EvalBatches:
+def inference_batches(x_uint8: torch.Tensor, y: torch.Tensor, mean: torch.Tensor, device: torch.device) -> B.EvalBatches:
     """Un-augmented batches for the analyses of trained nets (layer stds, lesions, landscapes). Inference-mode BN
     makes each image's output independent of its batch, so the size is free: on a CPU, small channels_last
     batches are ~4x faster (ResNet-56 on 2 cores: 325 images/s in batches of 1000, 1,312 in channels_last 100s)."""
     cpu = device.type == "cpu"
-    return D.EvalBatches(x_uint8, y, mean, 100 if cpu else 1000, channels_last=cpu)
+    return B.EvalBatches(x_uint8, y, mean, 100 if cpu else 1000, channels_last=cpu)
 
 
 def analyze_run(run: Path, arrays: D.CifarArrays, device: torch.device) -> pd.DataFrame:
     dm = D.CIFARDataModule(run_config(run), arrays)  # the same mean image as in training (same split and subset)
     dm.setup()
     model = load_final_model(run, device)
-    test_x = D.to_tensor_nchw(arrays.test_x).to(device)  # the full test set, whatever the run evaluated
+    test_x = B.to_tensor_nchw(arrays.test_x).to(device)  # the full test set, whatever the run evaluated
     test_y = torch.from_numpy(arrays.test_y).to(device)
     df = layer_stds(model, inference_batches(test_x, test_y, dm.mean.to(device), device))
     df.to_csv(run / "layer_std.csv", index=False)

@@ -47,7 +47,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from . import data as D
+from . import batches as B
 from .config import PRESETS, make_config
 from .imagefolder import (  # noqa: F401 (load_imagefolder, scan_imagefolder: the loaders' data, named here too)
     FolderArrays,
@@ -131,7 +131,7 @@ def ten_crop_views(x: torch.Tensor, size: int) -> torch.Tensor:
 # ----------------------------------------------------------------------------- the memory loader's batches
 
 
-class ScaleAugStream(D.TrainStream):
+class ScaleAugStream(B.TrainStream):
     """The CIFAR path's batch order (a function of seed and iteration; one slice per rank) with this module's
     augmentation: mean image subtracted, scale + crop + flip, colour augmentation."""
 
@@ -141,14 +141,14 @@ class ScaleAugStream(D.TrainStream):
 
     def batch(self, step: int, gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         idx = self.indices(step)
-        x = scale_crop_flip(D.normalize(self.x[idx], self.mean), self.image_size, self.scale_range, gen)
+        x = scale_crop_flip(B.normalize(self.x[idx], self.mean), self.image_size, self.scale_range, gen)
         x = lighting(x, self.color_aug, gen)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, self.y[idx]
 
 
-class ViewBatches(D.EvalBatches):
+class ViewBatches(B.EvalBatches):
     """Evaluation batches (fixed order; one shard per rank) of the single center view (views=1) or the
     10 crops (views=10) of each stored image."""
 
@@ -159,7 +159,7 @@ class ViewBatches(D.EvalBatches):
 
     def __iter__(self):
         for i in range(0, len(self.x), self.batch_size):
-            x = D.normalize(self.x[i: i + self.batch_size], self.mean)
+            x = B.normalize(self.x[i: i + self.batch_size], self.mean)
             x = center_view(x, self.image_size) if self.views == 1 else ten_crop_views(x, self.image_size)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -169,7 +169,7 @@ class ViewBatches(D.EvalBatches):
 # ----------------------------------------------------------------------------- the workers loader
 
 
-class StepBatchSampler(D.TrainStream):
+class StepBatchSampler(B.TrainStream):
     """The same per-rank index lists as the memory loader, for a DataLoader's batch_sampler. Only the set's
     size is used (x is a placeholder without pixels)."""
 
@@ -219,10 +219,10 @@ class DeviceBatches:
         return len(self.loader)
 
     def __iter__(self):
-        gen = torch.Generator(device=self.device).manual_seed(D.stream_seed(self.seed, self.start_step(), self.rank, 0xC0))
+        gen = torch.Generator(device=self.device).manual_seed(B.stream_seed(self.seed, self.start_step(), self.rank, 0xC0))
         for x, y in self.loader:
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-            x = lighting(D.normalize(x.flatten(0, 1) if x.dim() == 5 else x, self.mean), self.color_aug, gen)
+            x = lighting(B.normalize(x.flatten(0, 1) if x.dim() == 5 else x, self.mean), self.color_aug, gen)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, y
@@ -249,8 +249,8 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.step = (lambda: self.trainer.global_step) if self.trainer else (lambda: 0)
         n_train, n_val = ((len(d.train_x), len(d.val_x)) if isinstance(d, FolderArrays)
                           else (len(d.train_set), len(d.val_set)))
-        train_idx = D.subset_indices(n_train, cfg.train_subset, cfg.split_seed)
-        val_idx = D.subset_indices(n_val, cfg.test_subset, cfg.split_seed)
+        train_idx = B.subset_indices(n_train, cfg.train_subset, cfg.split_seed)
+        val_idx = B.subset_indices(n_val, cfg.test_subset, cfg.split_seed)
         self.n_train, self.n_val, self.n_test = len(train_idx), len(val_idx), None
         if isinstance(d, FolderArrays):
             self._setup_memory(d, train_idx, val_idx)
@@ -259,11 +259,11 @@ class ImageFolderDataModule(L.LightningDataModule):
 
     def _setup_memory(self, d: FolderArrays, train_idx, val_idx) -> None:
         cfg, dev = self.cfg, self.device
-        self.train_x = D.to_tensor_nchw(d.train_x[train_idx]).to(dev)
+        self.train_x = B.to_tensor_nchw(d.train_x[train_idx]).to(dev)
         self.train_y = torch.from_numpy(d.train_y[train_idx]).to(dev)
-        self.val_x = D.to_tensor_nchw(d.val_x[val_idx]).to(dev)
+        self.val_x = B.to_tensor_nchw(d.val_x[val_idx]).to(dev)
         self.val_y = torch.from_numpy(d.val_y[val_idx]).to(dev)
-        self.mean = D.mean_image(self.train_x)  # per-pixel, of the training images as stored (S x S)
+        self.mean = B.mean_image(self.train_x)  # per-pixel, of the training images as stored (S x S)
         self.train_batches = ScaleAugStream(self.train_x, self.train_y, self.mean, cfg.batch_size, cfg.seed,
                                             cfg.eval_every, self.step, rank=self.rank, world_size=self.world,
                                             channels_last=cfg.channels_last, image_size=cfg.image_size,

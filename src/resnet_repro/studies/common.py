@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .. import batches as B
 from .. import data as D
 from ..analyze import inference_batches
 from ..runfolder import CODE_COMMIT, device_name
@@ -55,14 +56,14 @@ def cifar_setup(cfg, arrays: D.CifarArrays, device: torch.device):
     dm = D.CIFARDataModule(dataclasses.replace(cfg, channels_last=False), arrays)
     dm.setup()
     tx, ty, mean = dm.train_x.to(device), dm.train_y.to(device), dm.mean.to(device)
-    stream = D.TrainStream(tx, ty, mean, cfg.batch_size, cfg.seed, cfg.eval_every)
+    stream = B.TrainStream(tx, ty, mean, cfg.batch_size, cfg.seed, cfg.eval_every)
     test = inference_batches(dm.test_x.to(device), dm.test_y.to(device), mean, device)
     return stream, test, tx, ty, mean
 
 
-def first_batches(stream: D.TrainStream, n: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def first_batches(stream: B.TrainStream, n: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The first n training batches of seed `seed`'s run (the same images and augmentation as its first session)."""
-    gen = torch.Generator(device=stream.x.device).manual_seed(D.stream_seed(seed, 0, 0, 0xA06))
+    gen = torch.Generator(device=stream.x.device).manual_seed(B.stream_seed(seed, 0, 0, 0xA06))
     return [stream.batch(i, gen) for i in range(n)]
 
 

@@ -17,7 +17,7 @@ import torch.nn as nn
 from matplotlib.ticker import MaxNLocator
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from .. import data as D
+from .. import batches as B
 from ..analyze import default_device, inference_batches
 from ..experiments import LANDSCAPE_NETS
 from ..hooks import filter_normalized_direction
@@ -103,7 +103,7 @@ def landscape_preset(preset: str, archs=LANDSCAPE_ARCHS, seed: int = 0, grid: in
         cfg = run_config(run)
         a = arrays[data_key(run, data_dir)]
         _, _, tx, ty, mean = cifar_setup(cfg, a, device)
-        idx = torch.from_numpy(D.subset_indices(len(tx), subset, cfg.split_seed)).to(device)
+        idx = torch.from_numpy(B.subset_indices(len(tx), subset, cfg.split_seed)).to(device)
         batches = inference_batches(tx[idx], ty[idx], mean, device)
         t0 = time.time()
         one, two, info = landscape(load_final_model(run, device), batches, grid, grid_1d, dir_seed)
@@ -232,15 +232,15 @@ def fig_landscape_2d(l2: pd.DataFrame, preset: str, runs: pd.DataFrame, kind: st
             ax.set_axis_off()
             continue
         a, b, z = _surface(l2, arch, seed)
-        A, B = np.meshgrid(a, b)
+        grid_a, grid_b = np.meshgrid(a, b)
         if kind == "surface":
-            ax.plot_surface(A, B, np.minimum(z, clip), cmap="viridis", linewidth=0, antialiased=True)
+            ax.plot_surface(grid_a, grid_b, np.minimum(z, clip), cmap="viridis", linewidth=0, antialiased=True)
             ax.set_zlabel("loss")
             ax.set_zlim(0, clip)
         else:
             lo, hi = max(np.nanmin(z), 1e-4), np.nanmax(z)
             levels = np.geomspace(lo, hi, 25) if hi > lo else None
-            cs = ax.contour(A, B, z, levels=levels, cmap="viridis", linewidths=0.8)
+            cs = ax.contour(grid_a, grid_b, z, levels=levels, cmap="viridis", linewidths=0.8)
             ax.clabel(cs, cs.levels[::4], fontsize=6, fmt="%.2g")
             ax.plot([0], [0], marker="*", color="red", markersize=8)
             ax.set_aspect("equal")
