@@ -216,3 +216,21 @@ def holds(t: dict) -> dict[str, tuple[bool | None, str]]:
     out[CLAIMS[5]] = (None, "fewer than two ResNet depths") if len(res) < 2 else (
         all(a > b for a, b in zip(res, res[1:])), f"{len(res)} depths")
     return out
+
+
+# The comparisons behind claims 1-3 (CLAIMS[0:4]), as `holds` makes them; Fig. 7's (4a, 4b) have no noise measure.
+NOISE_CHECKED = {CLAIMS[0]: ("plain56", "plain20", "final_train_err"), CLAIMS[1]: ("resnet56", "resnet20", "final_test_err"),
+                 CLAIMS[2]: ("resnet110", "resnet56", "final_test_err"), CLAIMS[3]: ("resnet56", "plain56", "final_test_err")}
+
+
+def beyond_noise(t: dict) -> dict[str, bool | None]:
+    """Each claim of CLAIMS: is its difference beyond the measured noise (the seed spread, or with one seed each the
+    test-set sampling noise)? None where no noise is measured (one seed of a training error; Fig. 7) or a run is
+    missing. Read beside `holds`: a claim that holds within the noise is consistent with the paper, not shown."""
+    runs = t["runs"]
+    out: dict[str, bool | None] = dict.fromkeys(CLAIMS)
+    for claim, (a, b, col) in NOISE_CHECKED.items():
+        c = compare(runs, a, b, col)
+        if c is not None and (c["spread"] is not None or c["sampling"] is not None):
+            out[claim] = not within_noise(c)
+    return out
