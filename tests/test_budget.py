@@ -156,9 +156,28 @@ def test_a_claim_that_holds_within_the_noise_is_told_apart_from_one_beyond_it(tm
     assert B.smallest(claims)[CLAIMS[1]] == "1/4" and B.smallest(claims, beyond=True)[CLAIMS[1]] == "1"
     text = B.claims_markdown(claims)
     assert f"- **{CLAIMS[1]}:** smallest budget at which it holds: **1/4**; beyond the noise: **1**." in text
-    assert f"- **{CLAIMS[4]}:** smallest budget at which it holds: **1/4** (no noise measure for this" in text
+    assert (f"- **{CLAIMS[4]}:** smallest budget at which it holds: **1/4**; beyond the noise: **none of the budgets "
+            "run so far**.") in text  # one seed of each net: a layer std has no noise measure
     assert f"- **{CLAIMS[2]}:** smallest budget at which it holds: **none of the budgets run so far**.\n" in text
     # read back from budget_claims.csv (as the notebook does), the verdicts are the same
     B.write(tmp_path, tmp_path / "fig", tmp_path / "rep", load_collected)
     back = pd.read_csv(tmp_path / "budget_claims.csv")
     assert B.smallest(back, beyond=True) == B.smallest(claims, beyond=True)
+
+
+def test_fig7_is_beyond_the_noise_only_when_each_difference_beats_the_seed_spread_of_mean_layer_stds():
+    from resnet_repro.claims import beyond_noise
+
+    def ls(stds):
+        return pd.DataFrame([dict(arch=a, seed=k, layer=l, std=v) for a, vs in stds.items() for k, v in enumerate(vs)
+                             for l in (1, 2)])
+
+    runs = pd.DataFrame(columns=["arch", "final_test_err", "final_train_err"])
+    clear = {"resnet20": [0.70, 0.72], "plain20": [0.90, 0.91], "resnet56": [0.50, 0.52]}
+    b = beyond_noise(dict(runs=runs, layer_std=ls(clear)))
+    assert b[CLAIMS[4]] is True and b[CLAIMS[5]] is True
+    noisy = dict(clear, plain20=[0.90, 0.60])  # ResNet-20 vs plain-20 differs by 0.04, plain-20's seeds by 0.30
+    assert beyond_noise(dict(runs=runs, layer_std=ls(noisy)))[CLAIMS[4]] is False
+    one_seed = {a: v[:1] for a, v in clear.items()}
+    b1 = beyond_noise(dict(runs=runs, layer_std=ls(one_seed)))
+    assert b1[CLAIMS[4]] is None and b1[CLAIMS[5]] is None

@@ -218,19 +218,40 @@ def holds(t: dict) -> dict[str, tuple[bool | None, str]]:
     return out
 
 
-# The comparisons behind claims 1-3 (CLAIMS[0:4]), as `holds` makes them; Fig. 7's (4a, 4b) have no noise measure.
+# The comparisons behind claims 1-3 (CLAIMS[0:4]), as `holds` makes them.
 NOISE_CHECKED = {CLAIMS[0]: ("plain56", "plain20", "final_train_err"), CLAIMS[1]: ("resnet56", "resnet20", "final_test_err"),
                  CLAIMS[2]: ("resnet110", "resnet56", "final_test_err"), CLAIMS[3]: ("resnet56", "plain56", "final_test_err")}
 
 
+def _fig7_beyond_spread(ls: pd.DataFrame, pairs: list[tuple[str, str]]) -> bool | None:
+    """Fig. 7 (4a, 4b): is every pair's difference of mean response std larger than the seed spread (max - min over
+    seeds of a net's mean std) of its two nets? None with fewer than two seeds of a net: the pooled std over 10,000
+    test images has no sampling noise worth the name, so the seeds are the only noise measure."""
+    if ls.empty or not pairs:
+        return None
+    per_seed = ls.groupby(["arch", "seed"])["std"].mean().groupby("arch")
+    spread = (per_seed.max() - per_seed.min()).where(per_seed.size() >= 2)
+    mean = per_seed.mean()
+    if any(pd.isna(spread.get(x)) for pair in pairs for x in pair):
+        return None
+    return all(abs(mean[a] - mean[b]) > max(spread[a], spread[b]) for a, b in pairs)
+
+
 def beyond_noise(t: dict) -> dict[str, bool | None]:
     """Each claim of CLAIMS: is its difference beyond the measured noise (the seed spread, or with one seed each the
-    test-set sampling noise)? None where no noise is measured (one seed of a training error; Fig. 7) or a run is
-    missing. Read beside `holds`: a claim that holds within the noise is consistent with the paper, not shown."""
-    runs = t["runs"]
+    test-set sampling noise; for Fig. 7, the seed spread only)? None where no noise is measured (one seed of a
+    training error or of a layer std) or a run is missing. Read beside `holds`: a claim that holds within the noise
+    is consistent with the paper, not shown."""
+    runs, ls = t["runs"], t.get("layer_std", pd.DataFrame())
     out: dict[str, bool | None] = dict.fromkeys(CLAIMS)
     for claim, (a, b, col) in NOISE_CHECKED.items():
         c = compare(runs, a, b, col)
         if c is not None and (c["spread"] is not None or c["sampling"] is not None):
             out[claim] = not within_noise(c)
+    if not ls.empty:
+        have = set(ls.arch)
+        out[CLAIMS[4]] = _fig7_beyond_spread(ls, [(f"resnet{d}", f"plain{d}") for d in (20, 32, 44, 56, 110)
+                                                  if f"resnet{d}" in have and f"plain{d}" in have])
+        res = [f"resnet{d}" for d in (20, 32, 44, 56, 110, 1202) if f"resnet{d}" in have]
+        out[CLAIMS[5]] = _fig7_beyond_spread(ls, list(zip(res, res[1:])))
     return out

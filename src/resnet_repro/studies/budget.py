@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from nbformat.v4 import new_code_cell, new_markdown_cell
 import pandas as pd
 
-from ..claims import CLAIMS, NOISE_CHECKED, beyond_noise, holds
+from ..claims import CLAIMS, beyond_noise, holds
 from ..config import PRESETS, TrainConfig, make_config
 from ..experiments import CIFAR_NETS
 from ..paper import FINAL_REPRO, FINAL_REPRO_N, FINAL_REPRO_NOTE
@@ -126,8 +126,8 @@ def report_text(per_net: pd.DataFrame, claims: pd.DataFrame) -> str:
              f"{', '.join(f'`{p}` ({frac_label(fraction(p))})' for p in PRESETS_BY_BUDGET)}; final iterates, "
              f"{_data(per_net)}; `short` and `quarter` are **scaled-down** schedules. A claim holds at a budget "
              "when its inequality holds on the means over seeds; it holds *beyond the noise* when the difference is "
-             "also larger than the seed spread (with one seed each, than the test set's sampling noise); the note "
-             "says n and which.", "", "## Claims by budget", ""]
+             "also larger than the seed spread (with one seed each, than the test set's sampling noise; Fig. 7's "
+             "layer stds need two seeds of each net); the note says n and which.", "", "## Claims by budget", ""]
     if claims.empty:
         return "\n".join(lines + ["_No collected runs yet._"]) + "\n"
     lines += [claims_markdown(claims), "", "## Final test error by budget (%)", "", table_markdown(per_net),
@@ -139,8 +139,7 @@ def claims_markdown(claims: pd.DataFrame) -> str:
     """Each claim's smallest budget at which it holds, then its verdict at every budget with the note."""
     first, clear, lines = smallest(claims), smallest(claims, beyond=True), []
     for claim in CLAIMS:
-        noise = ("" if first[claim] == clear[claim] == NONE_YET else f"; beyond the noise: **{clear[claim]}**"
-                 if claim in NOISE_CHECKED else " (no noise measure for this comparison of mean layer stds)")
+        noise = "" if first[claim] == clear[claim] == NONE_YET else f"; beyond the noise: **{clear[claim]}**"
         lines.append(f"- **{claim}:** smallest budget at which it holds: **{first[claim]}**{noise}.")
         for r in claims[claims.claim == claim].itertuples():
             verdict = "n/a" if r.holds is None or pd.isna(r.holds) else ("holds" if r.holds else "does not hold")
