@@ -181,3 +181,8 @@ def test_fig7_is_beyond_the_noise_only_when_each_difference_beats_the_seed_sprea
     one_seed = {a: v[:1] for a, v in clear.items()}
     b1 = beyond_noise(dict(runs=runs, layer_std=ls(one_seed)))
     assert b1[CLAIMS[4]] is None and b1[CLAIMS[5]] is None
+    # the notes of `holds` (README headline, budget) say the same
+    assert holds(dict(runs=runs, layer_std=ls(clear)))[CLAIMS[4]] == (True, "1 of 1 depths, beyond the seed spread")
+    assert holds(dict(runs=runs, layer_std=ls(noisy)))[CLAIMS[4]][1].endswith(", within the seed spread")
+    assert holds(dict(runs=runs, layer_std=ls(one_seed)))[CLAIMS[5]] == (
+        True, "2 depths, seed spread unknown: a net has one seed")

@@ -209,13 +209,21 @@ def holds(t: dict) -> dict[str, tuple[bool | None, str]]:
         out[claim] = (None, "missing runs") if c is None else (c["diff"] < 0, note(c))
     m = ls.groupby("arch")["std"].mean() if not ls.empty else pd.Series(dtype=float)
     m = m[m.abs() < float("inf")]  # NaN and inf (a diverged run) compare as nothing
-    pairs = [(m[f"resnet{d}"], m[f"plain{d}"]) for d in (20, 32, 44, 56, 110) if f"resnet{d}" in m and f"plain{d}" in m]
+    names = [(f"resnet{d}", f"plain{d}") for d in (20, 32, 44, 56, 110) if f"resnet{d}" in m and f"plain{d}" in m]
+    pairs = [(m[r], m[p]) for r, p in names]
     out[CLAIMS[4]] = (None, "no plain/ResNet pair with layer stds") if not pairs else (
-        all(r < p for r, p in pairs), f"{sum(r < p for r, p in pairs)} of {len(pairs)} depths")
-    res = [m[f"resnet{d}"] for d in (20, 32, 44, 56, 110, 1202) if f"resnet{d}" in m]
+        all(r < p for r, p in pairs), f"{sum(r < p for r, p in pairs)} of {len(pairs)} depths" + _fig7_noise(ls, names))
+    res_names = [f"resnet{d}" for d in (20, 32, 44, 56, 110, 1202) if f"resnet{d}" in m]
+    res = [m[a] for a in res_names]
     out[CLAIMS[5]] = (None, "fewer than two ResNet depths") if len(res) < 2 else (
-        all(a > b for a, b in zip(res, res[1:])), f"{len(res)} depths")
+        all(a > b for a, b in zip(res, res[1:])), f"{len(res)} depths" + _fig7_noise(ls, list(zip(res_names, res_names[1:]))))
     return out
+
+
+def _fig7_noise(ls: pd.DataFrame, pairs: list[tuple[str, str]]) -> str:
+    b = _fig7_beyond_spread(ls, pairs)
+    return (", seed spread unknown: a net has one seed" if b is None else
+            ", beyond the seed spread" if b else ", within the seed spread")
 
 
 # The comparisons behind claims 1-3 (CLAIMS[0:4]), as `holds` makes them.
