@@ -186,3 +186,8 @@ def test_fig7_is_beyond_the_noise_only_when_each_difference_beats_the_seed_sprea
     assert holds(dict(runs=runs, layer_std=ls(noisy)))[CLAIMS[4]][1].endswith(", within the seed spread")
     assert holds(dict(runs=runs, layer_std=ls(one_seed)))[CLAIMS[5]] == (
         True, "2 depths, seed spread unknown: a net has one seed")
+    # and the report's Fig. 7 section
+    from resnet_repro.claims import fig7
+    assert "(ratio 0.78; the difference is larger than the seed spread)" in fig7(ls(clear))
+    assert "the difference is **not larger** than the seed spread" in fig7(ls(noisy))
+    assert "one seed of a net, so the seed spread is not measured" in fig7(ls(one_seed))

@@ -159,9 +159,12 @@ def fig7(layer_std: pd.DataFrame, preset: str | None = None) -> str:
     for d in (20, 32, 44, 56, 110):
         r, p = m.get(f"resnet{d}"), m.get(f"plain{d}")
         if r is not None and p is not None:
+            b = _fig7_beyond_spread(layer_std, [(f"resnet{d}", f"plain{d}")])
+            noise = ("one seed of a net, so the seed spread is not measured" if b is None else
+                     f"the difference is {'larger' if b else '**not larger**'} than the seed spread")
             lines.append(f"- **4. Fig. 7, {d} layers:** mean response std {r:.3f} (ResNet, n={n[f'resnet{d}']}) vs "
                          f"{p:.3f} (plain, n={n[f'plain{d}']}): residual responses are "
-                         f"{'**smaller**' if r < p else '**not smaller**'} (ratio {r / p:.2f}).")
+                         f"{'**smaller**' if r < p else '**not smaller**'} (ratio {r / p:.2f}; {noise}).")
     res = [(d, m[f"resnet{d}"]) for d in (20, 32, 44, 56, 110, 1202) if f"resnet{d}" in m]
     if len(res) >= 2:
         decreasing = all(a[1] > b[1] for a, b in zip(res, res[1:]))
