@@ -28,7 +28,7 @@ RUN      := $(PY) -m resnet_repro
         pack-data unpack-data pack-runs unpack-runs bench models clean-smoke gradflow lesion landscape identity beyond
 
 help: ## list the targets
-	@echo "usage: make <target> [PRESET=paper|short|smoke] [DATA_DIR=...] [ARCH=resnet56 SEED=0]"
+	@echo "usage: make <target> [PRESET=paper|quarter|short|smoke] [DATA_DIR=...] [ARCH=resnet56 SEED=0]"
 	@echo "       make reproduce-imagenet [PRESET=imagenette|imagenette-smoke|imagenet] [DATA=<folder with train/ val/>]"
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
 
