@@ -4,7 +4,6 @@ their figures and report section (resnet_repro.studies)."""
 from __future__ import annotations
 
 import json
-import math
 import re
 
 import numpy as np
@@ -510,11 +509,12 @@ def test_collect_takes_only_finished_runs_so_a_run_in_training_is_not_read_as_it
 
 def test_identity_grid_trains_the_eccv_variants_original_first(monkeypatch):
     from resnet_repro import experiments
+    from resnet_repro.paper import PAPER_ECCV_MEDIANS
     from resnet_repro import train as T
 
     runs = experiments.grid_runs("paper", "identity")
     assert len(runs) == 50 and runs[0] == ("resnet110", 0) and {s for _, s in runs} == {0, 1, 2, 3, 4}
-    assert {a for a, _ in runs} == set(experiments.IDENTITY_VARIANTS) == set(experiments.PAPER_ECCV_MEDIANS)
+    assert {a for a, _ in runs} == set(experiments.IDENTITY_VARIANTS) == set(PAPER_ECCV_MEDIANS)
     assert all(parse_arch(a).depth == 110 for a, _ in runs)
     trained = []
     monkeypatch.setattr(T, "load_data", lambda cfg: None)

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from resnet_repro import analyze, claims, collect, hooks
+from resnet_repro import claims, collect, hooks
 from resnet_repro.cli import main
 from resnet_repro.models import build_model
 from resnet_repro.studies import degradation
@@ -75,7 +75,7 @@ def _fake_run(root, preset, arch, seed, test_err, train_err, iters=(10, 20), wit
     rows = [dict(iteration=i, lr=0.1, train_loss=1.0, train_err=train_err + 0.1 * (i < iters[-1]),
                  test_loss=1.1, test_err=test_err + 0.1 * (i < iters[-1]), elapsed_s=float(i)) for i in iters]
     pd.DataFrame(rows).to_csv(rd / "metrics.csv", index=False)
-    from resnet_repro.models import count_params, parse_arch
+    from resnet_repro.models import parse_arch
 
     cfg = parse_arch(arch)
     (rd / "final.json").write_text(json.dumps(dict(
@@ -100,7 +100,7 @@ def test_collect_builds_the_tables(tmp_path):
     pd.DataFrame([dict(iteration=200, lr=0.1, train_loss=1, train_err=0.5, test_loss=1, test_err=0.5,
                        elapsed_s=1.0)]).to_csv(part / "metrics.csv", index=False)
 
-    t = collect.collect("short", tmp_path)
+    collect.collect("short", tmp_path)
     for name in ("runs", "table6", "curves", "layer_std", "status"):
         assert (tmp_path / "short" / f"{name}.csv").is_file()
     label = (tmp_path / "short" / "LABEL.md").read_text()

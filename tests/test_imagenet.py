@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from resnet_repro import cli, collect, figures, report
+from resnet_repro import imagefolder as IF
 from resnet_repro import imagenet as IN
 from resnet_repro.paper import PAPER_PRECISION
 from resnet_repro.config import make_config, preset_family
@@ -58,7 +59,7 @@ def cfg_for(folder: Path, **kw):
 def test_loader_reads_the_folder_in_order_and_converts_greyscale(folder):
     from PIL import Image
 
-    a = IN.load_imagefolder(cfg_for(folder), use_cache=False)
+    a = IF.load_imagefolder(cfg_for(folder), use_cache=False)
     s = IN.test_size(cfg_for(folder))
     assert s == 64  # 56 px training crops: the paper's 256/224 x 56
     assert a.train_x.shape == (40, s, s, 3) and a.val_x.shape == (20, s, s, 3) and a.train_x.dtype == np.uint8
@@ -81,13 +82,13 @@ def test_loader_reads_the_folder_in_order_and_converts_greyscale(folder):
 ])
 def test_wrong_counts_are_reported_plainly(folder, override, needle):
     with pytest.raises(DataError, match=needle):
-        IN.load_imagefolder(cfg_for(folder, **override), use_cache=False)
+        IF.load_imagefolder(cfg_for(folder, **override), use_cache=False)
 
 
 def test_missing_val_folder_is_reported(tmp_path):
     (tmp_path / "train" / "a").mkdir(parents=True)
     with pytest.raises(DataError, match="no val/ folder"):
-        IN.load_imagefolder(cfg_for(tmp_path), use_cache=False)
+        IF.load_imagefolder(cfg_for(tmp_path), use_cache=False)
 
 
 def test_imagefolder_config_checks():

@@ -7,9 +7,7 @@ priority: the degradation pair first), then runs the cheap steps on whatever exi
 
 from __future__ import annotations
 
-# The paper's numbers live in paper.py (with their sources); the names stay importable from here for older code.
-from .paper import (PAPER_ECCV_MEDIANS, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE6, PAPER_TABLE6_NOTE,  # noqa: F401
-                    PUBLIC_REPRO, PUBLIC_REPRO_NOTE)
+# The paper's numbers live in paper.py, with their sources; this module names only the runs.
 
 # Fig. 1 and the degradation claim: plain-20 vs plain-56, with their residual twins.
 DEGRADATION = ["plain20", "plain56", "resnet20", "resnet56"]

@@ -49,16 +49,7 @@ import torch.nn.functional as F
 
 from . import batches as B
 from .config import PRESETS, make_config
-from .imagefolder import (  # noqa: F401 (load_imagefolder, scan_imagefolder: the loaders' data, named here too)
-    FolderArrays,
-    FolderIndex,
-    PAPER_CROP,
-    load_data,
-    load_imagefolder,
-    scale_pixels,
-    scan_imagefolder,
-    test_size,
-)
+from .imagefolder import FolderArrays, FolderIndex, PAPER_CROP, load_data, scale_pixels, test_size
 from .paper import PAPER_IMAGENET
 from .wording import scale_text
 
