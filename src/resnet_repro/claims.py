@@ -156,15 +156,14 @@ def fig7(layer_std: pd.DataFrame, preset: str | None = None) -> str:
     bad = sorted(a for a, v in m.items() if not pd.notna(v) or abs(v) == float("inf"))
     m = m.drop(bad)  # a diverged run's responses are not finite: nothing to compare
     lines = [f"- **4. Fig. 7:** left out, responses not finite (the run diverged): {', '.join(bad)}."] if bad else []
-    for d in (20, 32, 44, 56, 110):
-        r, p = m.get(f"resnet{d}"), m.get(f"plain{d}")
-        if r is not None and p is not None:
-            b = _fig7_beyond_spread(layer_std, [(f"resnet{d}", f"plain{d}")])
-            noise = ("one seed of a net, so the seed spread is not measured" if b is None else
-                     f"the difference is {'larger' if b else '**not larger**'} than the seed spread")
-            lines.append(f"- **4. Fig. 7, {d} layers:** mean response std {r:.3f} (ResNet, n={n[f'resnet{d}']}) vs "
-                         f"{p:.3f} (plain, n={n[f'plain{d}']}): residual responses are "
-                         f"{'**smaller**' if r < p else '**not smaller**'} (ratio {r / p:.2f}; {noise}).")
+    for ra, pa in fig7_pairs(m.index)[0]:
+        r, p = m[ra], m[pa]
+        b = _fig7_beyond_spread(layer_std, [(ra, pa)])
+        noise = ("one seed of a net, so the seed spread is not measured" if b is None else
+                 f"the difference is {'larger' if b else '**not larger**'} than the seed spread")
+        lines.append(f"- **4. Fig. 7, {ra[len('resnet'):]} layers:** mean response std {r:.3f} (ResNet, n={n[ra]}) vs "
+                     f"{p:.3f} (plain, n={n[pa]}): residual responses are "
+                     f"{'**smaller**' if r < p else '**not smaller**'} (ratio {r / p:.2f}; {noise}).")
     res = [(d, m[f"resnet{d}"]) for d in (20, 32, 44, 56, 110, 1202) if f"resnet{d}" in m]
     if len(res) >= 2:
         decreasing = all(a[1] > b[1] for a, b in zip(res, res[1:]))
@@ -188,6 +187,23 @@ CLAIMS = ["1. degradation: plain-56 trains worse than plain-20 through the whole
           "3. ResNet-56 below plain-56 (test error)",
           "4a. Fig. 7: residual responses smaller than plain ones at every depth with both",
           "4b. Fig. 7: smaller responses for deeper ResNets"]
+# The comparisons behind claims 1-3: (a, b, column); the claim is a - b > 0 for claim 1, < 0 for the others.
+COMPARED = {CLAIMS[0]: ("plain56", "plain20", "final_train_err"), CLAIMS[1]: ("resnet56", "resnet20", "final_test_err"),
+            CLAIMS[2]: ("resnet110", "resnet56", "final_test_err"), CLAIMS[3]: ("resnet56", "plain56", "final_test_err")}
+
+
+def _finite_mean_std(ls: pd.DataFrame) -> pd.Series:
+    """Mean response std per arch (seeds pooled); NaN and inf (a diverged run) left out: they compare as nothing."""
+    m = ls.groupby("arch")["std"].mean() if not ls.empty else pd.Series(dtype=float)
+    return m[m.abs() < float("inf")]
+
+
+def fig7_pairs(archs) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The Fig. 7 comparisons among `archs`: (ResNet vs plain at each depth with both, consecutive ResNet depths)."""
+    have = set(archs)
+    vs_plain = [(f"resnet{d}", f"plain{d}") for d in (20, 32, 44, 56, 110) if f"resnet{d}" in have and f"plain{d}" in have]
+    res = [f"resnet{d}" for d in (20, 32, 44, 56, 110, 1202) if f"resnet{d}" in have]
+    return vs_plain, list(zip(res, res[1:]))
 
 
 def holds(t: dict) -> dict[str, tuple[bool | None, str]]:
@@ -203,23 +219,21 @@ def holds(t: dict) -> dict[str, tuple[bool | None, str]]:
             sp += (", beyond" if c["beats_sampling"] else ", within") + f" test-set noise ±{100 * c['sampling']:.2f}"
         return f"{100 * c['diff']:+.2f} points, n={c['na']}/{c['nb']}, {sp}"
 
-    c = compare(runs, "plain56", "plain20", "final_train_err")
-    k, n, _ = whole_run(curves, "plain56", "plain20", "train_err")
+    a, b, col = COMPARED[CLAIMS[0]]
+    c = compare(runs, a, b, col)
+    k, n, _ = whole_run(curves, a, b, "train_err")
     out[CLAIMS[0]] = (None, "missing runs") if c is None else (
         c["diff"] > 0 and n > 0 and k == n, f"final train error {note(c)}; above at {k} of {n} points")
-    for claim, (a, b) in zip(CLAIMS[1:4], (("resnet56", "resnet20"), ("resnet110", "resnet56"), ("resnet56", "plain56"))):
-        c = compare(runs, a, b)
+    for claim in CLAIMS[1:4]:
+        c = compare(runs, *COMPARED[claim])
         out[claim] = (None, "missing runs") if c is None else (c["diff"] < 0, note(c))
-    m = ls.groupby("arch")["std"].mean() if not ls.empty else pd.Series(dtype=float)
-    m = m[m.abs() < float("inf")]  # NaN and inf (a diverged run) compare as nothing
-    names = [(f"resnet{d}", f"plain{d}") for d in (20, 32, 44, 56, 110) if f"resnet{d}" in m and f"plain{d}" in m]
-    pairs = [(m[r], m[p]) for r, p in names]
-    out[CLAIMS[4]] = (None, "no plain/ResNet pair with layer stds") if not pairs else (
-        all(r < p for r, p in pairs), f"{sum(r < p for r, p in pairs)} of {len(pairs)} depths" + _fig7_noise(ls, names))
-    res_names = [f"resnet{d}" for d in (20, 32, 44, 56, 110, 1202) if f"resnet{d}" in m]
-    res = [m[a] for a in res_names]
-    out[CLAIMS[5]] = (None, "fewer than two ResNet depths") if len(res) < 2 else (
-        all(a > b for a, b in zip(res, res[1:])), f"{len(res)} depths" + _fig7_noise(ls, list(zip(res_names, res_names[1:]))))
+    m = _finite_mean_std(ls)
+    vs_plain, across = fig7_pairs(m.index)
+    out[CLAIMS[4]] = (None, "no plain/ResNet pair with layer stds") if not vs_plain else (
+        all(m[r] < m[p] for r, p in vs_plain),
+        f"{sum(m[r] < m[p] for r, p in vs_plain)} of {len(vs_plain)} depths" + _fig7_noise(ls, vs_plain))
+    out[CLAIMS[5]] = (None, "fewer than two ResNet depths") if not across else (
+        all(m[a] > m[b] for a, b in across), f"{len(across) + 1} depths" + _fig7_noise(ls, across))
     return out
 
 
@@ -227,11 +241,6 @@ def _fig7_noise(ls: pd.DataFrame, pairs: list[tuple[str, str]]) -> str:
     b = _fig7_beyond_spread(ls, pairs)
     return (", seed spread unknown: a net has one seed" if b is None else
             ", beyond the seed spread" if b else ", within the seed spread")
-
-
-# The comparisons behind claims 1-3 (CLAIMS[0:4]), as `holds` makes them.
-NOISE_CHECKED = {CLAIMS[0]: ("plain56", "plain20", "final_train_err"), CLAIMS[1]: ("resnet56", "resnet20", "final_test_err"),
-                 CLAIMS[2]: ("resnet110", "resnet56", "final_test_err"), CLAIMS[3]: ("resnet56", "plain56", "final_test_err")}
 
 
 def _fig7_beyond_spread(ls: pd.DataFrame, pairs: list[tuple[str, str]]) -> bool | None:
@@ -255,14 +264,11 @@ def beyond_noise(t: dict) -> dict[str, bool | None]:
     is consistent with the paper, not shown."""
     runs, ls = t["runs"], t.get("layer_std", pd.DataFrame())
     out: dict[str, bool | None] = dict.fromkeys(CLAIMS)
-    for claim, (a, b, col) in NOISE_CHECKED.items():
+    for claim, (a, b, col) in COMPARED.items():
         c = compare(runs, a, b, col)
         if c is not None and (c["spread"] is not None or c["sampling"] is not None):
             out[claim] = not within_noise(c)
     if not ls.empty:
-        have = set(ls.arch)
-        out[CLAIMS[4]] = _fig7_beyond_spread(ls, [(f"resnet{d}", f"plain{d}") for d in (20, 32, 44, 56, 110)
-                                                  if f"resnet{d}" in have and f"plain{d}" in have])
-        res = [f"resnet{d}" for d in (20, 32, 44, 56, 110, 1202) if f"resnet{d}" in have]
-        out[CLAIMS[5]] = _fig7_beyond_spread(ls, list(zip(res, res[1:])))
+        vs_plain, across = fig7_pairs(_finite_mean_std(ls).index)
+        out[CLAIMS[4]], out[CLAIMS[5]] = _fig7_beyond_spread(ls, vs_plain), _fig7_beyond_spread(ls, across)
     return out
