@@ -53,6 +53,10 @@ def test_the_quarter_campaign_follows_the_issue_order():
     assert PRESETS["quarter"]["eval_every"] == 400
     paper = [j for j in jobs if j.preset == "paper"]
     assert [j.arch for j in paper] == ["resnet20", "plain20", "resnet56", "plain56"]
+    # the second seed of the 1/4 degradation nets (each fits in a session) before the multi-session 56-layer runs
+    names = [(j.preset, j.arch, j.seed) for j in jobs]
+    seed1 = [names.index(("quarter", a, 1)) for a in ("resnet20", "resnet56", "plain20", "plain56")]
+    assert names.index(("paper", "plain20", 0)) < min(seed1) and max(seed1) < names.index(("paper", "resnet56", 0))
     assert all(j.overrides["precision"] == PRESETS["quarter"]["precision"] for j in paper)  # the CPU's precision
 
 

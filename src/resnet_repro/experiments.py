@@ -95,12 +95,18 @@ CAMPAIGNS: dict[str, list[tuple[str, str, int, dict]]] = {
         # 3. ImageNet-style 18 vs 34, plain and residual, options A/B/C (issue 16; Fig. 4, Tables 2 and 3).
         + [("imagenette-cpu", a, 0, {}) for a in IMAGENET_NETS]
         + [("imagenette-cpu", a, 1, {}) for a in IMAGENETTE_CPU_SECOND_SEED]
-        # 4. The paper's full protocol on this CPU: Fig. 1 and Table 6's first rows at full scale.
-        + [("paper", a, 0, _CPU_PAPER) for a in ("resnet20", "plain20", "resnet56", "plain56")]
-        # 5. The rest of the depths at 1/4 (Table 6, Fig. 6), 110 with its warm-up rule.
+        # 4. The paper's full protocol on this CPU: Fig. 1 and Table 6's first rows at full scale, 20 layers.
+        + [("paper", a, 0, _CPU_PAPER) for a in ("resnet20", "plain20")]
+        # 5. A second seed of the 1/4 degradation nets: whether ResNet-56 below ResNet-20 beats the seed spread, and
+        # the noise of Fig. 7. Each fits in one session (at most 1.9 h), so it lands even if the checkpoints of a
+        # longer run are lost between sessions (as on 2026-12-06: paper ResNet-56 at iteration 20,400 of 64,000).
+        + [("quarter", a, 1, {}) for a in ("resnet20", "resnet56", "plain20", "plain56")]
+        # 6. The paper's full protocol at 56 layers (about 7 h each, several sessions).
+        + [("paper", a, 0, _CPU_PAPER) for a in ("resnet56", "plain56")]
+        # 7. The rest of the depths at 1/4 (Table 6, Fig. 6), 110 with its warm-up rule.
         + [("quarter", a, 0, {}) for a in ("resnet110", "plain110", "resnet32", "resnet44", "plain32", "plain44")]
-        # 6. Seeds for mean ± std.
-        + [("quarter", a, s, {}) for s in (1, 2) for a in ("resnet20", "resnet56", "plain20", "plain56")]
+        # 8. A third seed for mean ± std.
+        + [("quarter", a, 2, {}) for a in ("resnet20", "resnet56", "plain20", "plain56")]
         + [("quarter", "resnet110", s, {}) for s in (1, 2)]
     ),
 }
