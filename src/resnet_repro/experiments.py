@@ -100,7 +100,8 @@ CAMPAIGNS: dict[str, list[tuple[str, str, int, dict]]] = {
         # 5. A second seed of the 1/4 degradation nets: whether ResNet-56 below ResNet-20 beats the seed spread, and
         # the noise of Fig. 7. Each fits in one session (at most 1.9 h), so it lands even if the checkpoints of a
         # longer run are lost between sessions (as on 2026-12-06: paper ResNet-56 at iteration 20,400 of 64,000).
-        + [("quarter", a, 1, {}) for a in ("resnet20", "resnet56", "plain20", "plain56")]
+        # The 20-layer pair first: two runs that land in one session (75 min).
+        + [("quarter", a, 1, {}) for a in ("resnet20", "plain20", "resnet56", "plain56")]
         # 6. The paper's full protocol at 56 layers (about 7 h each, several sessions).
         + [("paper", a, 0, _CPU_PAPER) for a in ("resnet56", "plain56")]
         # 7. The rest of the depths at 1/4 (Table 6, Fig. 6), 110 with its warm-up rule.
