@@ -81,6 +81,25 @@ def test_one_seed_claims_say_whether_the_difference_beats_the_test_set_noise():
     assert claims.compare(runs.drop(columns="n_test"), "resnet56", "resnet20")["sampling"] is None  # n unknown
 
 
+def test_a_second_seed_does_not_loosen_the_verdict_below_the_test_set_noise():
+    """Two close seeds of ResNet-20 give a small seed spread; the -0.71 points of ResNet-56 beat it but not the
+    test set's sampling noise (+-0.97), so the claim stays within the noise: consistent, not reproduced."""
+    from resnet_repro import claims
+
+    runs = pd.DataFrame([dict(arch="resnet20", seed=0, final_test_err=0.1377, n_test=10_000, final_train_err=0.05),
+                         dict(arch="resnet20", seed=1, final_test_err=0.1387, n_test=10_000, final_train_err=0.05),
+                         dict(arch="resnet56", seed=0, final_test_err=0.1311, n_test=10_000, final_train_err=0.05)])
+    c = claims.compare(runs, "resnet56", "resnet20")
+    assert c["beats_spread"] and not c["beats_sampling"] and claims.within_noise(c)
+    assert claims.beyond_noise({"runs": runs})[CLAIMS[1]] is False
+    assert "not yet reproduced" in claims.sign_verdict(c, "reproduced", "not reproduced")
+    assert "larger than the spread" in claims.spread_text(c) and "**within** it" in claims.spread_text(c)
+    assert holds({"runs": runs})[CLAIMS[1]] == (
+        True, "-0.71 points, n=1/2, beyond the seed spread, within test-set noise ±0.97")
+    wide = runs.assign(final_test_err=[0.1577, 0.1587, 0.1311])  # -2.71 points: beyond both
+    assert claims.beyond_noise({"runs": wide})[CLAIMS[1]] is True
+
+
 def test_the_figure_marks_where_the_full_schedule_lands_in_the_final_iterate_reproduction(tmp_path):
     """Each drawn net that the final-iterate reproduction trained gets its mean +- std at fraction 1; others none."""
     from resnet_repro.paper import FINAL_REPRO
