@@ -100,6 +100,41 @@ def test_a_second_seed_does_not_loosen_the_verdict_below_the_test_set_noise():
     assert claims.beyond_noise({"runs": wide})[CLAIMS[1]] is True
 
 
+def test_the_test_set_noise_is_paired_where_every_run_has_its_test_outcomes():
+    """Two nets that err on mostly the same images: the paired noise (each image's error difference) is far below the
+    unpaired binomial one, and the same -0.71 points turn from within the noise to beyond it. Seeds are averaged per
+    image; a run without outcomes falls back to the unpaired noise, as a comparison with no outcomes at all."""
+    import numpy as np
+
+    from resnet_repro import claims
+
+    shared = list(range(0, 1300))  # both nets get these wrong
+    w = pd.DataFrame([dict(arch="resnet20", seed=0, n_test=10_000, wrong=" ".join(map(str, shared + list(range(5000, 5077))))),
+                      dict(arch="resnet56", seed=0, n_test=10_000, wrong=" ".join(map(str, shared + list(range(6000, 6006)))))])
+    runs = pd.DataFrame([dict(arch="resnet20", seed=0, final_test_err=0.1377, n_test=10_000, final_train_err=0.05),
+                         dict(arch="resnet56", seed=0, final_test_err=0.1306, n_test=10_000, final_train_err=0.05)])
+    d = np.zeros(10_000)
+    d[6000:6006], d[5000:5077] = 1, -1
+    want = 2 * d.std(ddof=1) / 100
+    c = claims.compare(runs, "resnet56", "resnet20", wrong=w)
+    assert c["paired"] and abs(c["sampling"] - want) < 1e-12 and c["sampling"] < 0.5 * claims.compare(runs, "resnet56", "resnet20")["sampling"]
+    assert c["beats_sampling"] and not claims.within_noise(c)
+    assert claims.beyond_noise({"runs": runs, "test_wrong": w})[CLAIMS[1]] is True
+    assert claims.beyond_noise({"runs": runs})[CLAIMS[1]] is False  # unpaired: within ±0.96
+    assert "beyond paired test-set noise" in holds({"runs": runs, "test_wrong": w})[CLAIMS[1]][1]
+    assert "of the paired difference on 10,000 images" in claims.spread_text(c)
+    assert "**reproduced**" in claims.depth(runs, w).splitlines()[0]
+    # a second seed of ResNet-20 without outcomes: unpaired again
+    runs2 = pd.concat([runs, pd.DataFrame([dict(arch="resnet20", seed=1, final_test_err=0.1387, n_test=10_000,
+                                                    final_train_err=0.05)])])
+    assert not claims.compare(runs2, "resnet56", "resnet20", wrong=w)["paired"]
+    # with it: each image's error is the mean over ResNet-20's two seeds
+    w2 = pd.concat([w, pd.DataFrame([dict(arch="resnet20", seed=1, n_test=10_000, wrong=" ".join(map(str, shared)))])])
+    d2 = np.zeros(10_000)
+    d2[6000:6006], d2[5000:5077] = 1, -0.5
+    assert abs(claims.compare(runs2, "resnet56", "resnet20", wrong=w2)["sampling"] - 2 * d2.std(ddof=1) / 100) < 1e-12
+
+
 def test_the_figure_marks_where_the_full_schedule_lands_in_the_final_iterate_reproduction(tmp_path):
     """Each drawn net that the final-iterate reproduction trained gets its mean +- std at fraction 1; others none."""
     from resnet_repro.paper import FINAL_REPRO

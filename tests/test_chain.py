@@ -160,7 +160,15 @@ def test_smoke_chain_writes_notebooks_and_report(full_cifar_dir, tmp_path, capsy
     for arch in ("plain20", "resnet20"):
         ls = pd.read_csv(results / "smoke" / "runs" / arch / "seed0" / "layer_std.csv")
         assert len(ls) == 18 and (ls["std"] > 0).all()
+        # the test images it gets wrong, in test-set order: as many as its error on the whole test set says
+        w = json.loads((results / "smoke" / "runs" / arch / "seed0" / "test_wrong.json").read_text())
+        assert w["n_test"] == 10_000 and len(w["wrong"]) == round(w["test_err"] * 10_000) > 0
+        assert w["wrong"] == sorted(set(w["wrong"])) and 0 <= min(w["wrong"]) and max(w["wrong"]) < 10_000
     assert main(["collect", "--preset", "smoke", "--results", str(results)]) == 0
+    tw = collect.load_collected("smoke", results)["test_wrong"]
+    assert sorted(tw.arch) == ["plain20", "resnet20"] and (tw.n_test == 10_000).all()
+    assert len(tw.wrong.iloc[0].split()) == round(json.loads((results / "smoke" / "runs" / tw.arch.iloc[0] / "seed0"
+                                                               / "test_wrong.json").read_text())["test_err"] * 10_000)
     assert main(["figures", "--preset", "smoke", "--results", str(results), "--figures", str(figures)]) == 0
     nb_dir = tmp_path / "notebooks"
     assert main(["notebooks", "--preset", "smoke", "--results", str(results), "--figures", str(figures),

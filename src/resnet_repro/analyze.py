@@ -10,11 +10,14 @@ all those numbers pooled together. `std_channel_mean` is also kept: the std of e
 images and positions, averaged over channels (it differs from the pooled std by the spread of the
 channel means, which BN's learned shift creates).
 
-Writes `layer_std.csv` into the run folder: layer, stage, block, conv, std, std_channel_mean.
+Writes `layer_std.csv` into the run folder: layer, stage, block, conv, std, std_channel_mean. Writes also
+`test_wrong.json`: which test images (by index in test-set order) the final weights get wrong, in fp32 inference,
+so that claims.py can measure the test-set noise of a difference between two nets on the same images (paired).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -38,27 +41,53 @@ def inference_batches(x_uint8: torch.Tensor, y: torch.Tensor, mean: torch.Tensor
     return B.EvalBatches(x_uint8, y, mean, 100 if cpu else 1000, channels_last=cpu)
 
 
-def analyze_run(run: Path, arrays: D.CifarArrays, device: torch.device) -> pd.DataFrame:
-    dm = D.CIFARDataModule(run_config(run), arrays)  # the same mean image as in training (same split and subset)
+OUTPUTS = ("layer_std.csv", "test_wrong.json")
+
+
+@torch.no_grad()
+def wrong_images(model: torch.nn.Module, batches) -> tuple[list[int], int]:
+    """(indices of the images the net gets wrong, in the order of `batches`; the number of images)."""
+    model.eval()
+    wrong: list[int] = []
+    n = 0
+    for x, y in batches:
+        wrong += (torch.nonzero(model(x).argmax(1) != y).flatten() + n).tolist()
+        n += len(y)
+    return wrong, n
+
+
+def analyze_run(run: Path, arrays: D.CifarArrays, device: torch.device, force: bool = False) -> pd.DataFrame | None:
+    """The run's files of OUTPUTS that are missing (all with force); its layer stds where computed."""
+    cfg = run_config(run)
+    dm = D.CIFARDataModule(cfg, arrays)  # the same mean image as in training (same split and subset)
     dm.setup()
     model = load_final_model(run, device)
     test_x = B.to_tensor_nchw(arrays.test_x).to(device)  # the full test set, whatever the run evaluated
     test_y = torch.from_numpy(arrays.test_y).to(device)
-    df = layer_stds(model, inference_batches(test_x, test_y, dm.mean.to(device), device))
-    df.to_csv(run / "layer_std.csv", index=False)
+    batches = inference_batches(test_x, test_y, dm.mean.to(device), device)
+    df = None
+    if force or not (run / "layer_std.csv").is_file():
+        df = layer_stds(model, batches)
+        df.to_csv(run / "layer_std.csv", index=False)
+    if force or not (run / "test_wrong.json").is_file():
+        wrong, n = wrong_images(model, batches)
+        (run / "test_wrong.json").write_text(json.dumps(dict(
+            what="test images the final weights get wrong, by index in test-set order (analyze.wrong_images), fp32",
+            arch=cfg.arch, seed=cfg.seed, n_test=n, test_err=len(wrong) / n, device=str(device), wrong=wrong)) + "\n")
     return df
 
 
 def analyze_preset(preset: str, results: str | Path = "results", data_dir: str | None = None,
                    force: bool = False, archs=None, seeds=None) -> list[Path]:
-    """Write layer_std.csv for every finished run that has its final checkpoint and lacks the file."""
-    todo = runs_with_checkpoint(preset, results, archs, done=lambda r: not force and (r / "layer_std.csv").is_file(),
-                                seeds=seeds)
+    """Write layer_std.csv and test_wrong.json for every finished run that has its final weights and lacks one."""
+    todo = runs_with_checkpoint(preset, results, archs, seeds=seeds,
+                                done=lambda r: not force and all((r / f).is_file() for f in OUTPUTS))
     if not todo:
         print(f"[analyze] {preset}: nothing to do", flush=True)
         return []
     device, arrays = default_device(), arrays_for(todo, data_dir)
     for run in todo:
-        df = analyze_run(run, arrays[data_key(run, data_dir)], device)
-        print(f"[analyze] {run}: {len(df)} layers, mean std {df['std'].mean():.3f}", flush=True)
+        df = analyze_run(run, arrays[data_key(run, data_dir)], device, force)
+        what = f"{len(df)} layers, mean std {df['std'].mean():.3f}" if df is not None else "test outcomes"
+        print(f"[analyze] {run}: {what}", flush=True)
     return todo

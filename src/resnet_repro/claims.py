@@ -9,12 +9,17 @@ Everything is computed from the collected CSVs (runs, curves, layer_std); nothin
 A difference "beats the seed spread" when it is larger than the largest range (max - min over seeds) of the two
 nets compared; with one seed per net the spread is unknown, and the text says so. Test errors also carry the test-set
 sampling noise (two binomial standard errors of the difference on the n_test images), a floor that seeds do not
-remove: a difference is beyond the noise only when it beats both the spread (where measured) and that floor.
+remove: a difference is beyond the noise only when it beats both the spread (where measured) and that floor. Where
+every run compared has its test outcomes (test_wrong.csv: which images it gets wrong), the floor is paired: two
+standard errors of the mean over the test images of each image's error difference (each net's error on an image
+averaged over its seeds), smaller than the unpaired one when the two nets err on the same images.
 """
 
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 import pandas as pd
 
@@ -34,10 +39,37 @@ def seed_stats(runs: pd.DataFrame, arch: str, col: str) -> tuple[float | None, i
     return float(v.mean()), len(v), (float(v.max() - v.min()) if len(v) >= 2 else None)
 
 
-def compare(runs: pd.DataFrame, a: str, b: str, col: str = "final_test_err") -> dict | None:
+def _image_errors(runs: pd.DataFrame, wrong: pd.DataFrame, arch: str, col: str) -> np.ndarray | None:
+    """Each test image's error of `arch`, averaged over its seeds in `runs`; None unless every one has outcomes."""
+    seeds = set(runs.loc[(runs.arch == arch) & runs[col].notna(), "seed"].astype(int))
+    w = wrong[wrong.arch == arch].assign(seed=lambda f: f.seed.astype(int)) if not wrong.empty else wrong
+    w = w[w.seed.isin(seeds)] if not w.empty else w
+    if not seeds or w.empty or set(w.seed) != seeds or w.n_test.nunique() != 1:
+        return None
+    e = np.zeros(int(w.n_test.iloc[0]))
+    for ws in w.wrong:
+        e[[int(i) for i in str(ws).split()] if isinstance(ws, str) else []] += 1
+    return e / len(seeds)
+
+
+def paired_sampling(runs: pd.DataFrame, wrong: pd.DataFrame | None, a: str, b: str,
+                    col: str = "final_test_err") -> tuple[float, int] | None:
+    """(two standard errors of a's minus b's mean test error over the test images, paired; the number of images),
+    from each image's error difference; None unless every run of both nets has its test outcomes."""
+    if wrong is None or wrong.empty:
+        return None
+    ea, eb = _image_errors(runs, wrong, a, col), _image_errors(runs, wrong, b, col)
+    if ea is None or eb is None or len(ea) != len(eb) or len(ea) < 2:
+        return None
+    return 2 * float(np.std(ea - eb, ddof=1)) / math.sqrt(len(ea)), len(ea)
+
+
+def compare(runs: pd.DataFrame, a: str, b: str, col: str = "final_test_err", wrong: pd.DataFrame | None = None
+            ) -> dict | None:
     """a vs b on `col`: means, n, the difference a - b and whether it is larger than the seed spread; for test
-    errors also the test-set sampling noise alone (`sampling`: two binomial standard errors of the difference on the
-    n_test images, a floor that no number of seeds removes) and whether the difference is beyond it."""
+    errors also the test-set sampling noise alone (`sampling`, a floor that no number of seeds removes: paired where
+    `wrong`, the collected test outcomes, covers every run of both nets, else two binomial standard errors of the
+    difference on the n_test images) and whether the difference is beyond it."""
     (ma, na, ra), (mb, nb, rb) = seed_stats(runs, a, col), seed_stats(runs, b, col)
     if ma is None or mb is None:
         return None
@@ -47,15 +79,22 @@ def compare(runs: pd.DataFrame, a: str, b: str, col: str = "final_test_err") -> 
     n_test = (pd.to_numeric(runs["n_test"], errors="coerce").max()
               if col == "final_test_err" and "n_test" in runs else float("nan"))
     sampling = 2 * math.sqrt((ma * (1 - ma) + mb * (1 - mb)) / n_test) if n_test > 0 else None
+    paired = paired_sampling(runs, wrong, a, b, col) if sampling is not None else None
+    if paired is not None:
+        sampling, n_test = paired
     return dict(a=ma, b=mb, na=na, nb=nb, diff=d, spread=spread, beats_spread=None if spread is None else abs(d) > spread,
-                sampling=sampling, n_test=n_test, beats_sampling=None if sampling is None else abs(d) > sampling)
+                sampling=sampling, n_test=n_test, beats_sampling=None if sampling is None else abs(d) > sampling,
+                paired=paired is not None)
 
 
 def sampling_text(c: dict) -> str:
     if c["sampling"] is None:
         return ""
-    return (f"; the test-set sampling noise alone is ±{100 * c['sampling']:.2f} points (two standard errors of a "
-            f"difference on {int(c['n_test']):,} images, conservative: both nets see the same images), and the difference is "
+    how = ("of the paired difference on {n:,} images (each image's error difference, the nets' seeds averaged)"
+           if c.get("paired") else
+           "of a difference on {n:,} images, unpaired, so conservative: both nets see the same images")
+    return (f"; the test-set sampling noise alone is ±{100 * c['sampling']:.2f} points (two standard errors "
+            + how.format(n=int(c["n_test"])) + "), and the difference is "
             + ("beyond it" if c["beats_sampling"] else "**within** it"))
 
 
@@ -123,10 +162,10 @@ def degradation(runs: pd.DataFrame, curves: pd.DataFrame) -> str:
                "**Not reproduced** by these runs: plain-56 does not end with a higher training error than plain-20."))
 
 
-def depth(runs: pd.DataFrame) -> str:
+def depth(runs: pd.DataFrame, wrong: pd.DataFrame | None = None) -> str:
     lines = []
     for deep, shallow in (("resnet56", "resnet20"), ("resnet110", "resnet56")):
-        c = compare(runs, deep, shallow)
+        c = compare(runs, deep, shallow, wrong=wrong)
         label = f"{net_name(deep)} vs {net_name(shallow)}"
         if c is None:
             lines.append(f"- **2. Depth helps with shortcuts ({label}):** not decidable yet; missing: "
@@ -139,8 +178,8 @@ def depth(runs: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def shortcuts(runs: pd.DataFrame) -> str:
-    c = compare(runs, "resnet56", "plain56")
+def shortcuts(runs: pd.DataFrame, wrong: pd.DataFrame | None = None) -> str:
+    c = compare(runs, "resnet56", "plain56", wrong=wrong)
     if c is None:
         return f"- **3. Shortcuts fix the deep net:** not decidable yet; missing: {_missing(runs, ['resnet56', 'plain56'])}."
     t = compare(runs, "resnet56", "plain56", "final_train_err")
@@ -182,7 +221,8 @@ def claims_text(t: dict, preset: str | None = None) -> str:
     if preset is not None and is_pipeline_check(preset):
         return PIPELINE_CHECK_TEXT
     runs, curves = t["runs"], t.get("curves", pd.DataFrame())
-    return "\n".join([degradation(runs, curves), depth(runs), shortcuts(runs)])
+    wrong = t.get("test_wrong")
+    return "\n".join([degradation(runs, curves), depth(runs, wrong), shortcuts(runs, wrong)])
 
 
 CLAIMS = ["1. degradation: plain-56 trains worse than plain-20 through the whole run",
@@ -220,7 +260,8 @@ def holds(t: dict) -> dict[str, tuple[bool | None, str]]:
         sp = "seed spread unknown" if c["spread"] is None else (
             "beyond the seed spread" if c["beats_spread"] else "within the seed spread")
         if c["sampling"] is not None:
-            sp += (", beyond" if c["beats_sampling"] else ", within") + f" test-set noise ±{100 * c['sampling']:.2f}"
+            sp += ((", beyond" if c["beats_sampling"] else ", within") + (" paired" if c["paired"] else "")
+                   + f" test-set noise ±{100 * c['sampling']:.2f}")
         return f"{100 * c['diff']:+.2f} points, n={c['na']}/{c['nb']}, {sp}"
 
     a, b, col = COMPARED[CLAIMS[0]]
@@ -229,7 +270,7 @@ def holds(t: dict) -> dict[str, tuple[bool | None, str]]:
     out[CLAIMS[0]] = (None, "missing runs") if c is None else (
         c["diff"] > 0 and n > 0 and k == n, f"final train error {note(c)}; above at {k} of {n} points")
     for claim in CLAIMS[1:4]:
-        c = compare(runs, *COMPARED[claim])
+        c = compare(runs, *COMPARED[claim], wrong=t.get("test_wrong"))
         out[claim] = (None, "missing runs") if c is None else (c["diff"] < 0, note(c))
     m = _finite_mean_std(ls)
     vs_plain, across = fig7_pairs(m.index)
@@ -269,7 +310,7 @@ def beyond_noise(t: dict) -> dict[str, bool | None]:
     runs, ls = t["runs"], t.get("layer_std", pd.DataFrame())
     out: dict[str, bool | None] = dict.fromkeys(CLAIMS)
     for claim, (a, b, col) in COMPARED.items():
-        c = compare(runs, a, b, col)
+        c = compare(runs, a, b, col, t.get("test_wrong"))
         if c is not None and (c["spread"] is not None or c["sampling"] is not None):
             out[claim] = not within_noise(c)
     if not ls.empty:

@@ -2,7 +2,8 @@
 
 Runs: the plain and residual nets of 20-110 (and 1202) layers of experiments.GRIDS, one row per finished run in
 runs.csv and their curves in curves.csv (collect.py). Table: table6.csv, per net n seeds, mean/std/min/max of the
-final test error (%), beside the paper's and two public reproductions' (best epoch; final iterate). Figures:
+final test error (%), beside the paper's and two public reproductions' (best epoch; final iterate); test_wrong.csv,
+the test images each run's final weights get wrong (analyze.py), for the paired test-set noise of claims 2-3. Figures:
 Fig. 1 (plain-20 vs plain-56, training error left and test error right), Fig. 6 (plain nets, ResNets, and the
 deepest nets: ResNet-110 vs ResNet-1202, or plain-110 when there is no ResNet-1202 run, titled so). Verdict: claims 1-3 of claims.py.
 Report: the protocol, the deviations from the paper, Table 6 and the claims; notebooks 01 and 02.
@@ -10,6 +11,7 @@ Report: the protocol, the deviations from the paper, Table 6 and the claims; not
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -46,7 +48,8 @@ FAMILY, PAGE = "cifar", "report"
 TABLE6_COLUMNS = ["arch", "depth", "residual", "params", "n", "mean_test_err_pct", "std_test_err_pct",
                   "min_test_err_pct", "max_test_err_pct", "mean_train_err_pct", "paper_test_err_pct",
                   "public_repro_test_err_pct", "final_repro_test_err_pct", "final_repro_std_pct"]
-TABLES = {"table6": TABLE6_COLUMNS}
+TEST_WRONG_COLUMNS = ["arch", "seed", "n_test", "wrong"]  # wrong: the indices, space-separated
+TABLES = {"table6": TABLE6_COLUMNS, "test_wrong": TEST_WRONG_COLUMNS}
 
 FIG1_ARCHS = ["plain20", "plain56"]
 FIG6_ARCHS = {
@@ -100,8 +103,19 @@ def table6(runs: pd.DataFrame) -> pd.DataFrame:
     return df.iloc[sorted(range(len(df)), key=lambda i: arch_order(df.arch.iloc[i]))].reset_index(drop=True)
 
 
+def test_wrong(dirs) -> pd.DataFrame:
+    """One row per run with a test_wrong.json: arch, seed, n_test and the wrong images' indices."""
+    rows = []
+    for rd in dirs:
+        if (rd / "test_wrong.json").is_file():
+            w = json.loads((rd / "test_wrong.json").read_text())
+            rows.append(dict(arch=rd.parent.name, seed=int(rd.name[4:]), n_test=w["n_test"],
+                             wrong=" ".join(map(str, w["wrong"]))))
+    return pd.DataFrame(rows, columns=TEST_WRONG_COLUMNS)
+
+
 def collect(rs) -> dict[str, pd.DataFrame]:
-    return {"table6": table6(rs.runs)}
+    return {"table6": table6(rs.runs), "test_wrong": test_wrong(rs.dirs)}
 
 
 # ----------------------------------------------------------------------------- figures
