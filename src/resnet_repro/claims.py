@@ -90,7 +90,7 @@ def compare(runs: pd.DataFrame, a: str, b: str, col: str = "final_test_err", wro
 def sampling_text(c: dict) -> str:
     if c["sampling"] is None:
         return ""
-    how = ("of the paired difference on {n:,} images (each image's error difference, the nets' seeds averaged)"
+    how = ("of the paired difference on {n:,} images: each image's error difference, the nets' seeds averaged"
            if c.get("paired") else
            "of a difference on {n:,} images, unpaired, so conservative: both nets see the same images")
     return (f"; the test-set sampling noise alone is ±{100 * c['sampling']:.2f} points (two standard errors "
