@@ -104,7 +104,8 @@ def section(results: str | Path = "results", figures: str | Path = "figures") ->
             f"{len(imagenet_claims.CLAIMS)} on the ImageNet-style nets, `src/resnet_repro/imagenet_claims.py`); "
             "scaled-down presets are labelled so. A claim **holds** when its inequality holds on the means over "
             "seeds; its note says n and whether the difference beats the noise (the seed spread and, for test "
-            "errors, the test set's sampling noise): one within the noise is not yet a finding. Both published columns train "
+            "errors, the test set's sampling noise, paired image by image where the runs' test outcomes exist): "
+            "one within the noise is not yet a finding. Both published columns train "
             f"the paper's full schedule; final-iterate repro: {FINAL_REPRO_NOTE}.")
     return "\n\n".join([head] + parts) if parts else "_No finished runs yet._"
 

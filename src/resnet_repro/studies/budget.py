@@ -127,7 +127,8 @@ def report_text(per_net: pd.DataFrame, claims: pd.DataFrame) -> str:
              f"{_data(per_net)}; `short` and `quarter` are **scaled-down** schedules. A claim holds at a budget "
              "when its inequality holds on the means over seeds; it holds *beyond the noise* when the difference is "
              "also larger than the seed spread (where measured) and, for test errors, than the test set's sampling "
-             "noise (Fig. 7's layer stds need two seeds of each net); the note says n and which.", "", "## Claims by budget", ""]
+             "noise, paired where the runs' test outcomes exist (Fig. 7's layer stds need two seeds of each net); "
+             "the note says n and which.", "", "## Claims by budget", ""]
     if claims.empty:
         return "\n".join(lines + ["_No collected runs yet._"]) + "\n"
     lines += [claims_markdown(claims), "", "## Final test error by budget (%)", "", table_markdown(per_net),
