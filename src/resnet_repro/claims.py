@@ -5,7 +5,8 @@
 3. Shortcuts fix the deep net: ResNet-56 below plain-56.
 4. Fig. 7: residual responses smaller than plain ones, and smaller for deeper ResNets.
 
-Everything is computed from the collected CSVs (runs, curves, layer_std); nothing here trains or reads run folders.
+Everything is computed from the collected CSVs (runs, curves, layer_std, test_wrong); nothing here trains or reads
+run folders.
 A difference "beats the seed spread" when it is larger than the largest range (max - min over seeds) of the two
 nets compared; with one seed per net the spread is unknown, and the text says so. Test errors also carry the test-set
 sampling noise (two binomial standard errors of the difference on the n_test images), a floor that seeds do not
@@ -20,7 +21,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 import pandas as pd
 
 from .config import PIPELINE_CHECK_TEXT, is_pipeline_check
@@ -42,9 +42,8 @@ def seed_stats(runs: pd.DataFrame, arch: str, col: str) -> tuple[float | None, i
 def _image_errors(runs: pd.DataFrame, wrong: pd.DataFrame, arch: str, col: str) -> np.ndarray | None:
     """Each test image's error of `arch`, averaged over its seeds in `runs`; None unless every one has outcomes."""
     seeds = set(runs.loc[(runs.arch == arch) & runs[col].notna(), "seed"].astype(int))
-    w = wrong[wrong.arch == arch].assign(seed=lambda f: f.seed.astype(int)) if not wrong.empty else wrong
-    w = w[w.seed.isin(seeds)] if not w.empty else w
-    if not seeds or w.empty or set(w.seed) != seeds or w.n_test.nunique() != 1:
+    w = wrong[(wrong.arch == arch) & wrong.seed.astype(int).isin(seeds)]
+    if not seeds or set(w.seed.astype(int)) != seeds or w.n_test.nunique() != 1:
         return None
     e = np.zeros(int(w.n_test.iloc[0]))
     for ws in w.wrong:
