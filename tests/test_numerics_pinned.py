@@ -23,9 +23,9 @@ LOSSES = ("train_loss", "test_loss")
 
 def cpu_key() -> str:
     """The CPU model, torch's vector ISA for it and the torch version, as a file-name part."""
-    model = next((ln.split(":", 1)[1] for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                  if ln.startswith("model name")), "unknown-cpu")
-    key = f"{model}-{torch.backends.cpu.get_cpu_capability()}-torch{torch.__version__}"
+    from resnet_repro.hardware import cpu_model
+
+    key = f"{cpu_model()}-{torch.backends.cpu.get_cpu_capability()}-torch{torch.__version__}"
     return re.sub(r"[^a-z0-9.]+", "-", key.lower()).strip("-")
 
 

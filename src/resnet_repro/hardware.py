@@ -54,7 +54,7 @@ def _lscpu() -> dict[str, str]:
     return {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in text.splitlines() if ":" in line)}
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     return _cpuinfo().get("model name") or _lscpu().get("Model name") or platform.processor() or "unknown"
 
 
@@ -108,7 +108,7 @@ def device_info(dev: torch.device) -> tuple[str, str, float, str]:
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
         return (name, slug, *gpu_peak(name))
     n = os.cpu_count() or 1
-    name = f"cpu ({_cpu_model()}, {platform.machine()}, {n} cores)"
+    name = f"cpu ({cpu_model()}, {platform.machine()}, {n} cores)"
     slug = re.sub(r"[^a-z0-9_]+", "-", f"cpu-{platform.machine()}-{n}cores".lower()).strip("-")
     return (name, slug, *cpu_peak())
 
