@@ -304,6 +304,18 @@ def test_speeds_count_only_the_intervals_trained_at_the_campaigns_threads(tmp_pa
     assert seconds_per_iteration(rd, threads=1) is None
 
 
+def test_session_devices_names_each_machine_a_run_trained_on_once_in_order_of_first_use(tmp_path):
+    from resnet_repro.runfolder import session_devices
+
+    assert session_devices(tmp_path) == []
+    lines = [dict(from_iteration=0), dict(from_iteration=400, device="cpu (AMD EPYC, x86_64, 2 cores)"),
+             dict(from_iteration=800, device="cpu (Intel Xeon, x86_64, 2 cores)"),
+             dict(from_iteration=1200, device="cpu (AMD EPYC, x86_64, 2 cores)")]
+    (tmp_path / "sessions.jsonl").write_text("".join(json.dumps(d) + "\n" for d in lines))
+    assert session_devices(tmp_path) == ["unrecorded", "cpu (AMD EPYC, x86_64, 2 cores)",
+                                         "cpu (Intel Xeon, x86_64, 2 cores)"]
+
+
 def test_a_stopped_campaigns_estimates_use_the_threads_it_would_start_with(tmp_path, monkeypatch, capsys):
     """Stopped, campaign-status estimates at the default layout's threads (one worker on all cores), not from an
     interval trained with fewer threads."""

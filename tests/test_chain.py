@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from resnet_repro import claims, collect, hooks
+from resnet_repro import analyze, claims, collect, hardware, hooks
 from resnet_repro.cli import main
 from resnet_repro.models import build_model
 from resnet_repro.studies import degradation
@@ -63,6 +63,23 @@ def test_hooks_capture_one_response_per_3x3_conv_and_match_manual_std(arch):
         assert got.std_channel_mean == pytest.approx(per_channel, rel=1e-9)
     # The hooks are removed afterwards.
     assert all(not m._forward_hooks for m in model.modules())
+
+
+def test_analyze_measures_layer_stds_and_wrong_images_in_one_pass():
+    torch.manual_seed(0)
+    model = build_model("resnet8").eval()
+    x, y = torch.randn(12, 3, 32, 32), torch.randint(0, 10, (12,))
+    batches = [(x[:5], y[:5]), (x[5:], y[5:])]
+    calls = []
+    model.register_forward_pre_hook(lambda m, a: calls.append(len(a[0])))
+    df, wrong, n = analyze.measure(model, batches)
+    assert calls == [5, 7], "one forward pass per batch for both measurements"
+    with torch.no_grad():
+        expect = torch.nonzero(model(x).argmax(1) != y).flatten().tolist()
+    assert n == 12 and wrong == expect and 0 < len(wrong) < 12
+    pd.testing.assert_frame_equal(df, hooks.layer_stds(model, batches))
+    df_none, wrong2, _ = analyze.measure(model, batches, stds=False)
+    assert df_none is None and wrong2 == wrong
 
 
 # ----------------------------------------------------------------------------- collect on synthetic runs
@@ -164,6 +181,11 @@ def test_smoke_chain_writes_notebooks_and_report(full_cifar_dir, tmp_path, capsy
         w = json.loads((results / "smoke" / "runs" / arch / "seed0" / "test_wrong.json").read_text())
         assert w["n_test"] == 10_000 and len(w["wrong"]) == round(w["test_err"] * 10_000) > 0
         assert w["wrong"] == sorted(set(w["wrong"])) and 0 <= min(w["wrong"]) and max(w["wrong"]) < 10_000
+        # provenance, as every measurement on final weights records it; the device names the CPU model
+        final = json.loads((results / "smoke" / "runs" / arch / "seed0" / "final.json").read_text())
+        assert w["commit"] == final["commit"] and w["data_source"] == final["data_source"] and w["torch"]
+        assert w["device"] == final["device"] == hardware.device_name(torch.device("cpu"))
+        assert hardware.cpu_model() in w["device"] and final["session_devices"] == [final["device"]]
     assert main(["collect", "--preset", "smoke", "--results", str(results)]) == 0
     tw = collect.load_collected("smoke", results)["test_wrong"]
     assert sorted(tw.arch) == ["plain20", "resnet20"] and (tw.n_test == 10_000).all()

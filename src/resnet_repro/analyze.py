@@ -25,8 +25,9 @@ import torch
 
 from . import batches as B
 from . import data as D
-from .hooks import layer_stds
-from .runfolder import arrays_for, data_key, load_final_model, run_config, runs_with_checkpoint
+from .hooks import ResponseStats
+from .models import ResNet
+from .runfolder import arrays_for, data_key, load_final_model, provenance, run_config, runs_with_checkpoint
 
 
 def default_device() -> torch.device:
@@ -45,19 +46,26 @@ OUTPUTS = ("layer_std.csv", "test_wrong.json")
 
 
 @torch.no_grad()
-def wrong_images(model: torch.nn.Module, batches) -> tuple[list[int], int]:
-    """(indices of the images the net gets wrong, in the order of `batches`; the number of images)."""
+def measure(model: ResNet, batches, stds: bool = True) -> tuple[pd.DataFrame | None, list[int], int]:
+    """One inference pass over `batches` of (x, y): the layer-std table (None without `stds`), the indices of the
+    images the net gets wrong (in the order of `batches`) and the number of images."""
     model.eval()
+    stats = ResponseStats(model) if stds else None
     wrong: list[int] = []
     n = 0
-    for x, y in batches:
-        wrong += (torch.nonzero(model(x).argmax(1) != y).flatten() + n).tolist()
-        n += len(y)
-    return wrong, n
+    try:
+        for x, y in batches:
+            wrong += (torch.nonzero(model(x).argmax(1) != y).flatten() + n).tolist()
+            n += len(y)
+    finally:
+        if stats is not None:
+            stats.remove()
+    return (stats.table() if stats is not None else None), wrong, n
 
 
 def analyze_run(run: Path, arrays: D.CifarArrays, device: torch.device, force: bool = False) -> pd.DataFrame | None:
-    """The run's files of OUTPUTS that are missing (all with force); its layer stds where computed."""
+    """The run's files of OUTPUTS that are missing (all with force), from one pass over the test set; its layer stds
+    where computed."""
     cfg = run_config(run)
     dm = D.CIFARDataModule(cfg, arrays)  # the same mean image as in training (same split and subset)
     dm.setup()
@@ -65,15 +73,15 @@ def analyze_run(run: Path, arrays: D.CifarArrays, device: torch.device, force: b
     test_x = B.to_tensor_nchw(arrays.test_x).to(device)  # the full test set, whatever the run evaluated
     test_y = torch.from_numpy(arrays.test_y).to(device)
     batches = inference_batches(test_x, test_y, dm.mean.to(device), device)
-    df = None
-    if force or not (run / "layer_std.csv").is_file():
-        df = layer_stds(model, batches)
+    need_stds = force or not (run / "layer_std.csv").is_file()
+    df, wrong, n = measure(model, batches, stds=need_stds)
+    if df is not None:
         df.to_csv(run / "layer_std.csv", index=False)
     if force or not (run / "test_wrong.json").is_file():
-        wrong, n = wrong_images(model, batches)
-        (run / "test_wrong.json").write_text(json.dumps(dict(
-            what="test images the final weights get wrong, by index in test-set order (analyze.wrong_images), fp32",
-            arch=cfg.arch, seed=cfg.seed, n_test=n, test_err=len(wrong) / n, device=str(device), wrong=wrong)) + "\n")
+        meta = provenance(device, arrays, what="test images the final weights get wrong, by index in test-set "
+                          "order (analyze.measure), fp32 inference", arch=cfg.arch, seed=cfg.seed)
+        (run / "test_wrong.json").write_text(json.dumps(dict(**meta, n_test=n, test_err=len(wrong) / n,
+                                                             wrong=wrong)) + "\n")
     return df
 
 

@@ -101,14 +101,21 @@ def gpu_peak(name: str) -> tuple[float, str]:
     return math.nan, f"unknown GPU {name!r}: add its peak to resnet_repro.hardware.GPU_PEAKS"
 
 
+def device_name(dev: torch.device) -> str:
+    """What run folders and measurements record as their device: the GPU's name, or the CPU's model, architecture
+    and core count (two CPU sessions on different models train at different speeds)."""
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    return f"cpu ({cpu_model()}, {platform.machine()}, {os.cpu_count() or 1} cores)"
+
+
 def device_info(dev: torch.device) -> tuple[str, str, float, str]:
     """(readable name, file slug, peak TFLOP/s, peak basis) of the device the bench runs on."""
+    name = device_name(dev)
     if dev.type == "cuda":
-        name = torch.cuda.get_device_name(dev)
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
         return (name, slug, *gpu_peak(name))
     n = os.cpu_count() or 1
-    name = f"cpu ({cpu_model()}, {platform.machine()}, {n} cores)"
     slug = re.sub(r"[^a-z0-9_]+", "-", f"cpu-{platform.machine()}-{n}cores".lower()).strip("-")
     return (name, slug, *cpu_peak())
 

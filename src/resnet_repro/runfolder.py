@@ -5,8 +5,10 @@ finished runs and load their final weights.
     <out>/<preset>/runs/<arch>/seed<k>/
         config.json    the resolved TrainConfig
         metrics.csv    one row per eval interval (METRIC_COLUMNS)
-        final.json     final-iterate errors, params, wall time, versions, device, commit, data source
-        sessions.jsonl one line per training session: start time, commit, host, the iteration it resumed from
+        final.json     final-iterate errors, params, wall time, versions, device (and every session's), commit,
+                       data source
+        sessions.jsonl one line per training session: start time, commit, host, device, the iteration it resumed
+                       from
         checkpoints/   last.ckpt while training (resume), final.ckpt at the end (weights only; not in git)
         .lock          held (flock) by the process training the run; a second process on the folder exits 2
 """
@@ -19,6 +21,7 @@ import json
 import os
 import platform
 import subprocess
+import time
 from pathlib import Path
 
 import lightning as L
@@ -29,6 +32,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from . import data as D
 from .config import TrainConfig
+from .hardware import device_name
 from .models import ResNet, build_model, parse_arch
 from .paths import run_path, runs_root
 from .weights import final_state, has_final_weights
@@ -159,15 +163,17 @@ def git_commit() -> str:
         return "unknown"
 
 
-def device_name(accelerator_device: torch.device) -> str:
-    if accelerator_device.type == "cuda":
-        return torch.cuda.get_device_name(accelerator_device)
-    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
-
-
 # Read once, when this module is imported: the commit of the code this process runs, even if the
 # checkout moves on while a long grid is training.
 CODE_COMMIT = git_commit()
+
+
+def provenance(device: torch.device, arrays: D.CifarArrays, **extra) -> dict:
+    """What a measurement on a finished run's weights records beside its numbers (analyze, lesions, landscapes,
+    gradient flow): code commit, device, versions, threads and the data it read."""
+    return dict(**extra, commit=CODE_COMMIT, device=device_name(device), torch=torch.__version__,
+                python=platform.python_version(), threads=torch.get_num_threads(), data_source=arrays.source,
+                data_path=str(Path(arrays.path).resolve()), created_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
 
 class RunExists(ValueError):
@@ -247,6 +253,14 @@ def arrays_for(runs: list[Path], data_dir: str | None = None) -> dict:
 def data_key(run: Path, data_dir: str | None = None) -> str | None:
     """The data folder of a run: `data_dir` if given, else the one its config names."""
     return data_dir or run_config(run).data_dir
+
+
+def session_devices(run: Path) -> list[str]:
+    """The devices the run's training sessions ran on (sessions.jsonl), in order of first use: a run resumed on
+    another machine trained at two speeds. Sessions from before the device was recorded count as "unrecorded"."""
+    f = Path(run) / "sessions.jsonl"
+    lines = f.read_text().splitlines() if f.is_file() else []
+    return list(dict.fromkeys(json.loads(x).get("device", "unrecorded") for x in lines if x.strip()))
 
 
 def seconds_per_iteration(run: Path, threads: int | None = None) -> float | None:

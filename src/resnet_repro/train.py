@@ -4,10 +4,11 @@ A run writes `<out>/<preset>/runs/<arch>/seed<k>/`:
     config.json    the resolved TrainConfig
     metrics.csv    one row per eval interval: iteration, lr, train_loss, train_err (interval means),
                    test_loss, test_err (full test set), val_* if a split is held out, elapsed_s
-    final.json     final-iterate errors, params, wall time, versions, device, commit, data source
-                   (image folders, dataset="imagefolder": curves and errors are on the folder's val set,
+    final.json     final-iterate errors, params, wall time, versions, device (and every session's), commit,
+                   data source (image folders, dataset="imagefolder": curves and errors are on the folder's val set,
                    and final.json adds top-5 and 10-crop val errors; see imagenet.py)
-    sessions.jsonl one line per training session: start time, commit, host, the iteration it resumed from
+    sessions.jsonl one line per training session: start time, commit, host, device, the iteration it resumed
+                   from
     checkpoints/   last.ckpt while training (resume), final.ckpt at the end (weights only; not in git)
     .lock          held (flock) by the process training the run; a second process on the folder exits 2
 
@@ -37,6 +38,7 @@ from . import data as D
 from . import imagenet as IN
 from .config import FULL_SCALE_PRESETS, PRESETS, TrainConfig
 from .data import CIFARDataModule
+from .hardware import device_name
 from .hooks import make_gradflow_callback
 from .models import build_model, count_params, parse_arch
 from .runfolder import (
@@ -44,9 +46,9 @@ from .runfolder import (
     ResumeCheckpoint,
     RunCSVLogger,
     check_existing,
-    device_name,
     lock_run,
     run_dir,
+    session_devices,
 )
 
 # Lightning advertises a cloud logger on every run; the line alarms newcomers and says nothing about the run.
@@ -312,7 +314,8 @@ def _train_locked(cfg: TrainConfig, rd: Path, arrays, progress, stop_after) -> d
             fh.write(json.dumps(dict(started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), commit=commit,
                                      from_iteration=resume_step or 0, host=platform.node(),
                                      torch_threads=torch.get_num_threads(), precision=cfg.precision,
-                                     device_kind=device_kind(cfg))) + "\n")
+                                     device_kind=device_kind(cfg),
+                                     device=device_name(torch.device(device_kind(cfg))))) + "\n")
 
     L.seed_everything(cfg.seed, workers=False, verbose=False)
     module = LitResNet(cfg.to_dict())
@@ -361,6 +364,7 @@ def _train_locked(cfg: TrainConfig, rd: Path, arrays, progress, stop_after) -> d
         wall_time_s=round(wall, 1), iters_per_s=round(trainer.global_step / max(wall, 1e-9), 3),
         n_train=dm.n_train, n_test=dm.n_test,
         device=device_name(trainer.strategy.root_device), n_devices=cfg.devices * cfg.num_nodes,
+        session_devices=session_devices(rd),
         precision=cfg.precision, torch_threads=torch.get_num_threads(),
         commit=commit, torch=torch.__version__, lightning=L.__version__,
         python=platform.python_version(), data_source=dm.source, data_path=str(Path(dm.source_path).resolve()),

@@ -1,14 +1,12 @@
 """What the studies share: the finished runs handed to each study's `collect` (RunSet), reading one file from every
-run folder, and for the measurements beyond the paper the run's data as training saw it, its first batches and the
-provenance of a measurement.
+run folder, and for the measurements beyond the paper the run's data as training saw it, and its first batches (a
+measurement's provenance is runfolder.provenance).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import platform
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +16,6 @@ import torch
 from .. import batches as B
 from .. import data as D
 from ..analyze import inference_batches
-from ..runfolder import CODE_COMMIT, device_name
 
 @dataclasses.dataclass
 class RunSet:
@@ -65,12 +62,6 @@ def first_batches(stream: B.TrainStream, n: int, seed: int) -> list[tuple[torch.
     """The first n training batches of seed `seed`'s run (the same images and augmentation as its first session)."""
     gen = torch.Generator(device=stream.x.device).manual_seed(B.stream_seed(seed, 0, 0, 0xA06))
     return [stream.batch(i, gen) for i in range(n)]
-
-
-def provenance(device: torch.device, arrays: D.CifarArrays, **extra) -> dict:
-    return dict(**extra, commit=CODE_COMMIT, device=device_name(device), torch=torch.__version__,
-                python=platform.python_version(), threads=torch.get_num_threads(), data_source=arrays.source,
-                data_path=str(Path(arrays.path).resolve()), created_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
 
 def fmt(x: float) -> str:

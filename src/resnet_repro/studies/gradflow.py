@@ -23,7 +23,7 @@ from ..hooks import GRADFLOW_COLUMNS, gradient_flow, label_rows
 from ..models import build_model, parse_arch
 from ..paths import preset_dir
 from ..plotting import annotate, arch_label, arch_sort, new_figure, style
-from ..runfolder import arrays_for, data_key, load_final_model, run_config, runs_with_checkpoint
+from ..runfolder import arrays_for, data_key, load_final_model, provenance, run_config, runs_with_checkpoint
 from ..wording import data_text
 from .common import (
     RUN_FILES,
@@ -31,7 +31,6 @@ from .common import (
     cifar_setup,
     first_batches,
     fmt,
-    provenance,
     run_files,
     runs_frame,
 )

@@ -24,9 +24,9 @@ from ..hooks import filter_normalized_direction
 from ..models import parse_arch
 from ..paths import run_path
 from ..plotting import annotate, arch_label, arch_sort, new_figure, style
-from ..runfolder import arrays_for, data_key, load_final_model, run_config
+from ..runfolder import arrays_for, data_key, load_final_model, provenance, run_config
 from ..weights import has_final_weights
-from .common import RUN_FILES, RunSet, cifar_setup, provenance, run_files, run_jsons, runs_frame
+from .common import RUN_FILES, RunSet, cifar_setup, run_files, run_jsons, runs_frame
 from .lesions import evaluate
 
 LANDSCAPE_ARCHS = list(LANDSCAPE_NETS)

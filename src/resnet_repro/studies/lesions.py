@@ -19,8 +19,8 @@ from ..analyze import default_device
 from ..hooks import arch_info, blocks, lesioned, removable
 from ..models import ResNet, parse_arch
 from ..plotting import annotate, arch_label, arch_sort, new_figure, style
-from ..runfolder import arrays_for, data_key, load_final_model, run_config, runs_with_checkpoint
-from .common import RUN_FILES, RunSet, cifar_setup, provenance, run_files, run_jsons, runs_frame
+from ..runfolder import arrays_for, data_key, load_final_model, provenance, run_config, runs_with_checkpoint
+from .common import RUN_FILES, RunSet, cifar_setup, run_files, run_jsons, runs_frame
 
 LESION_ARCHS = ["resnet56", "resnet110", "plain56", "plain110"]
 
