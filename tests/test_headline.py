@@ -67,3 +67,8 @@ def test_run_times_count_training_not_pauses(tmp_path):
                                                              precision="bf16-mixed", torch_threads=2, wall_time_s=360)))
     assert H.update_readme(readme, tmp_path / "results", tmp_path / "figures")
     assert "| `quarter` | **all 2 finished runs** | | | | | | **6 min** | **1 h 07 min** |" in readme.read_text()
+    # a run resumed on another CPU names both (session_devices, in order of first use)
+    f = json.loads(second.joinpath("final.json").read_text())
+    second.joinpath("final.json").write_text(json.dumps(dict(f, device="cpu (B)", session_devices=["cpu (A)", "cpu (B)"])))
+    assert H.update_readme(readme, tmp_path / "results", tmp_path / "figures")
+    assert "| `quarter` | resnet56 | 0 | cpu (A) + cpu (B) | bf16-mixed | 2 | 0.600 |" in readme.read_text()

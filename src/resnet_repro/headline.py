@@ -113,7 +113,8 @@ def section(results: str | Path = "results", figures: str | Path = "figures") ->
 def runtime_table(results: str | Path = "results") -> str:
     """Every finished run's measured speed and time, per preset: the median seconds per iteration over its evaluation
     intervals (so the time the campaign spent paused or stopped does not count), that speed times its iterations,
-    and the wall time its final.json recorded (which does count them)."""
+    and the wall time its final.json recorded (which does count them). The device column names every machine the run
+    trained on (final.json's session_devices) where it lists them."""
     rows = ["| preset | net | seed | device | precision | torch threads | s / iteration | training time | "
             "wall time recorded |", "|---|---|---:|---|---|---:|---:|---:|---:|"]
     for preset in RUNTIME_PRESETS:
@@ -123,7 +124,8 @@ def runtime_table(results: str | Path = "results") -> str:
                 continue
             f = json.loads((rd / "final.json").read_text())
             spi = seconds_per_iteration(rd)
-            rows.append(f"| `{preset}` | {f['arch']} | {f['seed']} | {f['device']} | {f.get('precision') or '–'} | "
+            dev = " + ".join(f.get("session_devices") or [f["device"]])  # a run resumed on another machine: both
+            rows.append(f"| `{preset}` | {f['arch']} | {f['seed']} | {dev} | {f.get('precision') or '–'} | "
                         f"{f.get('torch_threads') or '–'} | "
                         + (f"{spi:.3f} | {_hm(spi * f['iterations'])} | " if spi else "– | – | ")
                         + f"{_hm(f['wall_time_s'])} |")
