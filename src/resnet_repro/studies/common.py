@@ -1,5 +1,5 @@
 """What the studies share: the finished runs handed to each study's `collect` (RunSet), reading one file from every
-run folder, and for the measurements beyond the paper the run's data as training saw it, and its first batches (a
+run folder, and for the measurements beyond the paper the run's data as training saw it and its first batches (a
 measurement's provenance is runfolder.provenance).
 """
 
