@@ -310,12 +310,12 @@ def _train_locked(cfg: TrainConfig, rd: Path, arrays, progress, stop_after) -> d
     if state == "resume":
         print(f"[resume] {rd} from iteration {resume_step}", flush=True)
     if rank_zero:
+        kind = device_kind(cfg)
         with open(rd / "sessions.jsonl", "a") as fh:  # one line per training session of this run
             fh.write(json.dumps(dict(started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), commit=commit,
                                      from_iteration=resume_step or 0, host=platform.node(),
                                      torch_threads=torch.get_num_threads(), precision=cfg.precision,
-                                     device_kind=device_kind(cfg),
-                                     device=device_name(torch.device(device_kind(cfg))))) + "\n")
+                                     device_kind=kind, device=device_name(torch.device(kind)))) + "\n")
 
     L.seed_everything(cfg.seed, workers=False, verbose=False)
     module = LitResNet(cfg.to_dict())
