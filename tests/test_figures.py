@@ -244,6 +244,10 @@ def test_labels():
     assert trained_label(pd.DataFrame({"device": [cpu, "cuda (NVIDIA H100)"], "precision": ["bf16-mixed", "32-true"]})) \
         == f"trained on {cpu} in bf16-mixed; cuda (NVIDIA H100) in 32-true"
     assert trained_label(pd.DataFrame()) == "hardware: not recorded"
+    # a set of devices is listed once each, sorted, with '; ' between (a device's own name has commas)
+    xeon = "cpu (Intel(R) Xeon(R) Processor, x86_64, 2 cores)"
+    assert wording.devices_text(pd.Series([xeon, cpu, None, xeon])) == f"{xeon}; {cpu}"
+    assert wording.devices_text([]) == ""
     assert P.arch_label("resnet110") == "ResNet-110" and P.arch_label("plain20") == "plain-20"
     # Issue 20: a plain net is a darker shade of its ResNet twin's colour (the pair stays apart where curves meet).
     assert P.arch_color("resnet56") == P.DEPTH_COLORS[56] and P.arch_color("plain56") != P.arch_color("resnet56")

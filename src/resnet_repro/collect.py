@@ -24,7 +24,7 @@ from .experiments import GRIDS, grid_runs
 from .models import arch_order
 from .paths import preset_dir, runs_root
 from .studies.common import RunSet
-from .wording import data_text, scale_text
+from .wording import data_text, devices_text, scale_text
 
 RUN_COLUMNS = ["arch", "depth", "residual", "shortcut", "seed", "params", "final_test_err", "final_train_err",
                "iterations", "wall_time_s", "iters_per_s", "warmup_switched_at", "device", "precision", "torch_threads", "commit",
@@ -114,10 +114,9 @@ def collect(preset: str, results: str | Path = "results") -> dict[str, pd.DataFr
 def write_label(out: Path, preset: str, runs: pd.DataFrame) -> None:
     """LABEL.md beside the CSVs: the scale and the data of these numbers, so the folder says it on its own."""
 
-    n_dev = sorted(set(runs.device.dropna().astype(str))) if len(runs) else []
     (out / "LABEL.md").write_text(
         f"# results/{preset}\n\n- Scale: {scale_text(preset)}.\n- Data: {data_text(runs)}.\n"
-        f"- Finished runs: {len(runs)}; devices: {', '.join(n_dev) or 'none'}.\n"
+        f"- Finished runs: {len(runs)}; devices: {(devices_text(runs.device) if len(runs) else '') or 'none'}.\n"
         f"- Written by `python -m resnet_repro collect --preset {preset}` from the run folders in `runs/`; "
         f"the columns are documented in `results/README.md`.\n")
 

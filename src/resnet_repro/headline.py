@@ -21,7 +21,7 @@ from .models import arch_order
 from .paths import preset_dir, runs_root
 from .runfolder import seconds_per_iteration
 from .studies import degradation as DG
-from .wording import data_text, scale_text
+from .wording import data_text, devices_text, scale_text
 
 MARKERS = ("<!-- headline:begin (make report writes this section) -->", "<!-- headline:end -->")
 RUNTIME_MARKERS = ("<!-- runtimes:begin (make report writes this table) -->", "<!-- runtimes:end -->")
@@ -44,7 +44,7 @@ def _table(runs, nets, cols: list[tuple[str, str]], refs: list[tuple[str, dict[s
     for arch in [a for a in nets if a in set(runs.arch)]:
         g = runs[runs.arch == arch]
         prec = ", ".join(sorted(set(g.precision.dropna().astype(str)))) if "precision" in g else ""
-        dev = ", ".join(sorted(set(g.device.dropna().astype(str))))
+        dev = devices_text(g.device)
         ref = " | ".join(texts.get(arch, "–") for _, texts in refs)
         rows.append(f"| {arch} | {len(g)} | " + " | ".join(_mean_sd(g, c) for _, c in cols) + f" | {prec} | {dev} | {ref} |")
     return rows

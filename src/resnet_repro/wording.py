@@ -104,6 +104,12 @@ def data_label(runs: pd.DataFrame) -> str:
     return f"data: {data_name(runs)}"
 
 
+def devices_text(devices) -> str:
+    """The distinct devices of a set of runs, sorted, as one text. Separated by '; ' because a device's own name
+    has commas ('cpu (Intel(R) Xeon(R) Processor, x86_64, 2 cores)')."""
+    return "; ".join(sorted({str(d) for d in devices if d is not None and not (isinstance(d, float) and math.isnan(d))}))
+
+
 def trained_label(runs: pd.DataFrame) -> str:
     """Where and in what precision the runs trained, from runs.csv ('trained on cpu (x86_64, 2 cores) in
     bf16-mixed'): a `paper` run made on the CPU says so wherever its numbers appear."""

@@ -23,7 +23,7 @@ from ..config import PRESETS, TrainConfig, make_config
 from ..experiments import CIFAR_NETS
 from ..paper import FINAL_REPRO, FINAL_REPRO_N, FINAL_REPRO_NOTE
 from ..plotting import arch_color, arch_label
-from ..wording import data_name
+from ..wording import data_name, devices_text
 
 COMMAND = "budget"
 HELP = ("final error vs fraction of the paper's schedule, and the smallest budget at which each claim holds "
@@ -53,7 +53,7 @@ def tables(results: str | Path, load) -> tuple[pd.DataFrame, pd.DataFrame]:
             rows.append(dict(arch=arch, preset=preset, fraction=f, n=len(g), mean_test_err_pct=e.mean(),
                              std_test_err_pct=e.std(ddof=1) if len(g) > 1 else float("nan"), min_test_err_pct=e.min(),
                              max_test_err_pct=e.max(), precision=",".join(sorted(set(g.precision.dropna().astype(str))))
-                             if "precision" in g else "", device=",".join(sorted(set(g.device.dropna().astype(str)))),
+                             if "precision" in g else "", device=devices_text(g.device),
                              data=data_name(g)))
         clear = beyond_noise(t)
         for claim, (ok, note) in holds(t).items():

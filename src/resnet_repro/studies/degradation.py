@@ -40,8 +40,8 @@ from ..plotting import (
     partial_note,
     plot_curves,
 )
-from ..wording import (data_name, data_text, num, params_m, runs_label, scale_label, scale_text, trained_label,
-                       write_table)
+from ..wording import (data_name, data_text, devices_text, num, params_m, runs_label, scale_label, scale_text,
+                       trained_label, write_table)
 
 FAMILY, PAGE = "cifar", "report"
 
@@ -321,8 +321,7 @@ def deviations_text(runs: pd.DataFrame, preset: str) -> str:
         "train-mode BN (the dashed curves of Fig. 6).",
     ]
     if not runs.empty:
-        devs = ", ".join(sorted(set(runs.device.astype(str))))
-        lines.append(f"- **Hardware:** {devs}.")
+        lines.append(f"- **Hardware:** {devices_text(runs.device)}.")
     precs = sorted(set(runs.precision.dropna().astype(str)) - {"32-true"}) if "precision" in runs else []
     if precs:
         lines.append(f"- **Precision:** {', '.join(precs)} autocast ({PAPER_PRECISION}); `make precision-check` "

@@ -37,7 +37,7 @@ from ..plotting import (
     partial_note,
     plot_curves,
 )
-from ..wording import (data_text, num, params_m, provenance_table, runs_label, scale_label, scale_text,
+from ..wording import (data_text, devices_text, num, params_m, provenance_table, runs_label, scale_label, scale_text,
                        write_table)
 
 FAMILY, PAGE = "imagenet", "report"
@@ -268,7 +268,7 @@ def imagenet_deviations_text(runs: pd.DataFrame, preset: str) -> str:
     ]
     if not runs.empty:
         prec = ", ".join(sorted(set(runs.precision.astype(str)))) if "precision" in runs else "?"
-        lines.append(f"- **Hardware and precision:** {', '.join(sorted(set(runs.device.astype(str))))}; {prec} "
+        lines.append(f"- **Hardware and precision:** {devices_text(runs.device)}; {prec} "
                      f"({PAPER_PRECISION}).")
     return "\n".join(lines)
 
