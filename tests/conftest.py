@@ -4,6 +4,7 @@ folder that keeps every test away from ~/.cache/resnet_repro."""
 from __future__ import annotations
 
 import functools
+import json
 import pickle
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 import torch
 
 from resnet_repro import data as D
-from resnet_repro.models import build_model, count_params
+from resnet_repro.models import build_model, count_params, parse_arch
 
 # One intra-op thread: the nets here are tiny per call, and on a shared machine a second OpenMP thread
 # spin-waits for a busy core (resnet1202 forward+backward: ~1 s of CPU with 1 thread, ~50 s with 2).
@@ -100,3 +101,33 @@ def full_cifar_dir(tmp_path_factory) -> Path:
 def param_count(name: str) -> int:
     """Parameter count of a registered net, built once per test session (1202-layer nets are slow)."""
     return count_params(build_model(name))
+
+
+# ----------------------------------------------------------------------------- the beyond-the-paper studies' tests
+
+
+@pytest.fixture
+def tiny_cifar() -> D.CifarArrays:
+    """256 training and 40 test images of noise, balanced labels: enough for a study's code path, fast."""
+    rng = np.random.default_rng(0)
+    tx = rng.integers(0, 256, (256, 32, 32, 3), dtype=np.uint8)
+    vx = rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
+    return D.CifarArrays(tx, np.arange(256) % 10, vx, np.arange(40) % 10, "imagefolder-jpeg (lossy)", "synthetic")
+
+
+def randomize_bn(model: torch.nn.Module) -> torch.nn.Module:
+    """Non-trivial BN statistics and affine parameters, as a trained net has."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.3, 0.3)
+    return model
+
+
+def final_json(arch: str) -> str:
+    """A finished run's final.json with the fields collect and the report read."""
+    return json.dumps(dict(arch=arch, seed=0, depth=parse_arch(arch).depth, residual=parse_arch(arch).residual,
+                           params=1, iterations=4000, final_test_err=0.2, final_train_err=0.1, wall_time_s=60.0,
+                           device="cpu", commit="0" * 40, data_source="imagefolder-jpeg (lossy)", precision="bf16-mixed"))

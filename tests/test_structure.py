@@ -77,8 +77,10 @@ def test_no_import_inside_a_function_hides_a_circle():
 
 
 def test_no_module_is_much_over_400_lines():
-    """Issue 19: one module reads top to bottom; past ~400 lines it holds more than one thing."""
-    sizes = {f.relative_to(PKG).as_posix(): len(f.read_text().splitlines()) for f in PKG.rglob("*.py")}
+    """Issue 19: one module reads top to bottom; past ~400 lines it holds more than one thing. The tests too: a study's
+    tests are one file beside it (test_gradflow.py for studies/gradflow.py), not a section of a long one."""
+    files = list(PKG.rglob("*.py")) + list(Path(__file__).parent.glob("*.py"))
+    sizes = {f.as_posix(): len(f.read_text().splitlines()) for f in files}
     assert max(sizes.values()) <= 440, sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
 
 
