@@ -17,6 +17,8 @@ from resnet_repro.cli import main
 from resnet_repro.models import build_model
 from resnet_repro.studies import degradation
 
+from conftest import randomize_bn
+
 
 # ----------------------------------------------------------------------------- analyze: the hooks
 
@@ -37,15 +39,7 @@ def _manual_responses(model, x):
 @pytest.mark.parametrize("arch", ["resnet8", "plain8"])
 def test_hooks_capture_one_response_per_3x3_conv_and_match_manual_std(arch):
     torch.manual_seed(0)
-    model = build_model(arch)
-    # Give BN non-trivial running statistics and affine parameters, as a trained net has.
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.3, 0.3)
-    model.eval()
+    model = randomize_bn(build_model(arch)).eval()
     x = torch.randn(12, 3, 32, 32)
     batches = [(x[:5], None), (x[5:], None)]  # two batches: the sums must accumulate across them
     df = hooks.layer_stds(model, batches)
