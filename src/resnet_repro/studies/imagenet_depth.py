@@ -37,8 +37,8 @@ from ..plotting import (
     partial_note,
     plot_curves,
 )
-from ..wording import (data_text, devices_text, num, params_m, provenance_table, runs_label, scale_label, scale_text,
-                       write_table)
+from ..wording import (data_text, num, params_m, provenance_table, runs_label, scale_label, scale_text,
+                       trained_label, write_table)
 
 FAMILY, PAGE = "imagenet", "report"
 IMAGENET_COLUMNS = ["arch", "depth", "residual", "shortcut", "params", "n", "val_10crop_err_pct",
@@ -267,9 +267,7 @@ def imagenet_deviations_text(runs: pd.DataFrame, preset: str) -> str:
            if seed_spread(runs)[1] else "."),
     ]
     if not runs.empty:
-        prec = ", ".join(sorted(set(runs.precision.astype(str)))) if "precision" in runs else "?"
-        lines.append(f"- **Hardware and precision:** {devices_text(runs.device)}; {prec} "
-                     f"({PAPER_PRECISION}).")
+        lines.append(f"- **Hardware and precision:** {trained_label(runs)} ({PAPER_PRECISION}).")
     return "\n".join(lines)
 
 
