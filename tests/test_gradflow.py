@@ -143,4 +143,5 @@ def test_spread_wording_calls_only_near_equal_spreads_similar():
     """Issue 20: 4.72 vs 3.03 (ratio 1.56) is not 'similar'."""
     assert "similar" not in gradflow._spread_text(4.72 / 3.03) and "1.56× as much" in gradflow._spread_text(4.72 / 3.03)
     assert "similar" in gradflow._spread_text(1.1)
-    assert "ResNet's gradient varies 2× more" in gradflow._spread_text(0.5)
+    assert "3× as much" in gradflow._spread_text(3.0) and "far more uneven" in gradflow._spread_text(12.0)
+    assert "ResNet's gradient varies 2× as much" in gradflow._spread_text(0.5)

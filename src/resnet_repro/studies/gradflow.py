@@ -102,16 +102,14 @@ def _block_profile(gf: pd.DataFrame, arch: str) -> np.ndarray:
 
 
 def _spread_text(q: float) -> str:
-    """How much more the plain net's gradient varies across its blocks than the ResNet's (q: ratio of spreads)."""
+    """How many times as much the plain net's gradient varies across its blocks than the ResNet's (q: ratio of spreads)."""
     if q >= 10:
-        return f"The plain net's gradient varies {fmt(q)}× more across depth: far more than the ResNet's."
-    if q >= 2:
-        return f"The plain net's gradient varies {fmt(q)}× more across depth than the ResNet's."
+        return f"The plain net's gradient varies {fmt(q)}× as much across depth as the ResNet's: far more uneven."
     if q >= 1.25:
         return f"The plain net's gradient varies {fmt(q)}× as much across depth as the ResNet's."
     if q > 0.8:
         return f"The two nets' gradients vary by a similar factor across depth (ratio {fmt(q)})."
-    return f"The ResNet's gradient varies {fmt(1 / q)}× more across depth than the plain net's."
+    return f"The ResNet's gradient varies {fmt(1 / q)}× as much across depth as the plain net's."
 
 
 def gradflow_verdict(b: dict) -> str:
