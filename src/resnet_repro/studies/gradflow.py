@@ -102,11 +102,10 @@ def _block_profile(gf: pd.DataFrame, arch: str) -> np.ndarray:
 
 
 def _spread_text(q: float) -> str:
-    """How many times as much the plain net's gradient varies across its blocks than the ResNet's (q: ratio of spreads)."""
-    if q >= 10:
-        return f"The plain net's gradient varies {fmt(q)}× as much across depth as the ResNet's: far more uneven."
+    """The plain net's spread of gradient norms across its blocks as a multiple (q) of the ResNet's, in words."""
     if q >= 1.25:
-        return f"The plain net's gradient varies {fmt(q)}× as much across depth as the ResNet's."
+        uneven = ": far more uneven" if q >= 10 else ""
+        return f"The plain net's gradient varies {fmt(q)}× as much across depth as the ResNet's{uneven}."
     if q > 0.8:
         return f"The two nets' gradients vary by a similar factor across depth (ratio {fmt(q)})."
     return f"The ResNet's gradient varies {fmt(1 / q)}× as much across depth as the plain net's."
