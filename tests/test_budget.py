@@ -245,3 +245,26 @@ def test_fig7_is_beyond_the_noise_only_when_each_difference_beats_the_seed_sprea
     assert "(ratio 0.78; the difference is larger than the seed spread)" in fig7(ls(clear))
     assert "the difference is **not larger** than the seed spread" in fig7(ls(noisy))
     assert "one seed of a net, so the seed spread is not measured" in fig7(ls(one_seed))
+
+
+def test_the_full_schedule_gap_names_the_measured_precision_difference_and_the_unmeasured_rest():
+    """At budget 1 each net stands beside the public final-iterate reproduction, with the bf16 check's difference
+    (measured at 1/16) for that net; a net the check lacks says so, and a preset below 1 gives no gap."""
+    from resnet_repro.paper import FINAL_REPRO
+
+    per_net = pd.DataFrame([dict(arch="resnet20", fraction=1.0, n=1, mean_test_err_pct=12.0, precision="bf16-mixed",
+                                 data="lossy JPEG copy of CIFAR-10"),
+                            dict(arch="resnet56", fraction=1.0, n=1, mean_test_err_pct=9.0, precision="bf16-mixed",
+                                 data="lossy JPEG copy of CIFAR-10"),
+                            dict(arch="plain20", fraction=0.25, n=2, mean_test_err_pct=15.0, precision="bf16-mixed",
+                                 data="lossy JPEG copy of CIFAR-10")])
+    check = pd.DataFrame([dict(arch="resnet20", seed=s, preset=p, final_test_err=e)
+                          for p, es in (("short", (0.19, 0.20)), ("short-bf16", (0.195, 0.201))) for s, e in enumerate(es)])
+    text = B.gap_markdown(per_net, check)
+    d = 12.0 - FINAL_REPRO["resnet20"][0]
+    assert f"ours 12.00% (n=1) against {FINAL_REPRO['resnet20'][0]:.2f}" in text and f"{d:+.2f} points" in text
+    assert "bf16 − fp32 = +0.30 points at 1/16" in text and "within the seed spread, up to 1.00 points" in text
+    assert "ResNet-56:** ours 9.00%" in text and "bf16 against fp32 not measured for this net" in text
+    assert "plain-20" not in text  # only at 1/4
+    assert "cost of the compression is not measured" in text
+    assert "No net of the public reproduction" in B.gap_markdown(per_net[per_net.fraction < 1], check)

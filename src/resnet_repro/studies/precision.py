@@ -27,6 +27,11 @@ COLUMNS = ["arch", "seed", "preset", "precision", "final_test_err", "final_train
            "iters_per_s", "torch_threads", "device", "commit", "data_source"]
 
 
+def csv_path(results: str | Path = "results") -> Path:
+    """Where the check's table goes: results/short-bf16/precision_check.csv (the budget study reads it too)."""
+    return Path(results) / BF16 / "precision_check.csv"
+
+
 def runs(results: str | Path = "results") -> pd.DataFrame:
     """Every finished run of the check's nets and seeds, in either precision."""
     rows = []
@@ -104,9 +109,8 @@ def figure(results: str | Path, df: pd.DataFrame):
 
 def write(results: str | Path, figures: str | Path, report: str | Path, load=None) -> bool | None:
     df = runs(results)
-    out = Path(results) / BF16
-    out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out / "precision_check.csv", index=False)
+    csv_path(results).parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(csv_path(results), index=False)
     fdir = Path(figures) / BF16
     fdir.mkdir(parents=True, exist_ok=True)
     fig = figure(results, df)
