@@ -150,8 +150,8 @@ def gap_markdown(per_net: pd.DataFrame, check: pd.DataFrame) -> str:
             ptxt = "bf16 against fp32 not measured for this net"
         else:
             q, dq = p.iloc[0], float(p.iloc[0]["diff"])  # q.diff would be Series.diff
-            spread = ("seed spread unknown" if pd.isna(q.spread) else
-                      ("larger than" if abs(dq) > q.spread else "within") + f" the seed spread, up to {100 * q.spread:.2f} points")
+            spread = ("seed spread unknown" if pd.isna(q.spread) else ("larger than" if abs(dq) > q.spread else "within")
+                      + f" the seed spread, up to {100 * q.spread:.2f} points")
             ptxt = (f"bf16 − fp32 = {100 * dq:+.2f} points at 1/16 (`short`, scaled-down; n={q.n_bf16}/{q.n_fp32}; "
                     f"{spread}), not measured at the full schedule")
         lines.append(f"- **{arch_label(r.arch)}:** ours {r.mean_test_err_pct:.2f}% (n={r.n}) against {mean:.2f} ± "
@@ -160,9 +160,9 @@ def gap_markdown(per_net: pd.DataFrame, check: pd.DataFrame) -> str:
     data = "; ".join(sorted(set(full["data"].dropna()))) if "data" in full else "unknown"
     data = (f"ours the {data}, theirs the official files: the cost of the compression is not measured, for want of a "
             "lossless copy on this machine" if "lossy" in data else f"ours {data}, theirs the official files")
-    lines += ["", "The other differences known are not measured here. Training images: ours all 50k, theirs 45k, which if "
-              f"anything favours ours. Data: {data}. Seeds: theirs are 5; ours need n ≥ 2 at the full schedule to "
-              "give a spread of their own."]
+    lines += ["", "The other differences known are not measured here. Training images: ours all 50k, theirs 45k, "
+              f"which if anything favours ours. Data: {data}. Seeds: theirs is a mean of {FINAL_REPRO_N}; ours need n ≥ 2 at the full "
+              "schedule to give a spread of their own."]
     return "\n".join(lines)
 
 
