@@ -161,8 +161,8 @@ def gap_markdown(per_net: pd.DataFrame, check: pd.DataFrame) -> str:
     data = (f"ours the {data}, theirs the official files: the cost of the compression is not measured, for want of a "
             "lossless copy on this machine" if "lossy" in data else f"ours {data}, theirs the official files")
     lines += ["", "The other differences known are not measured here. Training images: ours all 50k, theirs 45k, "
-              f"which if anything favours ours. Data: {data}. Seeds: theirs is a mean of {FINAL_REPRO_N}; ours need n ≥ 2 at the full "
-              "schedule to give a spread of their own."]
+              f"which if anything favours ours. Data: {data}. Seeds: theirs is a mean of {FINAL_REPRO_N}; ours "
+              "need n ≥ 2 at the full schedule to give a spread of their own."]
     return "\n".join(lines)
 
 
