@@ -23,7 +23,7 @@ import pandas as pd
 from ..claims import CLAIMS, beyond_noise, holds
 from ..config import PRESETS, TrainConfig, make_config
 from ..experiments import CIFAR_NETS
-from ..paper import FINAL_REPRO, FINAL_REPRO_N, FINAL_REPRO_NOTE
+from ..paper import FINAL_REPRO, FINAL_REPRO_N, FINAL_REPRO_NOTE, PAPER_CIFAR
 from ..plotting import arch_color, arch_label
 from ..wording import data_name, devices_text
 from . import precision  # the other study across presets; it imports no study
@@ -160,7 +160,8 @@ def gap_markdown(per_net: pd.DataFrame, check: pd.DataFrame) -> str:
     data = "; ".join(sorted(set(full["data"].dropna()))) if "data" in full else "unknown"
     data = (f"ours the {data}, theirs the official files: the cost of the compression is not measured, for want of a "
             "lossless copy on this machine" if "lossy" in data else f"ours {data}, theirs the official files")
-    lines += ["", "The other differences known are not measured here. Training images: ours all 50k, theirs 45k, "
+    lines += ["", "The other differences known are not measured here. Training images: ours all "
+              f"{PAPER_CIFAR['train_images'] // 1000}k, theirs {PAPER_CIFAR['split'][0] // 1000}k, "
               f"which if anything favours ours. Data: {data}. Seeds: theirs is a mean of {FINAL_REPRO_N}; ours "
               "need n ≥ 2 at the full schedule to give a spread of their own."]
     return "\n".join(lines)
