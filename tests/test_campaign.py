@@ -249,6 +249,13 @@ def test_the_landscape_nets_are_done_only_with_their_landscape(tmp_path):
     assert C.job_state(job, tmp_path) == "analysis"
     (rd / "landscape.json").write_text(json.dumps(dict(grid=51, subset=500)))
     assert C.job_state(job, tmp_path) == "done"
+    # Landed: the checkpoints are deleted and the published weights stay; a missing landscape is still to do.
+    (rd / "checkpoints" / "final.ckpt").unlink()
+    assert C.job_state(job, tmp_path) == "done"
+    (rd / "landscape.json").unlink()
+    assert C.job_state(job, tmp_path) == "analysis"
+    (rd / C.WEIGHTS_FILE).unlink()  # no final weights at all: nothing can measure it, so it is not queued
+    assert C.job_state(job, tmp_path) == "done"
 
 
 def test_post_analysis_measures_the_landscape_on_the_grid_of_the_short_landscapes(tmp_path, monkeypatch):

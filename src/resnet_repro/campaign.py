@@ -146,7 +146,10 @@ def job_state(job: Job, results: Path) -> str:
     """'done' (trained and analysed), 'analysis' (trained, analysis missing), 'running', 'partial' or 'waiting'."""
     rd = job.run_dir(results)
     if (rd / "final.json").is_file():
-        needs = job.cifar and (rd / "checkpoints" / "final.ckpt").is_file() and not (
+        # The final weights may be the checkpoint or, once the run has landed and its checkpoints are gone, the
+        # published file: an analysis step left undone at landing (a landscape cut off by a session's end) still runs.
+        final_weights = (rd / "checkpoints" / "final.ckpt").is_file() or (rd / WEIGHTS_FILE).is_file()
+        needs = job.cifar and final_weights and not (
             all((rd / f).is_file() for f in job.analysis_files()) and _landscape_as_queued(job, rd))
         return "analysis" if needs else "done"
     if is_locked(rd):
