@@ -70,6 +70,7 @@ def test_landscape_verdict_and_figures_keep_each_seeds_surface_apart(tmp_path):
     text = landscapes.landscape_verdict(b)
     assert "**resnet56** (seed 0): 1-D: loss 0.5 at the trained weights" in text
     assert "**resnet56** (seed 1): 1-D: loss 4 at the trained weights" in text
+    assert "1 strict local minimum, " in text and "4 strict local minima, " in text  # the bowl's one, the pits
     assert "resnet56 vs plain56, seed 0:** the residual net's surface is wider" in text
     assert "resnet56 vs plain56, seed 1:** the residual net's surface is **not**" in text
     assert landscapes._surface(l2, "resnet56", 1)[2][1, 1] == pytest.approx(1.5)  # seed 1's own surface, not a mean
@@ -80,3 +81,15 @@ def test_landscape_verdict_and_figures_keep_each_seeds_surface_apart(tmp_path):
     fig.canvas.draw()  # issue 20: nine ticks of "-0.75" collided on the alpha axis; at most five now
     ticks = [t for t in fig.axes[0].get_xticks() if -1 <= t <= 1]
     assert len(ticks) <= 5 and 0.0 in ticks
+
+
+def test_a_landscape_figure_names_the_devices_of_its_own_runs_only():
+    """The footer's 'trained on' lists the devices of the runs drawn, not of every run of the preset."""
+    from resnet_repro.studies.common import runs_frame
+
+    runs = pd.DataFrame(dict(arch=["resnet20", "resnet56", "resnet56"], seed=[0, 0, 1], data_source="jpeg",
+                             device=["cpu (old)", "cpu (Xeon)", "cuda (H100)"]))
+    l2 = pd.DataFrame(dict(arch=["resnet56"] * 2, seed=[0, 0], alpha=[0.0, 1.0], beta=0.0, loss=1.0, err=0.1))
+    b = dict(runs=runs)
+    assert list(runs_frame(b, l2).device) == ["cpu (Xeon)"]
+    assert len(runs_frame(b)) == 3 and runs_frame(dict(runs=pd.DataFrame()), l2).empty

@@ -70,6 +70,11 @@ def fmt(x: float) -> str:
     return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"
 
 
-def runs_frame(b: dict) -> pd.DataFrame:
-    """The finished runs' final.json contents (for figures.data_label), or an empty frame."""
-    return b["runs"] if not b["runs"].empty and "data_source" in b["runs"] else pd.DataFrame(columns=["data_source"])
+def runs_frame(b: dict, shown: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The finished runs' final.json contents (for figures.data_label), or an empty frame; with `shown` (a table
+    with arch and seed columns), only the runs it draws, so a figure's footer names their devices, not the preset's."""
+    runs = b["runs"] if not b["runs"].empty and "data_source" in b["runs"] else pd.DataFrame(columns=["data_source"])
+    if shown is None or runs.empty:
+        return runs
+    keys = set(zip(shown.arch, shown.seed.astype(int)))
+    return runs[[(a, int(s)) in keys for a, s in zip(runs.arch, runs.seed)]]

@@ -282,7 +282,8 @@ def draw(b: dict, preset: str) -> list[tuple[object, str]]:
         out.append((fig_gradflow(b["gradflow_init"], p, r, "Gradient flow at initialisation: plain vs ResNet",
                                  scale=scale), FIGURES["gradflow_init"]))
     if not b["gradflow_final"].empty:
-        out.append((fig_gradflow(b["gradflow_final"], preset, runs, "Gradient flow at the final weights"),
+        out.append((fig_gradflow(b["gradflow_final"], preset, runs_frame(b, b["gradflow_final"]),
+                                 "Gradient flow at the final weights"),
                     FIGURES["gradflow_final"]))
     if not b["gradflow_train"].empty:
         out.append((fig_gradflow_training(b["gradflow_train"], preset, runs), FIGURES["gradflow_train"]))

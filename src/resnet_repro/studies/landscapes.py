@@ -181,7 +181,7 @@ def landscape_verdict(b: dict) -> str:
         if len(l2[(l2.arch == arch) & (l2.seed == seed)]):
             s = surface_stats(*_surface(l2, arch, seed))
             parts.append(f"2-D: {100 * s['below_chance']:.0f}% of the plane below chance-level loss (ln 10), "
-                         f"{s['local_minima']} strict local minima, {100 * s['concave']:.0f}% of the interior "
+                         f"{s['local_minima']} strict local minim{'um' if s['local_minima'] == 1 else 'a'}, {100 * s['concave']:.0f}% of the interior "
                          f"locally concave")
         lines.append(f"- **{arch}** (seed {seed}): " + "; ".join(parts) + ".")
     surfaces = set(zip(l2.arch, l2.seed.astype(int)))
@@ -280,10 +280,12 @@ def load_extra(folder: Path) -> dict:
 
 
 def draw(b: dict, preset: str) -> list[tuple[object, str]]:
-    out, runs = [], runs_frame(b)
+    out = []
     if not b["landscape_1d"].empty:
+        runs = runs_frame(b, b["landscape_1d"])
         out.append((fig_landscape_1d(b["landscape_1d"], preset, runs), FIGURES["landscape_1d"]))
     if not b["landscape_2d"].empty:
+        runs = runs_frame(b, b["landscape_2d"])
         out += [(fig_landscape_2d(b["landscape_2d"], preset, runs, kind), FIGURES[f"landscape_{kind}"])
                 for kind in ("contour", "surface")]
     return out

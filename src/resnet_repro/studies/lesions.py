@@ -197,7 +197,8 @@ def load_extra(folder: Path) -> dict:
 
 
 def draw(b: dict, preset: str) -> list[tuple[object, str]]:
-    return [(fig_lesion(b["lesion"], preset, runs_frame(b)), FIGURES["lesion"])] if not b["lesion"].empty else []
+    les = b["lesion"]
+    return [(fig_lesion(les, preset, runs_frame(b, les)), FIGURES["lesion"])] if not les.empty else []
 
 
 def report_fields(b: dict, preset: str, figures_dir: Path) -> dict[str, str]:
