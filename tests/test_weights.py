@@ -10,6 +10,7 @@ import torch
 
 from resnet_repro import cli, load_trained
 from resnet_repro import weights as W
+from resnet_repro.paths import has_final_weights
 from resnet_repro.runfolder import load_final_model
 
 
@@ -44,7 +45,7 @@ def test_without_a_checkpoint_the_analyses_read_the_published_file(run, tmp_path
     W.export(rd)
     copy = tmp_path / "smoke" / "runs" / "resnet20" / "seed0"
     shutil.copytree(rd, copy, ignore=shutil.ignore_patterns("checkpoints"))
-    assert W.has_final_weights(copy) and not (copy / "checkpoints").exists()
+    assert has_final_weights(copy) and not (copy / "checkpoints").exists()
     a, b = load_final_model(copy, torch.device("cpu")), load_final_model(rd, torch.device("cpu"))
     assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
 

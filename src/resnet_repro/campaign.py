@@ -31,13 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .experiments import CAMPAIGN_LANDSCAPE, CAMPAIGNS, LANDSCAPE_NETS
-from .paths import run_path
+from .paths import WEIGHTS as WEIGHTS_FILE, has_final_weights, run_path
 
 HOME = Path(".campaign")
 STATE = HOME / "state.json"
 LOG = HOME / "campaign.log"
 ANALYSIS_FILES = ("layer_std.csv", "lesion.csv", "gradflow_final.csv")  # per finished CIFAR run
-WEIGHTS_FILE = "weights.safetensors"  # weights.WEIGHTS: published for CIFAR nets up to 110 layers (issue 21)
 
 
 @dataclass(frozen=True)
@@ -146,10 +145,9 @@ def job_state(job: Job, results: Path) -> str:
     """'done' (trained and analysed), 'analysis' (trained, analysis missing), 'running', 'partial' or 'waiting'."""
     rd = job.run_dir(results)
     if (rd / "final.json").is_file():
-        # The final weights may be the checkpoint or, once the run has landed and its checkpoints are gone, the
-        # published file: an analysis step left undone at landing (a landscape cut off by a session's end) still runs.
-        final_weights = (rd / "checkpoints" / "final.ckpt").is_file() or (rd / WEIGHTS_FILE).is_file()
-        needs = job.cifar and final_weights and not (
+        # The final weights may be the published file once the run has landed and its checkpoints are gone: an
+        # analysis step left undone at landing (a landscape cut off by a session's end) still runs.
+        needs = job.cifar and has_final_weights(rd) and not (
             all((rd / f).is_file() for f in job.analysis_files()) and _landscape_as_queued(job, rd))
         return "analysis" if needs else "done"
     if is_locked(rd):

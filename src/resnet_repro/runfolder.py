@@ -34,8 +34,8 @@ from . import data as D
 from .config import TrainConfig
 from .hardware import device_name
 from .models import ResNet, build_model, parse_arch
-from .paths import run_path, runs_root
-from .weights import final_state, has_final_weights
+from .paths import has_final_weights, run_path, runs_root
+from .weights import final_state
 
 METRIC_COLUMNS = ["iteration", "lr", "train_loss", "train_err", "test_loss", "test_err", "val_loss", "val_err",
                   "elapsed_s"]

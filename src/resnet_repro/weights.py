@@ -21,9 +21,8 @@ from pathlib import Path
 import torch
 
 from .models import ResNet, build_model, parse_arch
-from .paths import run_path, runs_root
+from .paths import WEIGHTS, run_path, runs_root
 
-WEIGHTS = "weights.safetensors"
 MAX_BYTES = 16 * 2**20  # larger nets (ResNet-1202, the ImageNet-style ones) are not published in git
 
 
@@ -91,10 +90,6 @@ def load_state(run: Path) -> dict[str, torch.Tensor]:
         raise WeightsError(f"{path}: sha256 {got[:16]}... does not match final.json's {str(want)[:16]}...; "
                            "the file is corrupt or not this run's")
     return load_file(str(path))
-
-
-def has_final_weights(run: Path) -> bool:
-    return (Path(run) / "checkpoints" / "final.ckpt").is_file() or (Path(run) / WEIGHTS).is_file()
 
 
 def final_state(run: Path) -> dict[str, torch.Tensor]:

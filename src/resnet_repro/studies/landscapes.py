@@ -22,10 +22,9 @@ from ..analyze import default_device, inference_batches
 from ..experiments import LANDSCAPE_NETS
 from ..hooks import filter_normalized_direction
 from ..models import parse_arch
-from ..paths import run_path
+from ..paths import has_final_weights, run_path
 from ..plotting import annotate, arch_label, arch_sort, new_figure, style
 from ..runfolder import arrays_for, data_key, load_final_model, provenance, run_config
-from ..weights import has_final_weights
 from .common import RUN_FILES, RunSet, cifar_setup, run_files, run_jsons, runs_frame
 from .lesions import evaluate
 
@@ -180,9 +179,9 @@ def landscape_verdict(b: dict) -> str:
                          f"(α = ∓{0.5 * edge:g}) and {loss[0]:.3g} / {loss[-1]:.3g} at the two ends")
         if len(l2[(l2.arch == arch) & (l2.seed == seed)]):
             s = surface_stats(*_surface(l2, arch, seed))
+            minima = "strict local minimum" if s["local_minima"] == 1 else "strict local minima"
             parts.append(f"2-D: {100 * s['below_chance']:.0f}% of the plane below chance-level loss (ln 10), "
-                         f"{s['local_minima']} strict local minim{'um' if s['local_minima'] == 1 else 'a'}, {100 * s['concave']:.0f}% of the interior "
-                         f"locally concave")
+                         f"{s['local_minima']} {minima}, {100 * s['concave']:.0f}% of the interior locally concave")
         lines.append(f"- **{arch}** (seed {seed}): " + "; ".join(parts) + ".")
     surfaces = set(zip(l2.arch, l2.seed.astype(int)))
     for r, p, seed in [(f"resnet{d}", f"plain{d}", s) for d in (20, 56, 110) for s in sorted(set(l2.seed.astype(int)))]:
