@@ -57,6 +57,12 @@ def test_the_quarter_campaign_follows_the_issue_order():
     names = [(j.preset, j.arch, j.seed) for j in jobs]
     seed1 = [names.index(("quarter", a, 1)) for a in ("resnet20", "resnet56", "plain20", "plain56")]
     assert names.index(("paper", "plain20", 0)) < min(seed1) and max(seed1) < names.index(("paper", "resnet56", 0))
+    # every run that lands within one session (32/44 layers, seed 2) before the multi-session ones (56 at paper, 110)
+    one_session = [names.index(("quarter", a, s)) for a, s in [(a, 0) for a in ("resnet32", "plain32", "resnet44",
+                   "plain44")] + [(a, 2) for a in ("resnet20", "resnet56", "plain20", "plain56")]]
+    several = [names.index(n) for n in [("paper", "plain56", 0)] + [("quarter", "resnet110", s) for s in (0, 1, 2)]
+               + [("quarter", "plain110", 0)]]
+    assert max(one_session) < min(several)
     assert all(j.overrides["precision"] == PRESETS["quarter"]["precision"] for j in paper)  # the CPU's precision
 
 
