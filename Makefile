@@ -80,8 +80,8 @@ CAMPAIGN_DATA ?= $(if $(DATA_DIR),$(DATA_DIR),$(wildcard ../shared/data/cifar10-
 # the image folder of the ImageNet-style runs (train/, val/): DATA if given on the command line, else Imagenette here
 CAMPAIGN_IMAGENET ?= $(if $(filter command line,$(origin DATA)),$(DATA),$(wildcard ../shared/data/imagenette-224))
 
-campaign: setup ## start the training campaign PRESET (default quarter) in the background: make campaign PRESET=quarter
-	$(RUN) campaign start --name $(if $(filter file,$(origin PRESET)),quarter,$(PRESET)) \
+campaign: setup ## start the training campaign PRESET (default quarter) in the background; UNTIL=HH:MM stops it then
+	$(RUN) campaign start --name $(if $(filter file,$(origin PRESET)),quarter,$(PRESET)) $(if $(UNTIL),--until $(UNTIL),) \
 	  $(if $(WORKERS),--workers $(WORKERS),) $(if $(THREADS),--threads $(THREADS),) $(if $(CAMPAIGN_DATA),--data-dir $(CAMPAIGN_DATA),) \
 	  $(if $(CAMPAIGN_IMAGENET),--imagenet-dir $(CAMPAIGN_IMAGENET),)
 

@@ -350,3 +350,47 @@ def test_a_stopped_campaigns_estimates_use_the_threads_it_would_start_with(tmp_p
     assert "not running" in out
     seed1 = next(ln for ln in out.splitlines() if "smoke/resnet20/seed1" in ln)
     assert "about 1.7 h" in seed1, seed1  # 12,000 iterations at 0.5 s/it, not 3.3 h at 1 s/it
+
+
+def test_with_a_deadline_a_worker_starts_the_first_run_that_finishes_before_it():
+    a, b, c = C.Job("quarter", "resnet56", 0), C.Job("quarter", "resnet20", 2), C.Job("quarter", "plain20", 2)
+    need = {a: 7000.0, b: 2400.0, c: None}.get
+    assert C.pick([a, b, c], now=0.0, until=3000.0, need_s=need) == b  # a would not finish: b goes first
+    assert C.pick([a, b, c], now=0.0, until=None, need_s=need) == a  # no deadline: queue order
+    assert C.pick([a, c], now=0.0, until=3000.0, need_s=need) == a  # none fits (or is known): the first, it checkpoints
+    assert C.pick([b, a], now=1000.0, until=3000.0, need_s=need) == b  # b no longer fits either: the first again
+
+
+def test_the_time_a_run_needs_is_its_training_left_plus_its_analysis(tmp_path):
+    jobs = [C.Job("quarter", "resnet20", 0), C.Job("quarter", "resnet56", 0), C.Job("quarter", "plain20", 0)]
+    rd = jobs[0].run_dir(tmp_path)
+    rd.mkdir(parents=True)
+    (rd / "config.json").write_text(json.dumps(dict(precision="bf16-mixed")))
+    (rd / "metrics.csv").write_text("iteration,elapsed_s\n400,100.0\n800,200.0\n")  # 0.25 s/it, 800 of 16,000 done
+    need = CS.seconds_needed(jobs, tmp_path, threads=None)
+    assert need(jobs[0]) == pytest.approx((16_000 - 800) * 0.25 + CS.ANALYSIS_S)
+    scaled = CS.estimate(jobs[1], {("resnet20", "bf16-mixed"): 0.25}, "bf16-mixed", jobs)
+    assert need(jobs[1]) == pytest.approx(16_000 * scaled + CS.ANALYSIS_S + CS.LANDSCAPE_S)  # seed 0 of 56: landscape
+    done = jobs[2].run_dir(tmp_path)
+    done.mkdir(parents=True)
+    (done / "final.json").write_text("{}")
+    (done / "checkpoints").mkdir()
+    (done / "checkpoints" / "final.ckpt").write_bytes(b"")
+    assert need(jobs[2]) == CS.ANALYSIS_S  # trained: only its analysis is left
+
+
+def test_a_deadline_is_a_time_of_day_or_minutes_from_now():
+    now = time.mktime((2026, 12, 7, 1, 30, 0, 0, 0, -1))
+    assert CS.parse_until("02:10", now) == now + 40 * 60
+    assert CS.parse_until("01:00", now) == now + 23.5 * 3600  # passed today: tomorrow's
+    assert CS.parse_until("+90", now) == now + 90 * 60
+    with pytest.raises(ValueError, match="HH:MM"):
+        CS.parse_until("2h", now)
+
+
+def test_the_campaign_stops_at_its_deadline(toy, capsys):
+    assert C.supervise("toy", workers=1, threads=1, data_dir=None, poll_s=0.1, until=time.time() - 1,
+                       need_s=lambda j: 1.0) == 0
+    assert "stopping on the deadline" in capsys.readouterr().out  # the supervisor's stdout is campaign.log
+    assert not (toy / "results" / "smoke" / "runs" / "resnet20").exists()  # nothing was started
+    assert json.loads((toy / ".campaign" / "state.json").read_text())["ended_at"]

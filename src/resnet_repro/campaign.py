@@ -7,6 +7,8 @@ cores. After a CIFAR run finishes, the same worker computes its layer stds (Fig.
 gradient flow at the final weights (and the loss landscape of experiments.LANDSCAPE_NETS, seed 0). Finished runs are skipped; started ones resume from their last
 checkpoint (train.py writes one atomically every `ckpt_every` eval intervals), so stopping the campaign at
 any moment, by `make campaign-stop`, a kill or a machine stop, loses at most one checkpoint interval.
+With a deadline (`make campaign UNTIL=02:10`, the end of a session), a worker starts the first queued run that is
+estimated to finish, analysis included, before it (the first in order where none does) and the campaign stops there.
 
 The campaign runs the code of one commit, checked out as a git worktree under .campaign/code/<commit>, and
 writes into this checkout's results/: code edited meanwhile does not change a run halfway, and each
@@ -164,6 +166,7 @@ def _log(msg: str) -> None:
 
 def write_state(state: dict) -> None:
     tmp = STATE.with_suffix(".tmp")
+    HOME.mkdir(exist_ok=True)
     tmp.write_text(json.dumps(state, indent=2) + "\n")
     tmp.replace(STATE)
 
@@ -192,9 +195,20 @@ def _spawn(args: list[str], cores: list[int], threads: int, logfile: Path) -> su
                             env=env, preexec_fn=lambda: os.sched_setaffinity(0, cores))
 
 
+def pick(todo: list[Job], now: float, until: float | None, need_s) -> Job:
+    """The job a free worker starts: the first of `todo` (queue order) that `need_s(job)` seconds from `now` end
+    before `until`; without a deadline, or where none fits or none has an estimate, the first (it checkpoints)."""
+    if until is not None:
+        for job in todo:
+            if (need := need_s(job)) is not None and now + need <= until:
+                return job
+    return todo[0]
+
+
 def supervise(name: str, workers: int, threads: int, data_dir: str | None, results: Path = Path("results"),
-              poll_s: float = 5.0, imagenet_dir: str | None = None) -> int:
-    """Train the queue to its end (or until SIGTERM/SIGINT); return 0. Runs in the foreground of its process."""
+              poll_s: float = 5.0, imagenet_dir: str | None = None, until: float | None = None, need_s=None) -> int:
+    """Train the queue to its end (or until SIGTERM/SIGINT, or the time `until`); return 0. Runs in the foreground of
+    its process. need_s(job): the seconds a job still needs, analysis included (None: unknown), to meet `until`."""
     jobs = queue(name)
     ncpu = os.cpu_count() or 1
     if workers * threads > ncpu:
@@ -211,9 +225,12 @@ def supervise(name: str, workers: int, threads: int, data_dir: str | None, resul
     signal.signal(signal.SIGINT, stop)
     state = dict(pid=os.getpid(), name=name, workers=workers, threads=threads, data_dir=data_dir, imagenet_dir=imagenet_dir,
                  commit=os.environ.get("RESNET_REPRO_CAMPAIGN_COMMIT", "?"), started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                 slots=[None] * workers)
+                 slots=[None] * workers, until=until)
     _log(f"campaign {name}: {len(jobs)} runs, {workers} workers x {threads} threads, commit {state['commit']}")
     while not stopping:
+        if until is not None and time.time() >= until:
+            stopping.append(f"the deadline {time.strftime('%H:%M', time.localtime(until))}")
+            break
         for i, slot in enumerate(slots):
             if slot is None or slot["proc"].poll() is None:
                 continue
@@ -231,12 +248,11 @@ def supervise(name: str, workers: int, threads: int, data_dir: str | None, resul
         for i in range(workers):
             if slots[i] is not None:
                 continue
-            for job in jobs:
-                if job.name in busy or job.name in failed:
-                    continue
+            todo = [j for j in jobs if j.name not in busy and j.name not in failed
+                    and job_state(j, results) not in ("done", "running")]
+            if todo:
+                job = pick(todo, time.time(), until, need_s)
                 st = job_state(job, results)
-                if st in ("done", "running"):
-                    continue
                 logfile = HOME / "logs" / (job.name.replace("/", "_") + ".log")
                 if st == "analysis":
                     args, phase = ["campaign", "post", "--run", str(job.run_dir(results))] + (
@@ -245,8 +261,8 @@ def supervise(name: str, workers: int, threads: int, data_dir: str | None, resul
                     args, phase = job.train_args(data_dir, imagenet_dir), "train"
                 slots[i] = dict(job=job, phase=phase, proc=_spawn(args, cores[i], threads, logfile), t0=time.time())
                 busy.add(job.name)
-                _log(f"worker {i} (cores {cores[i]}): {phase} {job.name} (pid {slots[i]['proc'].pid})")
-                break
+                _log(f"worker {i} (cores {cores[i]}): {phase} {job.name} (pid {slots[i]['proc'].pid})"
+                     + (f", ahead of {todo[0].name}, which would not finish by the deadline" if job != todo[0] else ""))
         state["slots"] = [dict(job=s["job"].name, phase=s["phase"], pid=s["proc"].pid) if s else None for s in slots]
         state["failed"] = sorted(failed)
         write_state(state)
@@ -255,7 +271,7 @@ def supervise(name: str, workers: int, threads: int, data_dir: str | None, resul
             break
         time.sleep(poll_s)
     if stopping:
-        _log(f"campaign {name}: stopping on signal {stopping[0]}")
+        _log(f"campaign {name}: stopping on " + (f"signal {stopping[0]}" if isinstance(stopping[0], int) else stopping[0]))
         for s in slots:
             if s and s["proc"].poll() is None:
                 s["proc"].terminate()
@@ -317,7 +333,8 @@ def running_pid() -> int | None:
     return s["pid"] if b"campaign" in cmd and b"run" in cmd else None
 
 
-def start(name: str, workers: int, threads: int, data_dir: str | None, imagenet_dir: str | None = None) -> int:
+def start(name: str, workers: int, threads: int, data_dir: str | None, imagenet_dir: str | None = None,
+          until: float | None = None) -> int:
     queue(name)  # an unknown campaign fails here
     if (pid := running_pid()) is not None:
         raise ValueError(f"a campaign is already running (supervisor pid {pid}); `make campaign-status`")
@@ -337,14 +354,15 @@ def start(name: str, workers: int, threads: int, data_dir: str | None, imagenet_
     env = dict(os.environ, PYTHONPATH=str(code / "src"), RESNET_REPRO_CAMPAIGN_COMMIT=sha)
     args = [sys.executable, "-m", "resnet_repro", "campaign", "run", "--name", name, "--workers", str(workers),
             "--threads", str(threads)] + (["--data-dir", data_dir] if data_dir else []) + (
-                ["--imagenet-dir", imagenet_dir] if imagenet_dir else [])
+                ["--imagenet-dir", imagenet_dir] if imagenet_dir else []) + (["--until", str(until)] if until else [])
     (HOME / "paused").unlink(missing_ok=True)
     with open(LOG, "a") as log:
         p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                              start_new_session=True)
-    write_state(dict(pid=p.pid, name=name, workers=workers, threads=threads, commit=sha, slots=[]))
+    write_state(dict(pid=p.pid, name=name, workers=workers, threads=threads, commit=sha, slots=[], until=until))
     print(f"[campaign] {name} started: supervisor pid {p.pid}, {workers} workers x {threads} threads, code of "
-          f"{sha[:12]} ({code}); log {LOG}")
+          f"{sha[:12]} ({code}); log {LOG}" + (f"; stops at {time.strftime('%H:%M', time.localtime(until))}"
+                                               if until else ""))
     return 0
 
 

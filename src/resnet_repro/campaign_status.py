@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import time
 from pathlib import Path
 
 from .campaign import HOME, Job, job_state, last_logged, layout, queue, read_state, running_pid
@@ -69,16 +70,53 @@ def estimate(job: Job, measured: dict, precision: str, jobs: list[Job] | None = 
     return spi * step_cost(job) / step_cost(ref)
 
 
+# Allowance for a finished CIFAR run's analysis (published weights, layer stds, lesions, gradient flow), and for a loss
+# landscape on top (51x51 points on 500 images: 33-34 min for ResNet-56 on the 2-core CPU), when a deadline is set.
+ANALYSIS_S, LANDSCAPE_S = 10 * 60, 40 * 60
+
+
+def precision_of(job: Job) -> str:
+    from .config import PRESETS, TrainConfig
+
+    return job.overrides.get("precision", PRESETS[job.preset].get("precision", TrainConfig.precision))
+
+
+def seconds_needed(jobs: list[Job], results: Path, threads: int):
+    """need_s(job) for campaign.supervise's deadline: the estimated seconds of training left (this queue's measured
+    speeds at `threads`, read afresh at each call) plus the analysis allowance; None where no speed is known."""
+
+    def need_s(job: Job) -> float | None:
+        extra = (ANALYSIS_S if job.cifar else 0) + (LANDSCAPE_S if job.landscape else 0)
+        if job_state(job, results) == "analysis":
+            return extra
+        spi = estimate(job, seconds_per_iteration(jobs, results, threads), precision_of(job), jobs)
+        return None if spi is None else (job.max_steps() - last_logged(job.run_dir(results))[0]) * spi + extra
+
+    return need_s
+
+
+def parse_until(text: str, now: float) -> float:
+    """A deadline as epoch seconds: 'HH:MM' (local time, its next occurrence after `now`) or '+MINUTES'."""
+    if text.startswith("+"):
+        return now + float(text[1:]) * 60
+    try:
+        h, m = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise ValueError(f"--until {text!r}: give HH:MM or +MINUTES") from None
+    t = time.localtime(now)
+    at = time.mktime((t.tm_year, t.tm_mon, t.tm_mday, h, m, 0, 0, 0, -1))
+    return at if at > now else at + 24 * 3600
+
+
 def status(name: str | None = None, results: Path = Path("results")) -> int:
     st = read_state() or {}
     pid = running_pid()
     name = name or st.get("name") or next(iter(CAMPAIGNS))
     jobs = queue(name)
     how = ("paused" if (HOME / "paused").exists() else "running") if pid else "not running"
+    until = f", stops at {time.strftime('%H:%M', time.localtime(st['until']))}" if st.get("until") else ""
     print(f"campaign {name}: {how}" + (f" (supervisor pid {pid}, {st.get('workers')} workers x {st.get('threads')} "
-                                       f"threads, code {str(st.get('commit', '?'))[:12]})" if pid else ""))
-    from .config import PRESETS, TrainConfig
-
+                                       f"threads, code {str(st.get('commit', '?'))[:12]}{until})" if pid else ""))
     # Speeds measured at the running campaign's threads per worker (2 threads train about 1.7x as fast as 1);
     # when it is stopped, at the threads of the layout `make campaign` starts by default (one worker, all cores).
     threads = st.get("threads") if pid else layout(None, None, os.cpu_count() or 1)[1]
@@ -89,7 +127,7 @@ def status(name: str | None = None, results: Path = Path("results")) -> int:
         s = job_state(j, results)
         it = last_logged(rd)[0]
         n = j.max_steps()
-        prec = j.overrides.get("precision", PRESETS[j.preset].get("precision", TrainConfig.precision))
+        prec = precision_of(j)
         spi = estimate(j, measured, prec, jobs)
         left = None if spi is None else (n - it) * spi
         if s in ("done", "analysis"):

@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--data-dir", default=None, help="the CIFAR-10 folder (default: as `train`)")
     cp.add_argument("--imagenet-dir", default=None, help="the image folder of the ImageNet-style runs (Imagenette)")
     cp.add_argument("--run", default=None, help="post: the finished run folder to analyse")
+    cp.add_argument("--until", default=None,
+                    help="start: the end of the session, HH:MM or +MINUTES: prefer runs that finish (analysis "
+                         "included) before it, and stop there (run: the same, as epoch seconds)")
 
     b = sub.add_parser("beyond", help="issue 8: collect, draw and report the studies beyond the paper (gradient "
                                       "flow, lesions, landscapes, identity variants) [and run notebook 05]")
@@ -328,6 +331,7 @@ def _beyond(args) -> int:
 
 def _campaign(args) -> int:
     import os
+    import time
     from pathlib import Path
 
     from . import campaign as C
@@ -335,9 +339,17 @@ def _campaign(args) -> int:
     a = args.action
     workers, threads = C.layout(args.workers, args.threads, os.cpu_count() or 1)
     if a == "start":
-        return C.start(args.name or "quarter", workers, threads, args.data_dir, args.imagenet_dir)
+        from .campaign_status import parse_until
+
+        until = parse_until(args.until, time.time()) if args.until else None
+        return C.start(args.name or "quarter", workers, threads, args.data_dir, args.imagenet_dir, until)
     if a == "run":
-        return C.supervise(args.name or "quarter", workers, threads, args.data_dir, imagenet_dir=args.imagenet_dir)
+        from .campaign_status import seconds_needed
+
+        name = args.name or "quarter"
+        until = float(args.until) if args.until else None
+        return C.supervise(name, workers, threads, args.data_dir, imagenet_dir=args.imagenet_dir, until=until,
+                           need_s=seconds_needed(C.queue(name), Path("results"), threads))
     if a == "status":
         from .campaign_status import status
 
