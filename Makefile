@@ -81,7 +81,7 @@ CAMPAIGN_DATA ?= $(if $(DATA_DIR),$(DATA_DIR),$(wildcard ../shared/data/cifar10-
 CAMPAIGN_IMAGENET ?= $(if $(filter command line,$(origin DATA)),$(DATA),$(wildcard ../shared/data/imagenette-224))
 
 campaign: setup ## start the training campaign PRESET (default quarter) in the background; UNTIL=HH:MM stops it then
-	$(RUN) campaign start --name $(if $(filter file,$(origin PRESET)),quarter,$(PRESET)) $(if $(UNTIL),--until $(UNTIL),) \
+	$(RUN) campaign start --name $(if $(filter file,$(origin PRESET)),quarter,$(PRESET)) $(if $(UNTIL),--until $(UNTIL),) $(if $(SLOW_BF16),--slow-bf16,) \
 	  $(if $(WORKERS),--workers $(WORKERS),) $(if $(THREADS),--threads $(THREADS),) $(if $(CAMPAIGN_DATA),--data-dir $(CAMPAIGN_DATA),) \
 	  $(if $(CAMPAIGN_IMAGENET),--imagenet-dir $(CAMPAIGN_IMAGENET),)
 

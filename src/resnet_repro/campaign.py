@@ -9,6 +9,8 @@ checkpoint (train.py writes one atomically every `ckpt_every` eval intervals), s
 any moment, by `make campaign-stop`, a kill or a machine stop, loses at most one checkpoint interval.
 With a deadline (`make campaign UNTIL=02:10`, the end of a session), a worker starts the first queued run that is
 estimated to finish, analysis included, before it (the first in order where none does) and the campaign stops there.
+On a CPU without native bf16 (no AVX512_BF16 or AMX: autocast emulates it, many times slower than fp32) the workers
+leave the bf16 runs to a CPU that has it and train the queue's fp32 runs.
 
 The campaign runs the code of one commit, checked out as a git worktree under .campaign/code/<commit>, and
 writes into this checkout's results/: code edited meanwhile does not change a run halfway, and each
@@ -74,9 +76,16 @@ class Job:
             ("landscape.json",) if self.landscape else ())
 
     def max_steps(self) -> int:
+        return self._setting("max_steps")
+
+    @property
+    def precision(self) -> str:
+        return self._setting("precision")
+
+    def _setting(self, key: str):  # the run's value of a TrainConfig field: its override, its preset's, the default
         from .config import PRESETS, TrainConfig
 
-        return self.overrides.get("max_steps", PRESETS[self.preset].get("max_steps", TrainConfig.max_steps))
+        return self.overrides.get(key, PRESETS[self.preset].get(key, getattr(TrainConfig, key)))
 
     def train_args(self, data_dir: str | None, imagenet_dir: str | None = None) -> list[str]:
         """The train command of this run; CIFAR runs read data_dir, ImageNet-style runs imagenet_dir."""
@@ -206,9 +215,11 @@ def pick(todo: list[Job], now: float, until: float | None, need_s) -> Job:
 
 
 def supervise(name: str, workers: int, threads: int, data_dir: str | None, results: Path = Path("results"),
-              poll_s: float = 5.0, imagenet_dir: str | None = None, until: float | None = None, need_s=None) -> int:
+              poll_s: float = 5.0, imagenet_dir: str | None = None, until: float | None = None, need_s=None,
+              bf16: bool = True) -> int:
     """Train the queue to its end (or until SIGTERM/SIGINT, or the time `until`); return 0. Runs in the foreground of
-    its process. need_s(job): the seconds a job still needs, analysis included (None: unknown), to meet `until`."""
+    its process. need_s(job): the seconds a job still needs, analysis included (None: unknown), to meet `until`.
+    bf16=False: train no bf16 run (this CPU emulates bf16); their analysis, in fp32, still runs."""
     jobs = queue(name)
     ncpu = os.cpu_count() or 1
     if workers * threads > ncpu:
@@ -227,6 +238,8 @@ def supervise(name: str, workers: int, threads: int, data_dir: str | None, resul
                  commit=os.environ.get("RESNET_REPRO_CAMPAIGN_COMMIT", "?"), started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                  slots=[None] * workers, until=until)
     _log(f"campaign {name}: {len(jobs)} runs, {workers} workers x {threads} threads, commit {state['commit']}")
+    if not bf16:
+        _log("this CPU has no native bf16 (no AVX512_BF16 or AMX-BF16 flag): its bf16 runs wait for a CPU that has it")
     while not stopping:
         if until is not None and time.time() >= until:
             stopping.append(f"the deadline {time.strftime('%H:%M', time.localtime(until))}")
@@ -249,7 +262,8 @@ def supervise(name: str, workers: int, threads: int, data_dir: str | None, resul
             if slots[i] is not None:
                 continue
             todo = [j for j in jobs if j.name not in busy and j.name not in failed
-                    and job_state(j, results) not in ("done", "running")]
+                    and (st := job_state(j, results)) not in ("done", "running")
+                    and (bf16 or j.precision != "bf16-mixed" or st == "analysis")]
             if todo:
                 job = pick(todo, time.time(), until, need_s)
                 st = job_state(job, results)
@@ -334,7 +348,7 @@ def running_pid() -> int | None:
 
 
 def start(name: str, workers: int, threads: int, data_dir: str | None, imagenet_dir: str | None = None,
-          until: float | None = None) -> int:
+          until: float | None = None, slow_bf16: bool = False) -> int:
     queue(name)  # an unknown campaign fails here
     if (pid := running_pid()) is not None:
         raise ValueError(f"a campaign is already running (supervisor pid {pid}); `make campaign-status`")
@@ -354,7 +368,8 @@ def start(name: str, workers: int, threads: int, data_dir: str | None, imagenet_
     env = dict(os.environ, PYTHONPATH=str(code / "src"), RESNET_REPRO_CAMPAIGN_COMMIT=sha)
     args = [sys.executable, "-m", "resnet_repro", "campaign", "run", "--name", name, "--workers", str(workers),
             "--threads", str(threads)] + (["--data-dir", data_dir] if data_dir else []) + (
-                ["--imagenet-dir", imagenet_dir] if imagenet_dir else []) + (["--until", str(until)] if until else [])
+                ["--imagenet-dir", imagenet_dir] if imagenet_dir else []) + (["--until", str(until)] if until else []) + (
+                    ["--slow-bf16"] if slow_bf16 else [])
     (HOME / "paused").unlink(missing_ok=True)
     with open(LOG, "a") as log:
         p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,

@@ -22,17 +22,19 @@ def _fmt_s(s: float | None) -> str:
     return f"{s / 3600:.1f} h" if s >= 5400 else f"{s / 60:.0f} min"
 
 
-def seconds_per_iteration(jobs: list[Job], results: Path, threads: int | None = None) -> dict[tuple[str, str], float]:
+def seconds_per_iteration(jobs: list[Job], results: Path, threads: int | None = None,
+                          native_bf16: bool | None = None) -> dict[tuple[str, str], float]:
     """Measured s/iteration (evaluations included) per (arch, precision) from this queue's runs, finished or not:
     the median over each run's evaluation intervals, so a pause (`campaign hold`) or a restart does not count; with
-    `threads`, only intervals trained with that many torch threads (the campaign's layout now)."""
+    `threads`, only intervals trained with that many torch threads (the campaign's layout now), with `native_bf16`
+    only those on a CPU of that kind (this one's)."""
     from .runfolder import seconds_per_iteration as run_speed  # torch and Lightning: only when speeds are needed
 
     from_runs: dict[tuple[str, str], float] = {}
     for j in jobs:
         rd = j.run_dir(results)
         prec = json.loads((rd / "config.json").read_text()).get("precision") if (rd / "config.json").is_file() else None
-        if (spi := run_speed(rd, threads)) is not None:
+        if (spi := run_speed(rd, threads, native_bf16)) is not None:
             from_runs.setdefault((j.arch, prec), spi)
     return from_runs
 
@@ -75,21 +77,16 @@ def estimate(job: Job, measured: dict, precision: str, jobs: list[Job] | None = 
 ANALYSIS_S, LANDSCAPE_S = 10 * 60, 40 * 60
 
 
-def precision_of(job: Job) -> str:
-    from .config import PRESETS, TrainConfig
-
-    return job.overrides.get("precision", PRESETS[job.preset].get("precision", TrainConfig.precision))
-
-
-def seconds_needed(jobs: list[Job], results: Path, threads: int):
+def seconds_needed(jobs: list[Job], results: Path, threads: int | None, native_bf16: bool | None = None):
     """need_s(job) for campaign.supervise's deadline: the estimated seconds of training left (this queue's measured
-    speeds at `threads`, read afresh at each call) plus the analysis allowance; None where no speed is known."""
+    speeds at `threads` on a CPU of this kind, read afresh at each call) plus the analysis allowance; None where no
+    speed is known."""
 
     def need_s(job: Job) -> float | None:
         extra = (ANALYSIS_S if job.cifar else 0) + (LANDSCAPE_S if job.landscape else 0)
         if job_state(job, results) == "analysis":
             return extra
-        spi = estimate(job, seconds_per_iteration(jobs, results, threads), precision_of(job), jobs)
+        spi = estimate(job, seconds_per_iteration(jobs, results, threads, native_bf16), job.precision, jobs)
         return None if spi is None else (job.max_steps() - last_logged(job.run_dir(results))[0]) * spi + extra
 
     return need_s
@@ -120,14 +117,17 @@ def status(name: str | None = None, results: Path = Path("results")) -> int:
     # Speeds measured at the running campaign's threads per worker (2 threads train about 1.7x as fast as 1);
     # when it is stopped, at the threads of the layout `make campaign` starts by default (one worker, all cores).
     threads = st.get("threads") if pid else layout(None, None, os.cpu_count() or 1)[1]
-    measured = seconds_per_iteration(jobs, results, threads)
+    from .hardware import native_bf16
+
+    bf16_here = native_bf16()
+    measured = seconds_per_iteration(jobs, results, threads, bf16_here)  # this CPU's kind: AVX2 trains slower
     total, unknown = 0.0, 0
     for j in jobs:
         rd = j.run_dir(results)
         s = job_state(j, results)
         it = last_logged(rd)[0]
         n = j.max_steps()
-        prec = precision_of(j)
+        prec = j.precision
         spi = estimate(j, measured, prec, jobs)
         left = None if spi is None else (n - it) * spi
         if s in ("done", "analysis"):
@@ -136,7 +136,8 @@ def status(name: str | None = None, results: Path = Path("results")) -> int:
             speed = f", {spi:.2f} s/it" if spi else ""
             line = f"{s}: iteration {it:,} of {n:,}{speed}, about {_fmt_s(left)} left"
         else:
-            line = f"waiting ({n:,} iterations, about {_fmt_s(left)})"
+            line = f"waiting ({n:,} iterations, about {_fmt_s(left)})" + (
+                "; not on this CPU, which has no native bf16" if prec == "bf16-mixed" and not bf16_here else "")
         if s not in ("done", "analysis"):
             total, unknown = (total + left, unknown) if left is not None else (total, unknown + 1)
         print(f"  {j.name:<28} {prec:<10} {line}")

@@ -148,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--until", default=None,
                     help="start: the end of the session, HH:MM or +MINUTES: prefer runs that finish (analysis "
                          "included) before it, and stop there (run: the same, as epoch seconds)")
+    cp.add_argument("--slow-bf16", action="store_true",
+                    help="start: train bf16 runs even on a CPU without native bf16 (AVX512_BF16/AMX), where autocast "
+                         "emulates it many times slower than fp32; by default such a CPU trains the fp32 runs only")
 
     b = sub.add_parser("beyond", help="issue 8: collect, draw and report the studies beyond the paper (gradient "
                                       "flow, lesions, landscapes, identity variants) [and run notebook 05]")
@@ -342,14 +345,17 @@ def _campaign(args) -> int:
         from .campaign_status import parse_until
 
         until = parse_until(args.until, time.time()) if args.until else None
-        return C.start(args.name or "quarter", workers, threads, args.data_dir, args.imagenet_dir, until)
+        return C.start(args.name or "quarter", workers, threads, args.data_dir, args.imagenet_dir, until,
+                       args.slow_bf16)
     if a == "run":
         from .campaign_status import seconds_needed
+        from .hardware import native_bf16
 
         name = args.name or "quarter"
         until = float(args.until) if args.until else None
         return C.supervise(name, workers, threads, args.data_dir, imagenet_dir=args.imagenet_dir, until=until,
-                           need_s=seconds_needed(C.queue(name), Path("results"), threads))
+                           need_s=seconds_needed(C.queue(name), Path("results"), threads, native_bf16()),
+                           bf16=args.slow_bf16 or native_bf16())
     if a == "status":
         from .campaign_status import status
 

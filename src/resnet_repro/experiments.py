@@ -113,5 +113,11 @@ CAMPAIGNS: dict[str, list[tuple[str, str, int, dict]]] = {
         + [("paper", a, 0, _CPU_PAPER) for a in ("resnet56", "plain56")]
         + [("quarter", a, 0, {}) for a in ("resnet110", "plain110")]
         + [("quarter", "resnet110", s, {}) for s in (1, 2)]
+        # 9. fp32 runs, for a CPU without native bf16 (an AVX2-only host: autocast emulates bf16 there, many times
+        # slower than fp32, so the campaign trains none of the bf16 runs above on it): the `short` grid's missing nets
+        # (Table 6 and Fig. 6 at 1/16), then seeds 1 and 2 of the 1/16 degradation nets for the budget figure's
+        # spread. A CPU with native bf16 reaches them last.
+        + [("short", a, 0, {}) for a in ("resnet32", "resnet44", "plain44")]
+        + [("short", "plain56", 1, {})] + [("short", a, 2, {}) for a in DEGRADATION]
     ),
 }

@@ -54,6 +54,13 @@ def _lscpu() -> dict[str, str]:
     return {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in text.splitlines() if ":" in line)}
 
 
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (x86 AVX512_BF16 or AMX-BF16, Arm BF16). Without it, CPU autocast
+    emulates bf16, many times slower than fp32 (results/bench/*-no-native-bf16-layouts.csv)."""
+    flags = set((_cpuinfo().get("flags") or _cpuinfo().get("Features") or _lscpu().get("Flags", "")).split())
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
 def cpu_model() -> str:
     return _cpuinfo().get("model name") or _lscpu().get("Model name") or platform.processor() or "unknown"
 
@@ -116,7 +123,10 @@ def device_info(dev: torch.device) -> tuple[str, str, float, str]:
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
         return (name, slug, *gpu_peak(name))
     n = os.cpu_count() or 1
-    slug = re.sub(r"[^a-z0-9_]+", "-", f"cpu-{platform.machine()}-{n}cores".lower()).strip("-")
+    # The 2-core hosts this project meets differ most in bf16 (native on AVX-512 BF16/AMX, emulated on AVX2): their
+    # measurements go to separate files.
+    kind = "" if native_bf16() else "-no-native-bf16"
+    slug = re.sub(r"[^a-z0-9_]+", "-", f"cpu-{platform.machine()}-{n}cores{kind}".lower()).strip("-")
     return (name, slug, *cpu_peak())
 
 

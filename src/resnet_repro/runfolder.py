@@ -263,25 +263,33 @@ def session_devices(run: Path) -> list[str]:
     return list(dict.fromkeys(json.loads(x).get("device", "unrecorded") for x in lines if x.strip()))
 
 
-def seconds_per_iteration(run: Path, threads: int | None = None) -> float | None:
+def seconds_per_iteration(run: Path, threads: int | None = None, native_bf16: bool | None = None) -> float | None:
     """The median time per iteration over a run's evaluation intervals (from metrics.csv's elapsed_s): the speed
     the run trained at, which an interval spanning a pause or a restart does not move (None without two rows).
-    With `threads`, only the intervals trained by sessions with that many torch threads (sessions.jsonl)."""
+    With `threads`, only the intervals trained by sessions with that many torch threads (sessions.jsonl); with
+    `native_bf16`, only those of CPU sessions on a host with (True) or without (False) native bf16, which train at
+    different speeds in fp32 too. Sessions from before that was recorded (2026-12-07) count as native: the CPU hosts
+    measured until then (results/bench) had AVX-512."""
     m = Path(run) / "metrics.csv"
     rows = list(csv.DictReader(open(m))) if m.is_file() else []
     sessions = []
-    if threads is not None and (Path(run) / "sessions.jsonl").is_file():
+    if (threads is not None or native_bf16 is not None) and (Path(run) / "sessions.jsonl").is_file():
         lines = (Path(run) / "sessions.jsonl").read_text().splitlines()
         # In the order they ran: a session cuts metrics.csv back to its from_iteration (a restart from 0 after a
         # lost checkpoint rewrites it all), so the latest session that started at or before an interval wrote it.
-        sessions = [(d.get("from_iteration", 0), d.get("torch_threads")) for d in map(json.loads, filter(str.strip, lines))]
+        sessions = [(d.get("from_iteration", 0), (d.get("torch_threads"), d.get("native_bf16", True)))
+                    for d in map(json.loads, filter(str.strip, lines))]
 
-    def trained_with(it: float):  # the threads of the latest session that started at or before iteration `it`
-        return next((t for start, t in reversed(sessions) if start <= it), None)
+    def trained_with(it: float):  # (threads, native bf16) of the latest session that started at or before `it`
+        return next((t for start, t in reversed(sessions) if start <= it), (None, None))
+
+    def counted(it: float) -> bool:
+        t, native = trained_with(it)
+        return (threads is None or t == threads) and (native_bf16 is None or native == native_bf16)
 
     steps = sorted((float(b["elapsed_s"]) - float(a["elapsed_s"])) / (float(b["iteration"]) - float(a["iteration"]))
                    for a, b in zip(rows, rows[1:])
                    if a.get("elapsed_s") and b.get("elapsed_s") and float(b["iteration"]) > float(a["iteration"])
                    and float(b["elapsed_s"]) > float(a["elapsed_s"])
-                   and (threads is None or trained_with(float(a["iteration"])) == threads))
+                   and counted(float(a["iteration"])))
     return steps[len(steps) // 2] if steps else None

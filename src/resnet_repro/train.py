@@ -38,7 +38,7 @@ from . import data as D
 from . import imagenet as IN
 from .config import FULL_SCALE_PRESETS, PRESETS, TrainConfig
 from .data import CIFARDataModule
-from .hardware import device_name
+from .hardware import device_name, native_bf16
 from .hooks import make_gradflow_callback
 from .models import build_model, count_params, parse_arch
 from .runfolder import (
@@ -311,11 +311,16 @@ def _train_locked(cfg: TrainConfig, rd: Path, arrays, progress, stop_after) -> d
         print(f"[resume] {rd} from iteration {resume_step}", flush=True)
     if rank_zero:
         kind = device_kind(cfg)
+        # A CPU without native bf16 trains bf16 runs at a fraction of its fp32 speed: the session says which it was.
+        cpu_bf16 = dict(native_bf16=native_bf16()) if kind == "cpu" else {}
+        if kind == "cpu" and cfg.precision == "bf16-mixed" and not cpu_bf16["native_bf16"]:
+            print("[warn] this CPU has no native bf16 (AVX512_BF16 or AMX-BF16): autocast emulates it, so this bf16 "
+                  "run trains several times slower than it would in fp32 (--precision 32-true)", flush=True)
         with open(rd / "sessions.jsonl", "a") as fh:  # one line per training session of this run
             fh.write(json.dumps(dict(started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), commit=commit,
                                      from_iteration=resume_step or 0, host=platform.node(),
                                      torch_threads=torch.get_num_threads(), precision=cfg.precision,
-                                     device_kind=kind, device=device_name(torch.device(kind)))) + "\n")
+                                     device_kind=kind, device=device_name(torch.device(kind)), **cpu_bf16)) + "\n")
 
     L.seed_everything(cfg.seed, workers=False, verbose=False)
     module = LitResNet(cfg.to_dict())

@@ -1,0 +1,102 @@
+"""The campaign's scheduling on the host it finds: a deadline (the end of a session) and a CPU without native bf16."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from resnet_repro import campaign as C
+from resnet_repro import campaign_status as CS
+from resnet_repro.experiments import CAMPAIGNS
+
+FAST = {"max_steps": 2, "eval_every": 1, "milestones": (1,), "batch_size": 32, "test_subset": 200}
+
+
+@pytest.fixture
+def toy(monkeypatch, tmp_path):
+    """A campaign folder in tmp_path with a two-run queue, one of them finished; nothing here trains."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(CAMPAIGNS, "toy", [("smoke", "resnet20", 0, FAST), ("smoke", "plain20", 0, FAST)])
+    done = tmp_path / "results" / "smoke" / "runs" / "plain20" / "seed0"
+    done.mkdir(parents=True)
+    (done / "final.json").write_text("{}")
+    return tmp_path
+
+
+def test_with_a_deadline_a_worker_starts_the_first_run_that_finishes_before_it():
+    a, b, c = C.Job("quarter", "resnet56", 0), C.Job("quarter", "resnet20", 2), C.Job("quarter", "plain20", 2)
+    need = {a: 7000.0, b: 2400.0, c: None}.get
+    assert C.pick([a, b, c], now=0.0, until=3000.0, need_s=need) == b  # a would not finish: b goes first
+    assert C.pick([a, b, c], now=0.0, until=None, need_s=need) == a  # no deadline: queue order
+    assert C.pick([a, c], now=0.0, until=3000.0, need_s=need) == a  # none fits (or is known): the first, it checkpoints
+    assert C.pick([b, a], now=1000.0, until=3000.0, need_s=need) == b  # b no longer fits either: the first again
+
+
+def test_the_time_a_run_needs_is_its_training_left_plus_its_analysis(tmp_path):
+    jobs = [C.Job("quarter", "resnet20", 0), C.Job("quarter", "resnet56", 0), C.Job("quarter", "plain20", 0)]
+    rd = jobs[0].run_dir(tmp_path)
+    rd.mkdir(parents=True)
+    (rd / "config.json").write_text(json.dumps(dict(precision="bf16-mixed")))
+    (rd / "metrics.csv").write_text("iteration,elapsed_s\n400,100.0\n800,200.0\n")  # 0.25 s/it, 800 of 16,000 done
+    need = CS.seconds_needed(jobs, tmp_path, threads=None)
+    assert need(jobs[0]) == pytest.approx((16_000 - 800) * 0.25 + CS.ANALYSIS_S)
+    scaled = CS.estimate(jobs[1], {("resnet20", "bf16-mixed"): 0.25}, "bf16-mixed", jobs)
+    assert need(jobs[1]) == pytest.approx(16_000 * scaled + CS.ANALYSIS_S + CS.LANDSCAPE_S)  # seed 0 of 56: landscape
+    done = jobs[2].run_dir(tmp_path)
+    done.mkdir(parents=True)
+    (done / "final.json").write_text("{}")
+    (done / "checkpoints").mkdir()
+    (done / "checkpoints" / "final.ckpt").write_bytes(b"")
+    assert need(jobs[2]) == CS.ANALYSIS_S  # trained: only its analysis is left
+
+
+def test_a_deadline_is_a_time_of_day_or_minutes_from_now():
+    now = time.mktime((2026, 12, 7, 1, 30, 0, 0, 0, -1))
+    assert CS.parse_until("02:10", now) == now + 40 * 60
+    assert CS.parse_until("01:00", now) == now + 23.5 * 3600  # passed today: tomorrow's
+    assert CS.parse_until("+90", now) == now + 90 * 60
+    with pytest.raises(ValueError, match="HH:MM"):
+        CS.parse_until("2h", now)
+
+
+def test_the_campaign_stops_at_its_deadline(toy, capsys):
+    assert C.supervise("toy", workers=1, threads=1, data_dir=None, poll_s=0.1, until=time.time() - 1,
+                       need_s=lambda j: 1.0) == 0
+    assert "stopping on the deadline" in capsys.readouterr().out  # the supervisor's stdout is campaign.log
+    assert not (toy / "results" / "smoke" / "runs" / "resnet20").exists()  # nothing was started
+    assert json.loads((toy / ".campaign" / "state.json").read_text())["ended_at"]
+
+
+def test_a_cpu_without_native_bf16_trains_the_fp32_runs_only(toy, monkeypatch, capsys):
+    """bf16 autocast is emulated on an AVX2-only CPU (about 12x slower than fp32): the campaign leaves those runs."""
+    monkeypatch.setitem(CAMPAIGNS, "toy", [("smoke", "resnet20", 0, {**FAST, "precision": "bf16-mixed"}),
+                                           ("smoke", "plain20", 0, FAST)])  # plain20: already finished (fixture)
+    assert C.queue("toy")[0].precision == "bf16-mixed" and C.queue("toy")[1].precision == "32-true"
+    assert C.supervise("toy", workers=1, threads=1, data_dir=None, poll_s=0.1, bf16=False) == 0
+    out = capsys.readouterr().out
+    assert "no native bf16" in out and "nothing left to start" in out
+    assert not (toy / "results" / "smoke" / "runs" / "resnet20").exists()
+
+
+@pytest.mark.parametrize("flags,native", [("fpu avx avx2 fma", False), ("avx2 avx512f avx512_bf16", True),
+                                          ("avx512f amx_bf16 amx_tile", True), ("fp asimd bf16", True)])
+def test_native_bf16_reads_the_cpu_flags(monkeypatch, flags, native):
+    from resnet_repro import hardware
+
+    monkeypatch.setattr(hardware, "_cpuinfo", lambda: {"flags": flags})
+    assert hardware.native_bf16() is native
+
+
+def test_status_says_which_runs_this_cpu_leaves(toy, monkeypatch, capsys):
+    from resnet_repro import hardware
+
+    monkeypatch.setitem(CAMPAIGNS, "toy", [("smoke", "resnet20", 0, {**FAST, "precision": "bf16-mixed"}),
+                                           ("smoke", "resnet20", 1, FAST)])
+    for native in (False, True):
+        monkeypatch.setattr(hardware, "native_bf16", lambda: native)
+        assert CS.status("toy", results=toy / "results") == 0
+        lines = {ln.split()[0]: ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("  ")}
+        assert ("not on this CPU" in lines["smoke/resnet20/seed0"]) is not native
+        assert "not on this CPU" not in lines["smoke/resnet20/seed1"]  # fp32
