@@ -116,8 +116,9 @@ CAMPAIGNS: dict[str, list[tuple[str, str, int, dict]]] = {
         # 9. fp32 runs, for a CPU without native bf16 (an AVX2-only host: autocast emulates bf16 there, many times
         # slower than fp32, so the campaign trains none of the bf16 runs above on it): a third seed of the 1/16
         # degradation nets and plain-56's second, for the budget figure's spread, and the `short` grid's missing nets
-        # (Table 6 and Fig. 6 at 1/16); the shortest first, as above (on the AVX2 host about 35 min for a 20-layer
-        # net, 100 for a 56-layer one). A CPU with native bf16 reaches them last.
+        # (Table 6 and Fig. 6 at 1/16); the shortest first, as above (on the AVX2 host ResNet-20 took 32 min of
+        # training and 2 of analysis; a 56-layer net, scaled by FLOPs, about 85 min). A CPU with native bf16 reaches
+        # them last.
         + [("short", a, 2, {}) for a in ("resnet20", "plain20")]
         + [("short", a, 0, {}) for a in ("resnet32", "resnet44", "plain44")]
         + [("short", "plain56", 1, {})] + [("short", a, 2, {}) for a in ("resnet56", "plain56")]
