@@ -63,7 +63,7 @@ def test_a_deadline_is_a_time_of_day_or_minutes_from_now():
 
 def test_the_campaign_stops_at_its_deadline(toy, capsys):
     assert C.supervise("toy", workers=1, threads=1, data_dir=None, poll_s=0.1, until=time.time() - 1,
-                       need_s=lambda j: 1.0) == 0
+                       needs=lambda: (lambda j: 1.0)) == 0
     assert "stopping on the deadline" in capsys.readouterr().out  # the supervisor's stdout is campaign.log
     assert not (toy / "results" / "smoke" / "runs" / "resnet20").exists()  # nothing was started
     assert json.loads((toy / ".campaign" / "state.json").read_text())["ended_at"]

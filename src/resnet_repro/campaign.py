@@ -215,10 +215,11 @@ def pick(todo: list[Job], now: float, until: float | None, need_s) -> Job:
 
 
 def supervise(name: str, workers: int, threads: int, data_dir: str | None, results: Path = Path("results"),
-              poll_s: float = 5.0, imagenet_dir: str | None = None, until: float | None = None, need_s=None,
+              poll_s: float = 5.0, imagenet_dir: str | None = None, until: float | None = None, needs=None,
               bf16: bool = True) -> int:
     """Train the queue to its end (or until SIGTERM/SIGINT, or the time `until`); return 0. Runs in the foreground of
-    its process. need_s(job): the seconds a job still needs, analysis included (None: unknown), to meet `until`.
+    its process. needs(): at each choice under `until`, a need_s(job) giving the seconds a job still needs, analysis
+    included (None: unknown), from the speeds measured by then.
     bf16=False: train no bf16 run (this CPU emulates bf16); their analysis, in fp32, still runs."""
     jobs = queue(name)
     ncpu = os.cpu_count() or 1
@@ -265,7 +266,7 @@ def supervise(name: str, workers: int, threads: int, data_dir: str | None, resul
                     and (st := job_state(j, results)) not in ("done", "running")
                     and (bf16 or j.precision != "bf16-mixed" or st == "analysis")]
             if todo:
-                job = pick(todo, time.time(), until, need_s)
+                job = pick(todo, time.time(), until, needs() if until is not None else None)
                 st = job_state(job, results)
                 logfile = HOME / "logs" / (job.name.replace("/", "_") + ".log")
                 if st == "analysis":

@@ -78,15 +78,16 @@ ANALYSIS_S, LANDSCAPE_S = 10 * 60, 40 * 60
 
 
 def seconds_needed(jobs: list[Job], results: Path, threads: int | None, native_bf16: bool | None = None):
-    """need_s(job) for campaign.supervise's deadline: the estimated seconds of training left (this queue's measured
-    speeds at `threads` on a CPU of this kind, read afresh at each call) plus the analysis allowance; None where no
+    """need_s(job) for campaign.supervise's deadline: the estimated seconds of training left (this queue's speeds at
+    `threads` on a CPU of this kind, measured once when need_s is made) plus the analysis allowance; None where no
     speed is known."""
+    measured = seconds_per_iteration(jobs, results, threads, native_bf16)
 
     def need_s(job: Job) -> float | None:
         extra = (ANALYSIS_S if job.cifar else 0) + (LANDSCAPE_S if job.landscape else 0)
         if job_state(job, results) == "analysis":
             return extra
-        spi = estimate(job, seconds_per_iteration(jobs, results, threads, native_bf16), job.precision, jobs)
+        spi = estimate(job, measured, job.precision, jobs)
         return None if spi is None else (job.max_steps() - last_logged(job.run_dir(results))[0]) * spi + extra
 
     return need_s

@@ -351,11 +351,11 @@ def _campaign(args) -> int:
         from .campaign_status import seconds_needed
         from .hardware import native_bf16
 
-        name = args.name or "quarter"
+        name, here = args.name or "quarter", native_bf16()
         until = float(args.until) if args.until else None
         return C.supervise(name, workers, threads, args.data_dir, imagenet_dir=args.imagenet_dir, until=until,
-                           need_s=seconds_needed(C.queue(name), Path("results"), threads, native_bf16()),
-                           bf16=args.slow_bf16 or native_bf16())
+                           needs=lambda: seconds_needed(C.queue(name), Path("results"), threads, here),
+                           bf16=args.slow_bf16 or here)
     if a == "status":
         from .campaign_status import status
 
