@@ -13,7 +13,8 @@ import os
 import time
 from pathlib import Path
 
-from .campaign import HOME, Job, job_state, last_logged, layout, queue, read_state, running_pid
+from .campaign import HOME, Job, job_state, last_logged, layout, queue
+from .campaign_control import read_state, running_pid
 from .experiments import CAMPAIGNS
 
 def _fmt_s(s: float | None) -> str:

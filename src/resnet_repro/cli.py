@@ -337,7 +337,7 @@ def _campaign(args) -> int:
     import time
     from pathlib import Path
 
-    from . import campaign as C
+    from . import campaign as C, campaign_control as CC
 
     a = args.action
     workers, threads = C.layout(args.workers, args.threads, os.cpu_count() or 1)
@@ -345,7 +345,7 @@ def _campaign(args) -> int:
         from .campaign_status import parse_until
 
         until = parse_until(args.until, time.time()) if args.until else None
-        return C.start(args.name or "quarter", workers, threads, args.data_dir, args.imagenet_dir, until,
+        return CC.start(args.name or "quarter", workers, threads, args.data_dir, args.imagenet_dir, until,
                        args.slow_bf16)
     if a == "run":
         from .campaign_status import seconds_needed
@@ -361,9 +361,9 @@ def _campaign(args) -> int:
 
         return status(args.name)
     if a == "stop":
-        return C.stop()
+        return CC.stop()
     if a in ("pause", "resume"):
-        changed = C.pause(a == "pause")
+        changed = CC.pause(a == "pause")
         print(f"[campaign] {a + 'd' if changed else 'nothing to ' + a}")
         return 0
     if args.cmd and a != "hold":
@@ -372,7 +372,7 @@ def _campaign(args) -> int:
         cmd = args.cmd
         if not cmd:
             raise UserError("hold needs a command: campaign hold -- CMD ...")
-        return C.hold(cmd)
+        return CC.hold(cmd)
     if not args.run:
         raise UserError("post needs --run <run folder>")
     C.post_analysis(Path(args.run), args.data_dir)
