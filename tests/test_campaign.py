@@ -279,6 +279,13 @@ def test_session_devices_names_each_machine_a_run_trained_on_once_in_order_of_fi
     (tmp_path / "sessions.jsonl").write_text("".join(json.dumps(d) + "\n" for d in lines))
     assert session_devices(tmp_path) == ["unrecorded", "cpu (AMD EPYC, x86_64, 2 cores)",
                                          "cpu (Intel Xeon, x86_64, 2 cores)"]
+    # one model name, two hosts: a session on a CPU without native bf16 is named so, whether its line's device says
+    # it (hardware.device_name from 2026-12-07) or only its native_bf16 field does
+    with open(tmp_path / "sessions.jsonl", "a") as fh:
+        for dev in ("cpu (AMD EPYC, x86_64, 2 cores)", "cpu (AMD EPYC, x86_64, 2 cores, no native bf16)"):
+            fh.write(json.dumps(dict(from_iteration=1600, device=dev, native_bf16=False)) + "\n")
+    assert session_devices(tmp_path)[1:] == ["cpu (AMD EPYC, x86_64, 2 cores)", "cpu (Intel Xeon, x86_64, 2 cores)",
+                                             "cpu (AMD EPYC, x86_64, 2 cores, no native bf16)"]
 
 
 def test_a_stopped_campaigns_estimates_use_the_threads_it_would_start_with(tmp_path, monkeypatch, capsys):

@@ -6,6 +6,7 @@ import json
 import time
 
 import pytest
+import torch
 
 from resnet_repro import campaign as C
 from resnet_repro import campaign_status as CS
@@ -85,8 +86,11 @@ def test_a_cpu_without_native_bf16_trains_the_fp32_runs_only(toy, monkeypatch, c
 def test_native_bf16_reads_the_cpu_flags(monkeypatch, flags, native):
     from resnet_repro import hardware
 
-    monkeypatch.setattr(hardware, "_cpuinfo", lambda: {"flags": flags})
+    monkeypatch.setattr(hardware, "_cpuinfo", lambda: {"flags": flags, "model name": "AMD EPYC"})
     assert hardware.native_bf16() is native
+    # the device a run records says so: one CPU model name covers hosts with and without it
+    name = hardware.device_name(torch.device("cpu"))
+    assert name.startswith("cpu (AMD EPYC, ") and name.endswith("cores)" if native else "cores, no native bf16)")
 
 
 def test_status_says_which_runs_this_cpu_leaves(toy, monkeypatch, capsys):

@@ -72,3 +72,9 @@ def test_run_times_count_training_not_pauses(tmp_path):
     second.joinpath("final.json").write_text(json.dumps(dict(f, device="cpu (B)", session_devices=["cpu (A)", "cpu (B)"])))
     assert H.update_readme(readme, tmp_path / "results", tmp_path / "figures")
     assert "| `quarter` | resnet56 | 0 | cpu (A) + cpu (B) | bf16-mixed | 2 | 0.600 |" in readme.read_text()
+    # and where its sessions.jsonl says a session's CPU had no native bf16, the device column says so too
+    second.joinpath("sessions.jsonl").write_text("".join(json.dumps(d) + "\n" for d in (
+        dict(from_iteration=0, device="cpu (A)", native_bf16=True),
+        dict(from_iteration=300, device="cpu (B)", native_bf16=False))))
+    assert H.update_readme(readme, tmp_path / "results", tmp_path / "figures")
+    assert "| resnet56 | 0 | cpu (A) + cpu (B, no native bf16) | bf16-mixed |" in readme.read_text()

@@ -54,6 +54,9 @@ def _lscpu() -> dict[str, str]:
     return {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in text.splitlines() if ":" in line)}
 
 
+NO_NATIVE_BF16 = "no native bf16"  # how a CPU device without it is named (device_name, runfolder.session_devices)
+
+
 def native_bf16() -> bool:
     """Whether this CPU computes bf16 natively (x86 AVX512_BF16 or AMX-BF16, Arm BF16). Without it, CPU autocast
     emulates bf16: ResNet-20 trained 12x fewer images/s than in fp32 on a 2-core AVX2 AMD EPYC
@@ -111,10 +114,12 @@ def gpu_peak(name: str) -> tuple[float, str]:
 
 def device_name(dev: torch.device) -> str:
     """What run folders and measurements record as their device: the GPU's name, or the CPU's model, architecture
-    and core count (two CPU sessions on different models train at different speeds)."""
+    and core count, and "no native bf16" where it lacks that (two CPU sessions on different models train at
+    different speeds; a 2-core AMD EPYC with AVX-512 and one with AVX2 only share their model name)."""
     if dev.type == "cuda":
         return torch.cuda.get_device_name(dev)
-    return f"cpu ({cpu_model()}, {platform.machine()}, {os.cpu_count() or 1} cores)"
+    kind = "" if native_bf16() else f", {NO_NATIVE_BF16}"  # one CPU model name covers hosts with and without it
+    return f"cpu ({cpu_model()}, {platform.machine()}, {os.cpu_count() or 1} cores{kind})"
 
 
 def device_info(dev: torch.device) -> tuple[str, str, float, str]:

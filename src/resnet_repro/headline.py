@@ -19,7 +19,7 @@ from .experiments import CIFAR_NETS, IMAGENET_NETS
 from .paper import FINAL_REPRO, FINAL_REPRO_N, FINAL_REPRO_NOTE, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE6
 from .models import arch_order
 from .paths import preset_dir, runs_root
-from .runfolder import seconds_per_iteration
+from .runfolder import seconds_per_iteration, session_devices
 from .studies import degradation as DG
 from .wording import data_text, devices_text, scale_text
 
@@ -124,7 +124,10 @@ def runtime_table(results: str | Path = "results") -> str:
                 continue
             f = json.loads((rd / "final.json").read_text())
             spi = seconds_per_iteration(rd)
-            dev = " + ".join(f.get("session_devices") or [f["device"]])  # a run resumed on another machine: both
+            # A run resumed on another machine names both; from sessions.jsonl where final.json lists them, which
+            # marks the sessions on a CPU without native bf16 that trained before device names said so.
+            listed = f.get("session_devices")
+            dev = " + ".join((session_devices(rd) if listed else None) or listed or [f["device"]])
             rows.append(f"| `{preset}` | {f['arch']} | {f['seed']} | {dev} | {f.get('precision') or '–'} | "
                         f"{f.get('torch_threads') or '–'} | "
                         + (f"{spi:.3f} | {_hm(spi * f['iterations'])} | " if spi else "– | – | ")

@@ -32,7 +32,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from . import data as D
 from .config import TrainConfig
-from .hardware import device_name
+from .hardware import NO_NATIVE_BF16, device_name
 from .models import ResNet, build_model, parse_arch
 from .paths import has_final_weights, run_path, runs_root
 from .weights import final_state
@@ -257,10 +257,20 @@ def data_key(run: Path, data_dir: str | None = None) -> str | None:
 
 def session_devices(run: Path) -> list[str]:
     """The devices the run's training sessions ran on (sessions.jsonl), in order of first use: a run resumed on
-    another machine trained at two speeds. Sessions from before the device was recorded count as "unrecorded"."""
+    another machine trained at two speeds. Sessions from before the device was recorded count as "unrecorded"; a CPU
+    without native bf16 is marked so (hardware.device_name)."""
     f = Path(run) / "sessions.jsonl"
     lines = f.read_text().splitlines() if f.is_file() else []
-    return list(dict.fromkeys(json.loads(x).get("device", "unrecorded") for x in lines if x.strip()))
+    return list(dict.fromkeys(_session_device(json.loads(x)) for x in lines if x.strip()))
+
+
+def _session_device(session: dict) -> str:
+    """A session's device, marked "no native bf16" where its line says so and the name does not (sessions from
+    before hardware.device_name named it)."""
+    dev = session.get("device", "unrecorded")
+    if session.get("native_bf16") is False and NO_NATIVE_BF16 not in dev and dev.endswith(")"):
+        dev = f"{dev[:-1]}, {NO_NATIVE_BF16})"
+    return dev
 
 
 def seconds_per_iteration(run: Path, threads: int | None = None, native_bf16: bool | None = None) -> float | None:
