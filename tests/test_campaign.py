@@ -288,6 +288,20 @@ def test_session_devices_names_each_machine_a_run_trained_on_once_in_order_of_fi
                                              "cpu (AMD EPYC, x86_64, 2 cores, no native bf16)"]
 
 
+def test_a_runs_collected_device_is_its_last_sessions_marked_where_that_had_no_native_bf16(tmp_path):
+    from resnet_repro.runfolder import final_device
+
+    final = {"device": "cpu (AMD EPYC, x86_64, 2 cores)"}
+    assert final_device(tmp_path, final) == final["device"]  # no sessions.jsonl: final.json's, as it is
+    marked = "cpu (AMD EPYC, x86_64, 2 cores, no native bf16)"
+    for native, want in ((True, final["device"]), (False, marked), (True, final["device"])):
+        with open(tmp_path / "sessions.jsonl", "a") as fh:
+            fh.write(json.dumps(dict(device=final["device"], native_bf16=native)) + "\n")
+        assert final_device(tmp_path, final) == want
+    assert final_device(tmp_path, {"device": marked}) == marked  # named so already: not twice
+    assert final_device(tmp_path, {}) is None
+
+
 def test_a_stopped_campaigns_estimates_use_the_threads_it_would_start_with(tmp_path, monkeypatch, capsys):
     """Stopped, campaign-status estimates at the default layout's threads (one worker on all cores), not from an
     interval trained with fewer threads."""

@@ -23,6 +23,7 @@ from .config import preset_family
 from .experiments import GRIDS, grid_runs
 from .models import arch_order
 from .paths import preset_dir, runs_root
+from .runfolder import final_device
 from .studies.common import RunSet
 from .wording import data_text, devices_text, scale_text
 
@@ -88,7 +89,7 @@ def collect(preset: str, results: str | Path = "results") -> dict[str, pd.DataFr
     curves, partial = read_curves(runs_root(results, preset))
     columns = IMAGENET_RUN_COLUMNS if preset_family(preset) == "imagenet" else RUN_COLUMNS
     rs = RunSet.of(preset, runs_root(results, preset), pd.DataFrame())
-    runs = pd.DataFrame([{c: f.get(c) for c in columns} | {"diverged": diverged(rd)}
+    runs = pd.DataFrame([{c: f.get(c) for c in columns} | {"diverged": diverged(rd), "device": final_device(rd, f)}
                          for f, rd in zip(rs.finals, rs.dirs)], columns=columns)
     if len(runs):
         runs = runs.iloc[sorted(range(len(runs)), key=lambda i: (arch_order(runs.arch.iloc[i]),

@@ -264,6 +264,15 @@ def session_devices(run: Path) -> list[str]:
     return list(dict.fromkeys(_session_device(json.loads(x)) for x in lines if x.strip()))
 
 
+def final_device(run: Path, final: dict) -> str | None:
+    """final.json's device (its last session's), marked "no native bf16" where that session's line says so and the
+    name does not (runs trained before hardware.device_name named it): what collect records as a run's device."""
+    f = Path(run) / "sessions.jsonl"
+    lines = [x for x in (f.read_text().splitlines() if f.is_file() else []) if x.strip()]
+    dev = final.get("device")
+    return _session_device(dict(json.loads(lines[-1]), device=dev)) if lines and isinstance(dev, str) else dev
+
+
 def _session_device(session: dict) -> str:
     """A session's device, marked "no native bf16" where its line says so and the name does not (sessions from
     before hardware.device_name named it)."""
