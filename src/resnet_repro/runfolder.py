@@ -259,18 +259,20 @@ def session_devices(run: Path) -> list[str]:
     """The devices the run's training sessions ran on (sessions.jsonl), in order of first use: a run resumed on
     another machine trained at two speeds. Sessions from before the device was recorded count as "unrecorded"; a CPU
     without native bf16 is marked so (hardware.device_name)."""
+    return list(dict.fromkeys(map(_session_device, read_sessions(run))))
+
+
+def read_sessions(run: Path) -> list[dict]:
+    """The run's sessions.jsonl, one dict per training session in the order they ran ([] without the file)."""
     f = Path(run) / "sessions.jsonl"
-    lines = f.read_text().splitlines() if f.is_file() else []
-    return list(dict.fromkeys(_session_device(json.loads(x)) for x in lines if x.strip()))
+    return [json.loads(x) for x in (f.read_text().splitlines() if f.is_file() else []) if x.strip()]
 
 
 def final_device(run: Path, final: dict) -> str | None:
     """final.json's device (its last session's), marked "no native bf16" where that session's line says so and the
     name does not (runs trained before hardware.device_name named it): what collect records as a run's device."""
-    f = Path(run) / "sessions.jsonl"
-    lines = [x for x in (f.read_text().splitlines() if f.is_file() else []) if x.strip()]
-    dev = final.get("device")
-    return _session_device(dict(json.loads(lines[-1]), device=dev)) if lines and isinstance(dev, str) else dev
+    sessions, dev = read_sessions(run), final.get("device")
+    return _session_device(dict(sessions[-1], device=dev)) if sessions and isinstance(dev, str) else dev
 
 
 def _session_device(session: dict) -> str:
@@ -292,12 +294,11 @@ def seconds_per_iteration(run: Path, threads: int | None = None, native_bf16: bo
     m = Path(run) / "metrics.csv"
     rows = list(csv.DictReader(open(m))) if m.is_file() else []
     sessions = []
-    if (threads is not None or native_bf16 is not None) and (Path(run) / "sessions.jsonl").is_file():
-        lines = (Path(run) / "sessions.jsonl").read_text().splitlines()
+    if threads is not None or native_bf16 is not None:
         # In the order they ran: a session cuts metrics.csv back to its from_iteration (a restart from 0 after a
         # lost checkpoint rewrites it all), so the latest session that started at or before an interval wrote it.
         sessions = [(d.get("from_iteration", 0), (d.get("torch_threads"), d.get("native_bf16", True)))
-                    for d in map(json.loads, filter(str.strip, lines))]
+                    for d in read_sessions(run)]
 
     def trained_with(it: float):  # (threads, native bf16) of the latest session that started at or before `it`
         return next((t for start, t in reversed(sessions) if start <= it), (None, None))
