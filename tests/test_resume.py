@@ -2,8 +2,9 @@
 
 A training process is killed with SIGKILL after its second checkpoint and rerun: it resumes from that checkpoint
 and ends bit-identical to an uninterrupted run. A kill in the middle of a checkpoint write leaves the previous
-checkpoint usable. Two processes on one run folder: the second exits 2 naming the holder's pid. Settings that
-cannot train are refused before anything is written.
+checkpoint usable; a folder whose checkpoint was lost starts over with one session. Two processes on one run
+folder: the second exits 2 naming the holder's pid. Settings that cannot train are refused before anything is
+written.
 """
 
 from __future__ import annotations
@@ -97,6 +98,23 @@ def test_sigkill_after_the_second_checkpoint_resumes_bit_identical(uninterrupted
     wa = torch.load(rd / "checkpoints" / "final.ckpt", weights_only=False)["state_dict"]
     wb = torch.load(uninterrupted / "checkpoints" / "final.ckpt", weights_only=False)["state_dict"]
     assert all(torch.equal(wa[k], wb[k]) for k in wb)
+
+
+def test_a_folder_whose_checkpoint_was_lost_starts_over_with_one_session(uninterrupted, full_cifar_dir, tmp_path):
+    # A machine kept the run folder of an earlier start but not its checkpoints (a wiped disk between sessions):
+    # the rerun trains from iteration 0 and leaves no trace of the lost start in sessions.jsonl or metrics.csv.
+    rd = rundir(tmp_path)
+    rd.mkdir(parents=True)
+    (rd / "config.json").write_bytes((uninterrupted / "config.json").read_bytes())
+    lost = (uninterrupted / "metrics.csv").read_text().splitlines()[:4]
+    (rd / "metrics.csv").write_text("\n".join(lost[:1] + [line.replace(",", ",9", 1) for line in lost[1:]]) + "\n")
+    (rd / "sessions.jsonl").write_text(json.dumps(dict(from_iteration=0, host="lost")) + "\n")
+    r = subprocess.run(cmd(full_cifar_dir, tmp_path), env=env(), check=True, capture_output=True, text=True)
+    assert "[restart]" in r.stdout and "metrics.csv, sessions.jsonl" in r.stdout
+    sessions = [json.loads(s) for s in (rd / "sessions.jsonl").read_text().splitlines()]
+    assert [(s["from_iteration"], s["host"] == "lost") for s in sessions] == [(0, False)]
+    a, b = rows(rd), rows(uninterrupted)
+    assert [ra["test_err"] for ra in a] == [rb["test_err"] for rb in b] and len(a) == MAX_STEPS // 2
 
 
 SLOW_WRITER = """

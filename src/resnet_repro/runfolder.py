@@ -198,6 +198,20 @@ def check_existing(rd: Path, cfg: TrainConfig) -> str:
     return "resume" if (rd / "checkpoints" / "last.ckpt").is_file() else "new"
 
 
+# What training writes beside config.json before final.json: a folder that holds them but no last.ckpt lost its
+# checkpoint (a machine whose disk was wiped between sessions) and starts over.
+TRAINING_FILES = ("metrics.csv", "sessions.jsonl", "gradflow.csv")
+
+
+def clear_lost_start(rd: Path) -> list[str]:
+    """Delete the files of an earlier start whose checkpoint is gone, so that the restart's sessions.jsonl and
+    metrics.csv describe only the run that finishes; returns the names deleted."""
+    stale = [name for name in TRAINING_FILES if (rd / name).is_file()]
+    for name in stale:
+        (rd / name).unlink()
+    return stale
+
+
 # ----------------------------------------------------------------------------- finished runs, for the steps after training
 
 

@@ -46,6 +46,7 @@ from .runfolder import (
     ResumeCheckpoint,
     RunCSVLogger,
     check_existing,
+    clear_lost_start,
     lock_run,
     run_dir,
     session_devices,
@@ -309,6 +310,9 @@ def _train_locked(cfg: TrainConfig, rd: Path, arrays, progress, stop_after) -> d
     resume_step = torch.load(last, map_location="cpu", weights_only=False)["global_step"] if state == "resume" else None
     if state == "resume":
         print(f"[resume] {rd} from iteration {resume_step}", flush=True)
+    elif rank_zero and (stale := clear_lost_start(rd)):
+        print(f"[restart] {rd}: an earlier start left {', '.join(stale)} but no checkpoint; training from "
+              f"iteration 0", flush=True)
     if rank_zero:
         kind = device_kind(cfg)
         # A CPU without native bf16 trains bf16 runs at a fraction of its fp32 speed: the session says which it was.
