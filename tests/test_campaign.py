@@ -170,6 +170,20 @@ def test_an_unmeasured_imagenet_style_net_is_scaled_from_one_of_its_dataset():
     assert cifar == 0.14 * CS.step_cost(C.Job("quarter", "resnet56", 0)) / CS.step_cost(jobs[0])
 
 
+def test_this_hosts_speeds_come_first_where_they_cover_the_dataset():
+    """Two native-bf16 hosts trained the same nets 1.6x apart: a net unmeasured here takes a net measured here,
+    scaled by FLOPs, before its own speed on another host; an ImageNet-style net, with no net of its dataset measured
+    here, keeps the other hosts' estimate."""
+    jobs = [C.Job("quarter", "resnet32", 0), C.Job("quarter", "plain32", 0), C.Job("imagenette-cpu", "plain18", 0)]
+    anywhere = {("resnet32", "bf16-mixed"): 0.24, ("plain32", "bf16-mixed"): 0.25, ("plain18", "bf16-mixed"): 1.0}
+    here = {("resnet32", "bf16-mixed"): 0.15}
+    assert CS.estimate(jobs[0], anywhere, "bf16-mixed", jobs, here) == 0.15
+    scaled = 0.15 * CS.step_cost(jobs[1]) / CS.step_cost(jobs[0])
+    assert CS.estimate(jobs[1], anywhere, "bf16-mixed", jobs, here) == scaled
+    assert CS.estimate(jobs[1], anywhere, "bf16-mixed", jobs) == 0.25  # no measurement here: the other hosts'
+    assert CS.estimate(jobs[2], anywhere, "bf16-mixed", jobs, here) == 1.0
+
+
 def test_layout_defaults_to_one_worker_on_all_cores():
     from resnet_repro.campaign import layout
 
@@ -267,6 +281,13 @@ def test_speeds_count_only_the_intervals_trained_at_the_campaigns_threads(tmp_pa
         fh.write(json.dumps(dict(from_iteration=400 * 23, torch_threads=2, native_bf16=False)) + "\n")
     assert seconds_per_iteration(rd, threads=2, native_bf16=False) == 0.75
     assert seconds_per_iteration(rd, threads=2, native_bf16=True) == 0.25
+    # ... and each host its own: the device names the host (marked where it lacks native bf16)
+    lines = [json.loads(x) for x in (rd / "sessions.jsonl").read_text().splitlines()]
+    lines[-1]["device"], lines[-2]["device"] = "cpu (EPYC, x86_64, 2 cores)", "cpu (Xeon, x86_64, 2 cores)"
+    (rd / "sessions.jsonl").write_text("".join(json.dumps(d) + "\n" for d in lines))
+    assert seconds_per_iteration(rd, device="cpu (EPYC, x86_64, 2 cores, no native bf16)") == 0.75
+    assert seconds_per_iteration(rd, threads=2, device="cpu (Xeon, x86_64, 2 cores)") == 0.25
+    assert seconds_per_iteration(rd, device="cpu (EPYC, x86_64, 2 cores)") is None
 
 
 def test_session_devices_names_each_machine_a_run_trained_on_once_in_order_of_first_use(tmp_path):

@@ -2,7 +2,8 @@
 
 A run's speed is the median time per iteration over its evaluation intervals, so an interval that spanned a pause
 (`campaign hold` during tests) or a restart does not set it; a net with no run yet gets a measured net's speed,
-scaled by the ratio of their training FLOPs per step.
+scaled by the ratio of their training FLOPs per step. Speeds measured on this host come first: the campaign moves
+between hosts, and two of them with native bf16 trained the same net 1.6x apart.
 """
 
 from __future__ import annotations
@@ -24,20 +25,31 @@ def _fmt_s(s: float | None) -> str:
 
 
 def seconds_per_iteration(jobs: list[Job], results: Path, threads: int | None = None,
-                          native_bf16: bool | None = None) -> dict[tuple[str, str], float]:
+                          native_bf16: bool | None = None, device: str | None = None) -> dict[tuple[str, str], float]:
     """Measured s/iteration (evaluations included) per (arch, precision) from this queue's runs, finished or not:
     the median over each run's evaluation intervals, so a pause (`campaign hold`) or a restart does not count; with
     `threads`, only intervals trained with that many torch threads (the campaign's layout now), with `native_bf16`
-    only those on a CPU of that kind (this one's)."""
+    only those on a CPU of that kind (this one's), with `device` only those on that device."""
     from .runfolder import seconds_per_iteration as run_speed  # torch and Lightning: only when speeds are needed
 
     from_runs: dict[tuple[str, str], float] = {}
     for j in jobs:
         rd = j.run_dir(results)
         prec = json.loads((rd / "config.json").read_text()).get("precision") if (rd / "config.json").is_file() else None
-        if (spi := run_speed(rd, threads, native_bf16)) is not None:
+        if (spi := run_speed(rd, threads, native_bf16, device)) is not None:
             from_runs.setdefault((j.arch, prec), spi)
     return from_runs
+
+
+def measured_speeds(jobs: list[Job], results: Path, threads: int | None, native_bf16: bool | None) -> tuple[dict, dict]:
+    """(this CPU's speeds, the speeds of every CPU of its kind), for estimate: a campaign resumes on whichever host a
+    session gets, and two native-bf16 hosts have trained the same net 1.6x apart."""
+    import torch
+
+    from .hardware import device_name
+
+    here = seconds_per_iteration(jobs, results, threads, native_bf16, device_name(torch.device("cpu")))
+    return here, seconds_per_iteration(jobs, results, threads, native_bf16)
 
 
 def step_cost(job: Job) -> float:
@@ -55,20 +67,29 @@ def _step_cost(arch: str, preset: str) -> float:
     return float(forward_flops(arch, (3, size, size), c.num_classes)) * c.batch_size
 
 
-def estimate(job: Job, measured: dict, precision: str, jobs: list[Job] | None = None) -> float | None:
+def estimate(job: Job, measured: dict, precision: str, jobs: list[Job] | None = None,
+             here: dict | None = None) -> float | None:
     """s/iteration of a job: measured for its net, else a measured net's (same precision; a net of the same dataset
     first, as FLOPs translate poorly between 32-px CIFAR and 64-px ImageNet-style steps; then the same family of
-    nets) scaled by their training FLOPs per iteration."""
+    nets) scaled by their training FLOPs per iteration. `here` (this host's speeds) comes first where it has the net
+    or a net of the same dataset: FLOPs scale between nets better than one CPU's speed predicts another's."""
+    if here and (spi := _from(job, here, precision, jobs, same_data=True)) is not None:
+        return spi
+    return _from(job, measured, precision, jobs, same_data=False)
+
+
+def _from(job: Job, measured: dict, precision: str, jobs: list[Job] | None, same_data: bool) -> float | None:
     if (job.arch, precision) in measured:
         return measured[(job.arch, precision)]
     from .config import preset_family
     from .models import parse_arch
 
     first_job = {j.arch: j for j in reversed(jobs or [])}
-    refs = [(first_job[a], spi) for (a, prec), spi in measured.items() if prec == precision and a in first_job]
+    fam, data = parse_arch(job.arch).family, preset_family(job.preset)
+    refs = [(first_job[a], spi) for (a, prec), spi in measured.items() if prec == precision and a in first_job
+            and (not same_data or preset_family(first_job[a].preset) == data)]
     if not refs:
         return None
-    fam, data = parse_arch(job.arch).family, preset_family(job.preset)
     ref, spi = min(refs, key=lambda r: (preset_family(r[0].preset) != data, parse_arch(r[0].arch).family != fam))
     return spi * step_cost(job) / step_cost(ref)
 
@@ -82,13 +103,13 @@ def seconds_needed(jobs: list[Job], results: Path, threads: int | None, native_b
     """need_s(job) for campaign.supervise's deadline: the estimated seconds of training left (this queue's speeds at
     `threads` on a CPU of this kind, measured once when need_s is made) plus the analysis allowance; None where no
     speed is known."""
-    measured = seconds_per_iteration(jobs, results, threads, native_bf16)
+    here, measured = measured_speeds(jobs, results, threads, native_bf16)
 
     def need_s(job: Job) -> float | None:
         extra = (ANALYSIS_S if job.cifar else 0) + (LANDSCAPE_S if job.landscape else 0)
         if job_state(job, results) == "analysis":
             return extra
-        spi = estimate(job, measured, job.precision, jobs)
+        spi = estimate(job, measured, job.precision, jobs, here)
         return None if spi is None else (job.max_steps() - last_logged(job.run_dir(results))[0]) * spi + extra
 
     return need_s
@@ -122,7 +143,7 @@ def status(name: str | None = None, results: Path = Path("results")) -> int:
     from .hardware import native_bf16
 
     bf16_here = native_bf16()
-    measured = seconds_per_iteration(jobs, results, threads, bf16_here)  # this CPU's kind: AVX2 trains slower
+    here, measured = measured_speeds(jobs, results, threads, bf16_here)  # this CPU's kind: AVX2 trains slower
     total, unknown = 0.0, 0
     for j in jobs:
         rd = j.run_dir(results)
@@ -130,7 +151,7 @@ def status(name: str | None = None, results: Path = Path("results")) -> int:
         it = last_logged(rd)[0]
         n = j.max_steps()
         prec = j.precision
-        spi = estimate(j, measured, prec, jobs)
+        spi = estimate(j, measured, prec, jobs, here)
         left = None if spi is None else (n - it) * spi
         if s in ("done", "analysis"):
             line = "done" + (" (analysis to do)" if s == "analysis" else "")

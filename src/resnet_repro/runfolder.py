@@ -298,28 +298,32 @@ def _session_device(session: dict) -> str:
     return dev
 
 
-def seconds_per_iteration(run: Path, threads: int | None = None, native_bf16: bool | None = None) -> float | None:
+def seconds_per_iteration(run: Path, threads: int | None = None, native_bf16: bool | None = None,
+                          device: str | None = None) -> float | None:
     """The median time per iteration over a run's evaluation intervals (from metrics.csv's elapsed_s): the speed
     the run trained at, which an interval spanning a pause or a restart does not move (None without two rows).
     With `threads`, only the intervals trained by sessions with that many torch threads (sessions.jsonl); with
     `native_bf16`, only those of CPU sessions on a host with (True) or without (False) native bf16, which train at
     different speeds in fp32 too. Sessions from before that was recorded (2026-12-07) count as native: the CPU hosts
-    measured until then (results/bench) had AVX-512."""
+    measured until then (results/bench) had AVX-512. With `device`, only the intervals of sessions on that device
+    (as session_devices names it): hosts of one kind still differ, by 1.6x between two native-bf16 CPUs."""
     m = Path(run) / "metrics.csv"
     rows = list(csv.DictReader(open(m))) if m.is_file() else []
     sessions = []
-    if threads is not None or native_bf16 is not None:
+    if threads is not None or native_bf16 is not None or device is not None:
         # In the order they ran: a session cuts metrics.csv back to its from_iteration (a restart from 0 after a
         # lost checkpoint rewrites it all), so the latest session that started at or before an interval wrote it.
-        sessions = [(d.get("from_iteration", 0), (d.get("torch_threads"), d.get("native_bf16", True)))
+        sessions = [(d.get("from_iteration", 0),
+                     (d.get("torch_threads"), d.get("native_bf16", True), _session_device(d)))
                     for d in read_sessions(run)]
 
-    def trained_with(it: float):  # (threads, native bf16) of the latest session that started at or before `it`
-        return next((t for start, t in reversed(sessions) if start <= it), (None, None))
+    def trained_with(it: float):  # (threads, native bf16, device) of the latest session started at or before `it`
+        return next((t for start, t in reversed(sessions) if start <= it), (None, None, None))
 
     def counted(it: float) -> bool:
-        t, native = trained_with(it)
-        return (threads is None or t == threads) and (native_bf16 is None or native == native_bf16)
+        t, native, dev = trained_with(it)
+        return ((threads is None or t == threads) and (native_bf16 is None or native == native_bf16)
+                and (device is None or dev == device))
 
     steps = sorted((float(b["elapsed_s"]) - float(a["elapsed_s"])) / (float(b["iteration"]) - float(a["iteration"]))
                    for a, b in zip(rows, rows[1:])
