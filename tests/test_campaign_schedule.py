@@ -40,9 +40,11 @@ def test_the_time_a_run_needs_is_its_training_left_plus_its_analysis(tmp_path):
     rd = jobs[0].run_dir(tmp_path)
     rd.mkdir(parents=True)
     (rd / "config.json").write_text(json.dumps(dict(precision="bf16-mixed")))
-    (rd / "metrics.csv").write_text("iteration,elapsed_s\n400,100.0\n800,200.0\n")  # 0.25 s/it, 800 of 16,000 done
+    rows = CS.MIN_INTERVALS + 1  # 0.25 s/it over enough intervals to count, 2,400 of 16,000 done
+    (rd / "metrics.csv").write_text("iteration,elapsed_s\n" + "".join(f"{400 * i},{100.0 * i}\n"
+                                                                    for i in range(1, rows + 1)))
     need = CS.seconds_needed(jobs, tmp_path, threads=None)
-    assert need(jobs[0]) == pytest.approx((16_000 - 800) * 0.25 + CS.ANALYSIS_S)
+    assert need(jobs[0]) == pytest.approx((16_000 - 400 * rows) * 0.25 + CS.ANALYSIS_S)
     scaled = CS.estimate(jobs[1], {("resnet20", "bf16-mixed"): 0.25}, "bf16-mixed", jobs)
     assert need(jobs[1]) == pytest.approx(16_000 * scaled + CS.ANALYSIS_S + CS.LANDSCAPE_S)  # seed 0 of 56: landscape
     done = jobs[2].run_dir(tmp_path)

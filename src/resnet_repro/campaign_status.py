@@ -1,8 +1,8 @@
 """`make campaign-status`: each queued run of a campaign (done, iteration k of n, or waiting), its speed and an ETA.
 
-A run's speed is the median time per iteration over its evaluation intervals, so an interval that spanned a pause
-(`campaign hold` during tests) or a restart does not set it; a net with no run yet gets a measured net's speed,
-scaled by the ratio of their training FLOPs per step. Speeds measured on this host come first: the campaign moves
+A net's speed is the median time per iteration over its runs' evaluation intervals, so an interval that spanned a
+pause (`campaign hold` during tests) or a restart does not set it; a net with no run yet, or too few intervals, gets
+a measured kindred net's speed, scaled by the ratio of their training FLOPs per step. Speeds measured on this host come first: the campaign moves
 between hosts, and two of them with native bf16 trained the same net 1.6x apart.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -24,21 +25,27 @@ def _fmt_s(s: float | None) -> str:
     return f"{s / 3600:.1f} h" if s >= 5400 else f"{s / 60:.0f} min"
 
 
+# A net's speed counts once its runs have trained this many evaluation intervals (of the filters' kind): the first
+# few of a session are noisy (quarter ResNet-20 seed 2 read 0.25 s/it over its first 3, against 0.09 s/it once
+# trained on), and a net not yet measured over that many takes a measured net's speed scaled by FLOPs instead.
+MIN_INTERVALS = 5
+
+
 def seconds_per_iteration(jobs: list[Job], results: Path, threads: int | None = None,
                           native_bf16: bool | None = None, device: str | None = None) -> dict[tuple[str, str], float]:
     """Measured s/iteration (evaluations included) per (arch, precision) from this queue's runs, finished or not:
-    the median over each run's evaluation intervals, so a pause (`campaign hold`) or a restart does not count; with
-    `threads`, only intervals trained with that many torch threads (the campaign's layout now), with `native_bf16`
-    only those on a CPU of that kind (this one's), with `device` only those on that device."""
-    from .runfolder import seconds_per_iteration as run_speed  # torch and Lightning: only when speeds are needed
+    the median over the evaluation intervals of all its runs (at least MIN_INTERVALS), so a pause (`campaign hold`)
+    or a restart does not count, and a long run outweighs a just-started one; with `threads`, only intervals trained
+    with that many torch threads (the campaign's layout now), with `native_bf16` only those on a CPU of that kind
+    (this one's), with `device` only those on that device."""
+    from .runfolder import interval_speeds  # torch and Lightning: only when speeds are needed
 
-    from_runs: dict[tuple[str, str], float] = {}
+    pooled: dict[tuple[str, str], list[float]] = {}
     for j in jobs:
         rd = j.run_dir(results)
         prec = json.loads((rd / "config.json").read_text()).get("precision") if (rd / "config.json").is_file() else None
-        if (spi := run_speed(rd, threads, native_bf16, device)) is not None:
-            from_runs.setdefault((j.arch, prec), spi)
-    return from_runs
+        pooled.setdefault((j.arch, prec), []).extend(interval_speeds(rd, threads, native_bf16, device))
+    return {k: sorted(v)[len(v) // 2] for k, v in pooled.items() if len(v) >= MIN_INTERVALS}
 
 
 def measured_speeds(jobs: list[Job], results: Path, threads: int | None, native_bf16: bool | None) -> tuple[dict, dict]:
@@ -90,7 +97,12 @@ def _from(job: Job, measured: dict, precision: str, jobs: list[Job] | None, same
             and (not same_data or preset_family(first_job[a].preset) == data)]
     if not refs:
         return None
-    ref, spi = min(refs, key=lambda r: (preset_family(r[0].preset) != data, parse_arch(r[0].arch).family != fam))
+    # Among the closest kin, shortcuts or none alike (on the bf16 CPU a ResNet-32 step takes 1.3x a plain-32 one of
+    # the same FLOPs: the shortcut additions cost), then the nearest in FLOPs (a small net's step costs more per FLOP).
+    res = parse_arch(job.arch).residual
+    ref, spi = min(refs, key=lambda r: (preset_family(r[0].preset) != data, parse_arch(r[0].arch).family != fam,
+                                        parse_arch(r[0].arch).residual != res,
+                                        abs(math.log(step_cost(r[0]) / step_cost(job)))))
     return spi * step_cost(job) / step_cost(ref)
 
 

@@ -302,6 +302,14 @@ def seconds_per_iteration(run: Path, threads: int | None = None, native_bf16: bo
                           device: str | None = None) -> float | None:
     """The median time per iteration over a run's evaluation intervals (from metrics.csv's elapsed_s): the speed
     the run trained at, which an interval spanning a pause or a restart does not move (None without two rows).
+    The filters are interval_speeds'."""
+    steps = interval_speeds(run, threads, native_bf16, device)
+    return steps[len(steps) // 2] if steps else None
+
+
+def interval_speeds(run: Path, threads: int | None = None, native_bf16: bool | None = None,
+                    device: str | None = None) -> list[float]:
+    """The seconds per iteration of each of a run's evaluation intervals (metrics.csv's elapsed_s), sorted.
     With `threads`, only the intervals trained by sessions with that many torch threads (sessions.jsonl); with
     `native_bf16`, only those of CPU sessions on a host with (True) or without (False) native bf16, which train at
     different speeds in fp32 too. Sessions from before that was recorded (2026-12-07) count as native: the CPU hosts
@@ -330,4 +338,4 @@ def seconds_per_iteration(run: Path, threads: int | None = None, native_bf16: bo
                    if a.get("elapsed_s") and b.get("elapsed_s") and float(b["iteration"]) > float(a["iteration"])
                    and float(b["elapsed_s"]) > float(a["elapsed_s"])
                    and counted(float(a["iteration"])))
-    return steps[len(steps) // 2] if steps else None
+    return steps
