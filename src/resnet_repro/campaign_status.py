@@ -2,8 +2,8 @@
 
 A net's speed is the median time per iteration over its runs' evaluation intervals, so an interval that spanned a
 pause (`campaign hold` during tests) or a restart does not set it; a net with no run yet, or too few intervals, gets
-a measured kindred net's speed, scaled by the ratio of their training FLOPs per step. Speeds measured on this host come first: the campaign moves
-between hosts, and two of them with native bf16 trained the same net 1.6x apart.
+a measured kindred net's speed, scaled by the ratio of their training FLOPs per step. Speeds measured on this host
+come first: the campaign moves between hosts, and two of them with native bf16 trained the same net 1.6x apart.
 """
 
 from __future__ import annotations
@@ -78,8 +78,9 @@ def estimate(job: Job, measured: dict, precision: str, jobs: list[Job] | None = 
              here: dict | None = None) -> float | None:
     """s/iteration of a job: measured for its net, else a measured net's (same precision; a net of the same dataset
     first, as FLOPs translate poorly between 32-px CIFAR and 64-px ImageNet-style steps; then the same family of
-    nets) scaled by their training FLOPs per iteration. `here` (this host's speeds) comes first where it has the net
-    or a net of the same dataset: FLOPs scale between nets better than one CPU's speed predicts another's."""
+    nets, shortcuts alike, nearest in FLOPs) scaled by their training FLOPs per iteration. `here` (this host's
+    speeds) comes first where it has the net or a net of the same dataset: FLOPs scale between nets better than one
+    CPU's speed predicts another's."""
     if here and (spi := _from(job, here, precision, jobs, same_data=True)) is not None:
         return spi
     return _from(job, measured, precision, jobs, same_data=False)
