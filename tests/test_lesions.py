@@ -68,6 +68,11 @@ def test_lesion_verdict_counts_the_blocks_that_cost_under_a_point_and_compares_r
     assert "3 of 4 cost less than 1 point" in text
     assert "13.50 (ResNet-20, n=1), 0.65 (ResNet-56, n=1) points on average: falling with depth" in text
     assert "with one seed per net, a pattern to confirm, not yet a finding" in text  # issue 20: says its n
+    two = [dict(r, seed=1) for r in _lesion_rows("resnet20", [0.3, 0.1, 0.005])]
+    text = lesions.lesion_verdict(dict(lesion=pd.DataFrame(_lesion_rows("resnet20", [0.3, 0.1, 0.005]) + two
+                                                           + _lesion_rows("resnet56", [0.02]))))
+    assert "(ResNet-20, n=2)" in text and "with one seed of ResNet-56, a pattern to confirm" in text
+    assert "one seed per net" not in text
     t = pd.DataFrame(_lesion_rows("resnet20", [0.01]) + _lesion_rows("resnet56", [0.05]))
     assert "not monotone in depth" in lesions.lesion_verdict(dict(lesion=t))
     assert "ResNets by depth" not in lesions.lesion_verdict(dict(lesion=pd.DataFrame(_lesion_rows("resnet56", [0.1]))))

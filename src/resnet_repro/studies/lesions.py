@@ -131,12 +131,15 @@ def lesion_verdict(b: dict) -> str:
     if len(by_depth) > 1:
         depths = sorted(by_depth)
         falls = all(by_depth[a] > by_depth[b] for a, b in zip(depths, depths[1:]))
+        single = [f"ResNet-{k}" for k in depths if seeds_by_depth[k] < 2]
+        caveat = ("." if not single else " — with one seed per net, a pattern to confirm, not yet a finding."
+                  if len(single) == len(depths) else
+                  f" — with one seed of {' and '.join(single)}, a pattern to confirm, not yet a finding.")
         lines.append("- **ResNets by depth:** one removed block whose shapes match costs "
                      + ", ".join(f"{100 * by_depth[k]:.2f} (ResNet-{k}, n={seeds_by_depth[k]})" for k in depths)
                      + " points on average"
                      + (": falling with depth, as Veit et al. find for ResNet-110 (many blocks contribute little on "
-                        "their own)" + (" — with one seed per net, a pattern to confirm, not yet a finding."
-                                        if min(seeds_by_depth.values()) < 2 else ".") if falls else
+                        "their own)" + caveat if falls else
                         ": not monotone in depth."))
     for d in (56, 110):
         r, p = t[(t.arch == f"resnet{d}") & (t.block > 0)], t[(t.arch == f"plain{d}") & (t.block > 0)]
