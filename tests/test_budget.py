@@ -268,3 +268,24 @@ def test_the_full_schedule_gap_names_the_measured_precision_difference_and_the_u
     assert "plain-20" not in text  # only at 1/4
     assert "cost of the compression is not measured" in text
     assert "No net of the public reproduction" in B.gap_markdown(per_net[per_net.fraction < 1], check)
+
+
+def test_the_table6_order_names_each_step_of_depth_and_a_rise_beyond_the_noise():
+    """Three or more ResNet depths: each consecutive step is listed with its n and noise; a rise within the noise is
+    told apart from one beyond it; fewer than three depths give nothing (claim 2 covers two)."""
+    from resnet_repro import claims
+
+    def runs(errs):
+        return pd.DataFrame([dict(arch=a, seed=s, final_test_err=e, final_train_err=e, n_test=10_000)
+                             for a, es in errs.items() for s, e in enumerate(es)])
+
+    assert claims.ordering(runs({"resnet20": [0.14], "resnet56": [0.12]})) == ""
+    falls = claims.ordering(runs({"resnet20": [0.14], "resnet32": [0.12], "resnet56": [0.10]}))
+    assert "20→32 -2.00 (n=1→1, beyond the noise); 32→56 -2.00" in falls and "falls at every step" in falls
+    flat = claims.ordering(runs({"resnet20": [0.1377] * 3, "resnet44": [0.1241], "resnet56": [0.1266] * 3}))
+    assert "44→56 +0.25 (n=1→3, within the noise)" in flat
+    assert "**not monotone**: it does not fall from ResNet-44 to ResNet-56, within the noise, so no" in flat
+    worse = claims.ordering(runs({"resnet20": [0.14], "resnet32": [0.12], "resnet56": [0.16]}))
+    assert "; beyond the noise from ResNet-32 to ResNet-56." in worse
+    assert "Table 6 order" in claims.claims_text({"runs": runs({"resnet20": [0.14], "resnet32": [0.12],
+                                                                 "resnet56": [0.10]})})

@@ -1,7 +1,8 @@
 """The paper's CIFAR-10 claims, each stated with its numbers, its n, and whether it beats the seed spread.
 
 1. Degradation (Fig. 1): plain-56 trains worse than plain-20, through the whole run, not only at the end.
-2. Depth helps with shortcuts (Table 6): ResNet-56 below ResNet-20, ResNet-110 below ResNet-56 (test error).
+2. Depth helps with shortcuts (Table 6): ResNet-56 below ResNet-20, ResNet-110 below ResNet-56 (test error); and
+   the order of every ResNet depth run, step by step (stated in the report, not one of the budget's claims).
 3. Shortcuts fix the deep net: ResNet-56 below plain-56.
 4. Fig. 7: residual responses smaller than plain ones, and smaller for deeper ResNets.
 
@@ -177,6 +178,25 @@ def depth(runs: pd.DataFrame, wrong: pd.DataFrame | None = None) -> str:
     return "\n".join(lines)
 
 
+def ordering(runs: pd.DataFrame, wrong: pd.DataFrame | None = None) -> str:
+    """Table 6's ResNet column falls at every step of depth in the paper: each step between consecutive ResNet depths
+    run here, with its n and whether it beats the noise; empty with fewer than three depths (two are claim 2)."""
+    have = [d for d in (20, 32, 44, 56, 110, 1202) if not runs.empty and (runs.arch == f"resnet{d}").any()]
+    if len(have) < 3:
+        return ""
+    steps = [(s, d, compare(runs, f"resnet{d}", f"resnet{s}", wrong=wrong)) for s, d in zip(have, have[1:])]
+    text = "; ".join(f"{s}→{d} {100 * c['diff']:+.2f} (n={c['nb']}→{c['na']}, "
+                     f"{'within' if within_noise(c) else 'beyond'} the noise)" for s, d, c in steps)
+    rises = [f"ResNet-{s} to ResNet-{d}" for s, d, c in steps if c["diff"] >= 0]
+    clear = [f"ResNet-{s} to ResNet-{d}" for s, d, c in steps if c["diff"] >= 0 and not within_noise(c)]
+    verdict = ("it falls at every step, as in the paper's Table 6." if not rises else
+               f"**not monotone**: it does not fall from {' nor from '.join(rises)}"
+               + (f"; beyond the noise from {' and from '.join(clear)}." if clear else
+                  ", within the noise, so no contradiction of the paper either."))
+    return ("- **2. Table 6 order, every ResNet depth run:** change in test error per step of depth, in points (the "
+            f"noise: the seed spread where measured and the test-set noise, as above): {text}: {verdict}")
+
+
 def shortcuts(runs: pd.DataFrame, wrong: pd.DataFrame | None = None) -> str:
     c = compare(runs, "resnet56", "plain56", wrong=wrong)
     if c is None:
@@ -221,7 +241,8 @@ def claims_text(t: dict, preset: str | None = None) -> str:
         return PIPELINE_CHECK_TEXT
     runs, curves = t["runs"], t.get("curves", pd.DataFrame())
     wrong = t.get("test_wrong")
-    return "\n".join([degradation(runs, curves), depth(runs, wrong), shortcuts(runs, wrong)])
+    return "\n".join(x for x in [degradation(runs, curves), depth(runs, wrong), ordering(runs, wrong),
+                                  shortcuts(runs, wrong)] if x)
 
 
 CLAIMS = ["1. degradation: plain-56 trains worse than plain-20 through the whole run",
