@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .config import PIPELINE_CHECK_TEXT, is_pipeline_check
+from .models import CIFAR_DEPTHS
 from .wording import pct
 
 
@@ -181,7 +182,7 @@ def depth(runs: pd.DataFrame, wrong: pd.DataFrame | None = None) -> str:
 def ordering(runs: pd.DataFrame, wrong: pd.DataFrame | None = None) -> str:
     """Table 6's ResNet column falls at every step of depth in the paper: each step between consecutive ResNet depths
     run here, with its n and whether it beats the noise; empty with fewer than three depths (two are claim 2)."""
-    have = [d for d in (20, 32, 44, 56, 110, 1202) if not runs.empty and (runs.arch == f"resnet{d}").any()]
+    have = [d for d in CIFAR_DEPTHS if not runs.empty and (runs.arch == f"resnet{d}").any()]
     if len(have) < 3:
         return ""
     steps = [(s, d, compare(runs, f"resnet{d}", f"resnet{s}", wrong=wrong)) for s, d in zip(have, have[1:])]
@@ -226,7 +227,7 @@ def fig7(layer_std: pd.DataFrame, preset: str | None = None) -> str:
         lines.append(f"- **4. Fig. 7, {ra[len('resnet'):]} layers:** mean response std {r:.3f} (ResNet, n={n[ra]}) vs "
                      f"{p:.3f} (plain, n={n[pa]}): residual responses are "
                      f"{'**smaller**' if r < p else '**not smaller**'} (ratio {r / p:.2f}; {noise}).")
-    res = [(d, m[f"resnet{d}"]) for d in (20, 32, 44, 56, 110, 1202) if f"resnet{d}" in m]
+    res = [(d, m[f"resnet{d}"]) for d in CIFAR_DEPTHS if f"resnet{d}" in m]
     if len(res) >= 2:
         decreasing = all(a[1] > b[1] for a, b in zip(res, res[1:]))
         lines.append("- **4. Fig. 7, across ResNet depths:** mean std " + ", ".join(f"ResNet-{d} {v:.3f}" for d, v in res)
@@ -266,7 +267,7 @@ def fig7_pairs(archs) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """The Fig. 7 comparisons among `archs`: (ResNet vs plain at each depth with both, consecutive ResNet depths)."""
     have = set(archs)
     vs_plain = [(f"resnet{d}", f"plain{d}") for d in (20, 32, 44, 56, 110) if f"resnet{d}" in have and f"plain{d}" in have]
-    res = [f"resnet{d}" for d in (20, 32, 44, 56, 110, 1202) if f"resnet{d}" in have]
+    res = [f"resnet{d}" for d in CIFAR_DEPTHS if f"resnet{d}" in have]
     return vs_plain, list(zip(res, res[1:]))
 
 

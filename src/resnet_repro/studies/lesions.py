@@ -132,9 +132,8 @@ def lesion_verdict(b: dict) -> str:
         depths = sorted(by_depth)
         falls = all(by_depth[a] > by_depth[b] for a, b in zip(depths, depths[1:]))
         single = [f"ResNet-{k}" for k in depths if seeds_by_depth[k] < 2]
-        caveat = ("." if not single else " — with one seed per net, a pattern to confirm, not yet a finding."
-                  if len(single) == len(depths) else
-                  f" — with one seed of {' and '.join(single)}, a pattern to confirm, not yet a finding.")
+        which = "per net" if len(single) == len(depths) else "of " + " and ".join(single)
+        caveat = f" — with one seed {which}, a pattern to confirm, not yet a finding." if single else "."
         lines.append("- **ResNets by depth:** one removed block whose shapes match costs "
                      + ", ".join(f"{100 * by_depth[k]:.2f} (ResNet-{k}, n={seeds_by_depth[k]})" for k in depths)
                      + " points on average"
