@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .config import PIPELINE_CHECK_TEXT, is_pipeline_check
-from .models import CIFAR_DEPTHS
+from .models import CIFAR_DEPTHS, parse_arch
 from .wording import pct
 
 
@@ -266,7 +266,7 @@ def _finite_mean_std(ls: pd.DataFrame) -> pd.Series:
 def fig7_pairs(archs) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """The Fig. 7 comparisons among `archs`: (ResNet vs plain at each depth with both, consecutive ResNet depths)."""
     have = set(archs)
-    vs_plain = [(f"resnet{d}", f"plain{d}") for d in (20, 32, 44, 56, 110) if f"resnet{d}" in have and f"plain{d}" in have]
+    vs_plain = [(f"resnet{d}", f"plain{d}") for d in CIFAR_DEPTHS if f"resnet{d}" in have and f"plain{d}" in have]
     res = [f"resnet{d}" for d in CIFAR_DEPTHS if f"resnet{d}" in have]
     return vs_plain, list(zip(res, res[1:]))
 
@@ -304,23 +304,48 @@ def holds(t: dict) -> dict[str, tuple[bool | None, str]]:
 
 
 def _fig7_noise(ls: pd.DataFrame, pairs: list[tuple[str, str]]) -> str:
-    b = _fig7_beyond_spread(ls, pairs)
-    return (", seed spread unknown: a net has one seed" if b is None else
-            ", beyond the seed spread" if b else ", within the seed spread")
+    by_pair = _fig7_pair_spreads(ls, pairs)
+    kinds = set(by_pair.values())
+    if kinds == {None} or not kinds:
+        return ", seed spread unknown: a net has one seed"
+    if len(kinds) == 1:
+        return ", beyond the seed spread" if kinds == {True} else ", within the seed spread"
+    # Mixed: say which pair is which, as a verdict over all of them would hide the measured ones.
+    names = {v: [_pair_name(a, b) for (a, b), k in by_pair.items() if k is v] for v in (True, False, None)}
+    parts = [f"{what} at {', '.join(names[v])}" for v, what in
+             ((True, "beyond the seed spread"), (False, "within the seed spread"), (None, "one seed"))
+             if names[v]]
+    return ", " + "; ".join(parts)
 
 
-def _fig7_beyond_spread(ls: pd.DataFrame, pairs: list[tuple[str, str]]) -> bool | None:
-    """Fig. 7 (4a, 4b): is every pair's difference of mean response std larger than the seed spread (max - min over
+def _pair_name(a: str, b: str) -> str:
+    """A Fig. 7 pair as the notes name it: its depth (ResNet vs plain) or its step of depth (two ResNets)."""
+    da, db = parse_arch(a).depth, parse_arch(b).depth
+    return f"{da} layers" if da == db else f"{da}\u2192{db}"
+
+
+def _fig7_pair_spreads(ls: pd.DataFrame, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], bool | None]:
+    """Fig. 7 (4a, 4b), each pair: is its difference of mean response std larger than the seed spread (max - min over
     seeds of a net's mean std) of its two nets? None with fewer than two seeds of a net: the pooled std over 10,000
     test images has no sampling noise worth the name, so the seeds are the only noise measure."""
     if ls.empty or not pairs:
-        return None
+        return {}
     per_seed = ls.groupby(["arch", "seed"])["std"].mean().groupby("arch")
     spread = (per_seed.max() - per_seed.min()).where(per_seed.size() >= 2)
     mean = per_seed.mean()
-    if any(pd.isna(spread.get(x)) for pair in pairs for x in pair):
+    return {(a, b): None if pd.isna(spread.get(a)) or pd.isna(spread.get(b)) else
+            bool(abs(mean[a] - mean[b]) > max(spread[a], spread[b])) for a, b in pairs}
+
+
+def _fig7_beyond_spread(ls: pd.DataFrame, pairs: list[tuple[str, str]]) -> bool | None:
+    """Is every pair beyond its seed spread? False as soon as one measured pair is not (whatever the unmeasured ones
+    show), None while a pair is unmeasured and none has failed."""
+    by_pair = _fig7_pair_spreads(ls, pairs)
+    if not by_pair:
         return None
-    return all(abs(mean[a] - mean[b]) > max(spread[a], spread[b]) for a, b in pairs)
+    if False in by_pair.values():
+        return False
+    return None if None in by_pair.values() else True
 
 
 def beyond_noise(t: dict) -> dict[str, bool | None]:
