@@ -247,16 +247,20 @@ def test_fig7_is_beyond_the_noise_only_when_each_difference_beats_the_seed_sprea
     assert "one seed of a net, so the seed spread is not measured" in fig7(ls(one_seed))
     # some depths with seeds, some without (quarter at 1/4: 20 and 56 have 3, 32 and 44 one): each pair named, and a
     # measured pair within its spread decides "not beyond" whatever the unmeasured ones show
-    mixed = dict(noisy, resnet32=[0.60], plain32=[0.80], resnet56=[0.50, 0.52], plain56=[0.95, 0.97])
+    mixed = dict(noisy, resnet32=[0.60], plain32=[0.80], resnet44=[0.55], plain44=[0.85], resnet56=[0.50, 0.52],
+                 plain56=[0.95, 0.97])
     assert holds(dict(runs=runs, layer_std=ls(mixed)))[CLAIMS[4]] == (
-        True, "3 of 3 depths, beyond the seed spread at 56 layers; within the seed spread at 20 layers; "
-              "one seed at 32 layers")
+        True, "4 of 4 depths, beyond the seed spread at 56 layers; within the seed spread at 20 layers; "
+              "one seed at 32 and 44 layers")
     assert beyond_noise(dict(runs=runs, layer_std=ls(mixed)))[CLAIMS[4]] is False
     measured_beyond = dict(mixed, plain20=[0.90, 0.91])
     assert beyond_noise(dict(runs=runs, layer_std=ls(measured_beyond)))[CLAIMS[4]] is None
     # across ResNet depths, every step touches the one-seed ResNet-32: unknown as a whole
     assert holds(dict(runs=runs, layer_std=ls(measured_beyond)))[CLAIMS[5]] == (
-        True, "3 depths, seed spread unknown: a net has one seed")
+        True, "4 depths, seed spread unknown: a net has one seed")
+    steps = {"resnet20": [0.70, 0.72], "resnet56": [0.50, 0.52], "resnet110": [0.45]}
+    assert holds(dict(runs=runs, layer_std=ls(steps)))[CLAIMS[5]] == (
+        True, "3 depths, beyond the seed spread at 20\u219256; one seed at 56\u2192110")
 
 
 def test_the_full_schedule_gap_names_the_measured_precision_difference_and_the_unmeasured_rest():

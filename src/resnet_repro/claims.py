@@ -311,17 +311,15 @@ def _fig7_noise(ls: pd.DataFrame, pairs: list[tuple[str, str]]) -> str:
     if len(kinds) == 1:
         return ", beyond the seed spread" if kinds == {True} else ", within the seed spread"
     # Mixed: say which pair is which, as a verdict over all of them would hide the measured ones.
-    names = {v: [_pair_name(a, b) for (a, b), k in by_pair.items() if k is v] for v in (True, False, None)}
-    parts = [f"{what} at {', '.join(names[v])}" for v, what in
-             ((True, "beyond the seed spread"), (False, "within the seed spread"), (None, "one seed"))
-             if names[v]]
+    same_depth = all(parse_arch(a).depth == parse_arch(b).depth for a, b in by_pair)
+    parts = []
+    for v, what in ((True, "beyond the seed spread"), (False, "within the seed spread"), (None, "one seed")):
+        names = [str(parse_arch(a).depth) if same_depth else f"{parse_arch(a).depth}\u2192{parse_arch(b).depth}"
+                 for (a, b), k in by_pair.items() if k is v]
+        if names:
+            listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+            parts.append(f"{what} at {listed}" + (" layers" if same_depth else ""))
     return ", " + "; ".join(parts)
-
-
-def _pair_name(a: str, b: str) -> str:
-    """A Fig. 7 pair as the notes name it: its depth (ResNet vs plain) or its step of depth (two ResNets)."""
-    da, db = parse_arch(a).depth, parse_arch(b).depth
-    return f"{da} layers" if da == db else f"{da}\u2192{db}"
 
 
 def _fig7_pair_spreads(ls: pd.DataFrame, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], bool | None]:
