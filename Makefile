@@ -57,8 +57,8 @@ grid: setup ## train the grid of PRESET, CIFAR or ImageNet-style (finished runs 
 analyze: setup ## layer-response stds (Fig. 7) and the test images each finished run gets wrong; needs its final weights
 	$(RUN) analyze --preset $(PRESET) $(DATA_ARG)
 
-collect: setup ## run folders -> results/PRESET/*.csv
-	$(RUN) collect --preset $(PRESET)
+collect: setup ## run folders -> results/PRESET/*.csv (FINISHED_ONLY=1: unfinished runs left out of status.csv too)
+	$(RUN) collect --preset $(PRESET) $(if $(FINISHED_ONLY),--finished-only)
 
 figures: collect ## every study's figures (png, pdf) and tables (md, tex) into figures/PRESET/, from the CSVs
 	$(RUN) figures --preset $(PRESET)

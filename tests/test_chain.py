@@ -148,6 +148,12 @@ def test_collect_builds_the_tables(tmp_path):
     assert status.loc[("resnet56", 0)].status == "missing"
     assert status.loc[("resnet20", 0)].status == "done"
 
+    # FINISHED_ONLY=1, for committing while a campaign trains: the unfinished folder is as absent as from a clone
+    collect.collect("short", tmp_path, finished_only=True)
+    status = pd.read_csv(tmp_path / "short" / "status.csv").set_index(["arch", "seed"])
+    assert status.loc[("plain20", 0)].status == "missing" and status.loc[("plain20", 0)].iterations_logged == 0
+    assert status.loc[("resnet20", 0)].status == "done"
+
 
 def test_collect_on_nothing_writes_empty_tables(tmp_path):
     t = collect.collect("short", tmp_path)

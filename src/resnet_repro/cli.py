@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("collect", help="turn the run folders of a preset into results/<preset>/*.csv")
     _preset_arg(c)
+    c.add_argument("--finished-only", action="store_true",
+                   help="leave unfinished run folders out of status.csv, as a clone of the repository sees them "
+                        "(to commit results while a campaign trains)")
 
     f = sub.add_parser("figures", help="draw figures/<preset>/* and the Table 6 files from the CSVs")
     _preset_arg(f)
@@ -236,7 +239,7 @@ def _dispatch(args) -> int:
     if cmd == "collect":
         from .collect import collect
 
-        collect(args.preset, args.results)
+        collect(args.preset, args.results, finished_only=args.finished_only)
         return 0
     if cmd == "figures":
         from .figures import make_figures

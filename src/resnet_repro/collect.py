@@ -84,9 +84,13 @@ def status_table(preset: str, finals: list[dict], partial: list[tuple[str, int, 
     return pd.DataFrame(rows, columns=STATUS_COLUMNS)
 
 
-def collect(preset: str, results: str | Path = "results") -> dict[str, pd.DataFrame]:
+def collect(preset: str, results: str | Path = "results", finished_only: bool = False) -> dict[str, pd.DataFrame]:
+    """`finished_only` leaves the unfinished run folders out of status.csv too (they add no number either way), so
+    the tables read as a clone of the repository reads them: for committing results while a campaign trains, as an
+    unfinished folder is never committed."""
     out = preset_dir(results, preset)
     curves, partial = read_curves(runs_root(results, preset))
+    partial = [] if finished_only else partial
     columns = IMAGENET_RUN_COLUMNS if preset_family(preset) == "imagenet" else RUN_COLUMNS
     rs = RunSet.of(preset, runs_root(results, preset), pd.DataFrame())
     runs = pd.DataFrame([{c: f.get(c) for c in columns} | {"diverged": diverged(rd), "device": final_device(rd, f)}
