@@ -43,7 +43,7 @@ def test_the_time_a_run_needs_is_its_training_left_plus_its_analysis(tmp_path):
     rows = CS.MIN_INTERVALS + 1  # 0.25 s/it over enough intervals to count, 2,400 of 16,000 done
     (rd / "metrics.csv").write_text("iteration,elapsed_s\n" + "".join(f"{400 * i},{100.0 * i}\n"
                                                                     for i in range(1, rows + 1)))
-    need = CS.seconds_needed(jobs, tmp_path, threads=None)
+    need = CS.seconds_needed(jobs, tmp_path, threads=None, log=tmp_path / "no.log")  # no analysis logged yet
     assert need(jobs[0]) == pytest.approx((16_000 - 400 * rows) * 0.25 + CS.ANALYSIS_S)
     scaled = CS.estimate(jobs[1], {("resnet20", "bf16-mixed"): 0.25}, "bf16-mixed", jobs)
     assert need(jobs[1]) == pytest.approx(16_000 * scaled + CS.ANALYSIS_S + CS.LANDSCAPE_S)  # seed 0 of 56: landscape
@@ -53,6 +53,34 @@ def test_the_time_a_run_needs_is_its_training_left_plus_its_analysis(tmp_path):
     (done / "checkpoints").mkdir()
     (done / "checkpoints" / "final.ckpt").write_bytes(b"")
     assert need(jobs[2]) == CS.ANALYSIS_S  # trained: only its analysis is left
+
+
+def test_the_analysis_allowance_comes_from_the_logged_analyses_and_scales_to_an_unanalysed_net(tmp_path):
+    jobs = [C.Job("quarter", a, s) for a in ("resnet20", "resnet56", "resnet110", "plain56", "plain110") for s in (0, 2)]
+    log = tmp_path / "campaign.log"
+    log.write_text(
+        "2026-12-07 12:00:00 worker 0: analysis quarter/resnet56/seed2 ended with exit code 0 after 225s\n"
+        "2026-12-07 12:00:00 worker 0: analysis quarter/resnet56/seed0 ended with exit code 0 after 2200s\n"  # landscape
+        "2026-12-07 12:00:00 worker 0: analysis quarter/plain56/seed2 ended with exit code 1 after 5s\n"  # failed
+        "2026-12-07 12:00:00 worker 0: analysis quarter/resnet20/seed2 ended with exit code 0 after 40s\n"
+        "2026-12-07 12:00:00 worker 0: analysis quarter/resnet20/seed0 ended with exit code 0 after 30s\n"
+        "2026-12-07 12:00:00 worker 0: train quarter/resnet20/seed2 ended with exit code 0 after 1500s\n")
+    logged = CS.logged_analysis_s(jobs, log)
+    assert logged == {"resnet56": 225.0, "resnet20": 40.0}  # the longest; landscape, failures and training left out
+    allow = {j.arch: CS.analysis_allowance(j, logged, jobs) for j in jobs}
+    assert allow["resnet56"] == pytest.approx(CS.ANALYSIS_MARGIN * 225)
+    # ResNet-110 from ResNet-56 (nearest depth): twice the FLOPs per image, twice the blocks to lesion
+    ratio = CS.step_cost(jobs[4]) * 110 / (CS.step_cost(jobs[2]) * 56)
+    assert 3.5 < ratio < 4.5 and allow["resnet110"] == pytest.approx(CS.ANALYSIS_MARGIN * 225 * ratio)
+    assert allow["plain56"] == pytest.approx(CS.ANALYSIS_MARGIN * 225)  # no plain net logged: the ResNet of its depth
+    assert CS.analysis_allowance(jobs[0], {}, jobs) == CS.ANALYSIS_S  # nothing logged
+    need = CS.seconds_needed(jobs, tmp_path, threads=None, log=log)
+    done = jobs[3].run_dir(tmp_path)  # ResNet-56 seed 2 trained, its analysis left
+    done.mkdir(parents=True)
+    (done / "final.json").write_text("{}")
+    (done / "checkpoints").mkdir()
+    (done / "checkpoints" / "final.ckpt").write_bytes(b"")
+    assert need(jobs[3]) == pytest.approx(CS.ANALYSIS_MARGIN * 225)
 
 
 def test_a_deadline_is_a_time_of_day_or_minutes_from_now():

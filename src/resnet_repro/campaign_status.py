@@ -12,10 +12,11 @@ import functools
 import json
 import math
 import os
+import re
 import time
 from pathlib import Path
 
-from .campaign import HOME, Job, job_state, last_logged, layout, queue
+from .campaign import HOME, LOG, Job, job_state, last_logged, layout, queue
 from .campaign_control import read_state, running_pid
 from .experiments import CAMPAIGNS
 
@@ -107,19 +108,57 @@ def _from(job: Job, measured: dict, precision: str, jobs: list[Job] | None, same
     return spi * step_cost(job) / step_cost(ref)
 
 
-# Allowance for a finished CIFAR run's analysis (published weights, layer stds, lesions, gradient flow), and for a loss
-# landscape on top (51x51 points on 500 images: 33-34 min for ResNet-56 on the 2-core CPU), when a deadline is set.
+# Allowance for a finished CIFAR run's analysis (published weights, layer stds, lesions, gradient flow) where none of
+# the queue's analyses is logged yet, and for a loss landscape on top (51x51 points on 500 images: 33-34 min for
+# ResNet-56 on the 2-core CPU), when a deadline is set.
 ANALYSIS_S, LANDSCAPE_S = 10 * 60, 40 * 60
+# A logged analysis is allowed this much more the next time: the hosts differ, and so do the holds that pause it.
+ANALYSIS_MARGIN = 1.25
+_ANALYSIS_LINE = re.compile(r"worker \d+: analysis (\S+) ended with exit code 0 after (\d+)s")
 
 
-def seconds_needed(jobs: list[Job], results: Path, threads: int | None, native_bf16: bool | None = None):
+def logged_analysis_s(jobs: list[Job], log: Path = LOG) -> dict[str, float]:
+    """The longest analysis that the campaign log records for each net (arch) of this queue's CIFAR runs, those with a
+    loss landscape left out (LANDSCAPE_S counts it apart). The work does not depend on the preset: the same test set,
+    one lesion per block."""
+    by_name = {j.name: j for j in jobs if j.cifar and not j.landscape}
+    out: dict[str, float] = {}
+    for name, s in _ANALYSIS_LINE.findall(log.read_text() if log.is_file() else ""):
+        if name in by_name:
+            arch = by_name[name].arch
+            out[arch] = max(out.get(arch, 0.0), float(s))
+    return out
+
+
+def analysis_allowance(job: Job, logged: dict[str, float], jobs: list[Job]) -> float:
+    """Seconds to allow for a CIFAR run's analysis: ANALYSIS_MARGIN x the longest logged one of its net; for a net not
+    analysed yet, that of the logged net of its kind (shortcuts alike) nearest in depth, scaled by forward FLOPs x
+    depth (a lesion evaluates the test set once per block: ResNet-110's analysis is about 4x ResNet-56's); ANALYSIS_S
+    when the log has none."""
+    from .models import parse_arch
+
+    if job.arch in logged:
+        return ANALYSIS_MARGIN * logged[job.arch]
+    first = {j.arch: j for j in reversed(jobs)}
+    refs = [a for a in logged if a in first]
+    if not refs:
+        return ANALYSIS_S
+    cfg = parse_arch(job.arch)
+    ref = min(refs, key=lambda a: (parse_arch(a).residual != cfg.residual, abs(math.log(parse_arch(a).depth / cfg.depth))))
+    scale = step_cost(job) * cfg.depth / (step_cost(first[ref]) * parse_arch(ref).depth)
+    return ANALYSIS_MARGIN * logged[ref] * scale
+
+
+def seconds_needed(jobs: list[Job], results: Path, threads: int | None, native_bf16: bool | None = None,
+                   log: Path = LOG):
     """need_s(job) for campaign.supervise's deadline: the estimated seconds of training left (this queue's speeds at
-    `threads` on a CPU of this kind, measured once when need_s is made) plus the analysis allowance; None where no
-    speed is known."""
+    `threads` on a CPU of this kind, measured once when need_s is made) plus the analysis allowance (from the campaign
+    log's analyses); None where no speed is known."""
     here, measured = measured_speeds(jobs, results, threads, native_bf16)
+    logged = logged_analysis_s(jobs, log)
 
     def need_s(job: Job) -> float | None:
-        extra = (ANALYSIS_S if job.cifar else 0) + (LANDSCAPE_S if job.landscape else 0)
+        extra = (analysis_allowance(job, logged, jobs) if job.cifar else 0) + (LANDSCAPE_S if job.landscape else 0)
         if job_state(job, results) == "analysis":
             return extra
         spi = estimate(job, measured, job.precision, jobs, here)
