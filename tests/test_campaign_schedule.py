@@ -131,6 +131,9 @@ def test_status_says_which_runs_this_cpu_leaves(toy, monkeypatch, capsys):
     for native in (False, True):
         monkeypatch.setattr(hardware, "native_bf16", lambda: native)
         assert CS.status("toy", results=toy / "results") == 0
-        lines = {ln.split()[0]: ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("  ")}
+        out = capsys.readouterr().out.splitlines()
+        lines = {ln.split()[0]: ln for ln in out if ln.startswith("  ")}
         assert ("not on this CPU" in lines["smoke/resnet20/seed0"]) is not native
         assert "not on this CPU" not in lines["smoke/resnet20/seed1"]  # fp32
+        # the total counts the analyses still to do: two runs, no analysis logged here, ANALYSIS_S each
+        assert f"of which {2 * CS.ANALYSIS_S // 60} min analysis" in out[-1]

@@ -196,7 +196,8 @@ def status(name: str | None = None, results: Path = Path("results")) -> int:
 
     bf16_here = native_bf16()
     here, measured = measured_speeds(jobs, results, threads, bf16_here)  # this CPU's kind: AVX2 trains slower
-    total, unknown = 0.0, 0
+    logged = logged_analysis_s(jobs)
+    total, unknown, analysis = 0.0, 0, 0.0
     for j in jobs:
         rd = j.run_dir(results)
         s = job_state(j, results)
@@ -215,9 +216,13 @@ def status(name: str | None = None, results: Path = Path("results")) -> int:
                 "; not on this CPU, which has no native bf16" if prec == "bf16-mixed" and not bf16_here else "")
         if s not in ("done", "analysis"):
             total, unknown = (total + left, unknown) if left is not None else (total, unknown + 1)
+        if s != "done" and j.cifar:
+            analysis += analysis_allowance(j, logged, jobs) + (LANDSCAPE_S if j.landscape else 0)
         print(f"  {j.name:<28} {prec:<10} {line}")
     workers = st.get("workers") or 1
-    print(f"queue left: about {_fmt_s(total / workers)} with {workers} worker(s)"
+    print(f"queue left: about {_fmt_s((total + analysis) / workers)} with {workers} worker(s), of which "
+          f"{_fmt_s(analysis / workers)} analysis"
           + (f", plus {unknown} run(s) with no speed measured yet" if unknown else "")
-          + " (estimates from this queue's measured speeds, pauses left out; an unmeasured net's scaled by its FLOPs)")
+          + " (estimates from this queue's measured speeds and logged analyses, pauses left out; an unmeasured net's "
+            "scaled by its FLOPs)")
     return 0
