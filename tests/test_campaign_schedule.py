@@ -67,13 +67,13 @@ def test_the_analysis_allowance_comes_from_the_logged_analyses_and_scales_to_an_
         "2026-12-07 12:00:00 worker 0: train quarter/resnet20/seed2 ended with exit code 0 after 1500s\n")
     logged = CS.logged_analysis_s(jobs, log)
     assert logged == {"resnet56": 225.0, "resnet20": 40.0}  # the longest; landscape, failures and training left out
-    allow = {j.arch: CS.analysis_allowance(j, logged, jobs) for j in jobs}
+    allow = {j.arch: CS.analysis_allowance(j, logged) for j in jobs}
     assert allow["resnet56"] == pytest.approx(CS.ANALYSIS_MARGIN * 225)
     # ResNet-110 from ResNet-56 (nearest depth): twice the FLOPs per image, twice the blocks to lesion
     ratio = CS.step_cost(jobs[4]) * 110 / (CS.step_cost(jobs[2]) * 56)
     assert 3.5 < ratio < 4.5 and allow["resnet110"] == pytest.approx(CS.ANALYSIS_MARGIN * 225 * ratio)
     assert allow["plain56"] == pytest.approx(CS.ANALYSIS_MARGIN * 225)  # no plain net logged: the ResNet of its depth
-    assert CS.analysis_allowance(jobs[0], {}, jobs) == CS.ANALYSIS_S  # nothing logged
+    assert CS.analysis_allowance(jobs[0], {}) == CS.ANALYSIS_S  # nothing logged
     need = CS.seconds_needed(jobs, tmp_path, threads=None, log=log)
     done = jobs[3].run_dir(tmp_path)  # ResNet-56 seed 2 trained, its analysis left
     done.mkdir(parents=True)

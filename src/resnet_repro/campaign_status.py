@@ -130,7 +130,7 @@ def logged_analysis_s(jobs: list[Job], log: Path = LOG) -> dict[str, float]:
     return out
 
 
-def analysis_allowance(job: Job, logged: dict[str, float], jobs: list[Job]) -> float:
+def analysis_allowance(job: Job, logged: dict[str, float]) -> float:
     """Seconds to allow for a CIFAR run's analysis: ANALYSIS_MARGIN x the longest logged one of its net; for a net not
     analysed yet, that of the logged net of its kind (shortcuts alike) nearest in depth, scaled by forward FLOPs x
     depth (a lesion evaluates the test set once per block: ResNet-110's analysis is about 4x ResNet-56's); ANALYSIS_S
@@ -139,13 +139,11 @@ def analysis_allowance(job: Job, logged: dict[str, float], jobs: list[Job]) -> f
 
     if job.arch in logged:
         return ANALYSIS_MARGIN * logged[job.arch]
-    first = {j.arch: j for j in reversed(jobs)}
-    refs = [a for a in logged if a in first]
-    if not refs:
+    if not logged:
         return ANALYSIS_S
     cfg = parse_arch(job.arch)
-    ref = min(refs, key=lambda a: (parse_arch(a).residual != cfg.residual, abs(math.log(parse_arch(a).depth / cfg.depth))))
-    scale = step_cost(job) * cfg.depth / (step_cost(first[ref]) * parse_arch(ref).depth)
+    ref = min(logged, key=lambda a: (parse_arch(a).residual != cfg.residual, abs(math.log(parse_arch(a).depth / cfg.depth))))
+    scale = _step_cost(job.arch, job.preset) * cfg.depth / (_step_cost(ref, job.preset) * parse_arch(ref).depth)
     return ANALYSIS_MARGIN * logged[ref] * scale
 
 
@@ -158,7 +156,7 @@ def seconds_needed(jobs: list[Job], results: Path, threads: int | None, native_b
     logged = logged_analysis_s(jobs, log)
 
     def need_s(job: Job) -> float | None:
-        extra = (analysis_allowance(job, logged, jobs) if job.cifar else 0) + (LANDSCAPE_S if job.landscape else 0)
+        extra = (analysis_allowance(job, logged) if job.cifar else 0) + (LANDSCAPE_S if job.landscape else 0)
         if job_state(job, results) == "analysis":
             return extra
         spi = estimate(job, measured, job.precision, jobs, here)
@@ -217,7 +215,7 @@ def status(name: str | None = None, results: Path = Path("results")) -> int:
         if s not in ("done", "analysis"):
             total, unknown = (total + left, unknown) if left is not None else (total, unknown + 1)
         if s != "done" and j.cifar:
-            analysis += analysis_allowance(j, logged, jobs) + (LANDSCAPE_S if j.landscape else 0)
+            analysis += analysis_allowance(j, logged) + (LANDSCAPE_S if j.landscape else 0)
         print(f"  {j.name:<28} {prec:<10} {line}")
     workers = st.get("workers") or 1
     print(f"queue left: about {_fmt_s((total + analysis) / workers)} with {workers} worker(s), of which "
