@@ -305,3 +305,26 @@ def test_the_table6_order_names_each_step_of_depth_and_a_rise_beyond_the_noise()
     assert "; beyond the noise from ResNet-32 to ResNet-56." in worse
     assert "Table 6 order" in claims.claims_text({"runs": runs({"resnet20": [0.14], "resnet32": [0.12],
                                                                  "resnet56": [0.10]})})
+
+
+def test_fig7_tells_a_heavy_tail_of_images_from_a_larger_response_and_is_silent_on_old_tables():
+    from resnet_repro.claims import fig7
+
+    def ls(rows):  # arch: (pooled std, median image std, top 1% share), two layers each
+        return pd.DataFrame([dict(arch=a, seed=0, layer=l, std=s, std_image_median=m, top1pct_share=t)
+                             for a, (s, m, t) in rows.items() for l in (1, 2)])
+
+    tail = ls({"resnet20": (0.8, 0.7, 0.03), "resnet56": (0.55, 0.5, 0.04), "resnet110": (5.14, 0.45, 0.71),
+               "plain20": (0.9, 0.85, 0.02)})
+    text = fig7(tail)
+    assert "the paper's ordering (smaller for deeper nets) is **not** strictly followed" in text  # pooled: 110 > 56
+    assert ("mean over layers of the median image's response std, ResNet-20 0.700, ResNet-56 0.500, ResNet-110 "
+            "0.450: deeper ResNets **smaller** on this measure too.") in text
+    assert ("- **4. Fig. 7, ResNet-110:** mean response std 5.140 pooled, but 0.450 for the median image; the top 1% "
+            "of test images carry 71% of the response variance") in text
+    assert "ResNet-56:**" not in text and "plain-20:**" not in text  # no tail: pooled within 2x of the median image
+    uniform = ls({"resnet20": (0.8, 0.7, 0.03), "resnet56": (0.9, 0.85, 0.04)})
+    assert "deeper ResNets **not** strictly smaller on it either." in fig7(uniform)
+    old = tail.drop(columns=["std_image_median", "top1pct_share"])  # runs measured before the columns existed
+    assert "median" not in fig7(old) and "heavy tail" not in fig7(old)
+    assert "median" not in fig7(tail.assign(std_image_median=float("nan"), top1pct_share=float("nan")))

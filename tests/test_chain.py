@@ -55,8 +55,34 @@ def test_hooks_capture_one_response_per_3x3_conv_and_match_manual_std(arch):
         assert got.std == pytest.approx(r.std(unbiased=False).item(), rel=1e-9)
         per_channel = r.transpose(0, 1).reshape(r.shape[1], -1).std(1, unbiased=False).mean().item()
         assert got.std_channel_mean == pytest.approx(per_channel, rel=1e-9)
+        d = (r - r.mean()).pow(2).mean((1, 2, 3)).sqrt()  # each image's rms deviation from the pooled mean
+        assert got.std_image_median == pytest.approx(d.median().item(), rel=1e-9)
+        assert got.top1pct_share == pytest.approx((d.max() ** 2 / (d ** 2).sum()).item(), rel=1e-9)  # 1 of 12
     # The hooks are removed afterwards.
     assert all(not m._forward_hooks for m in model.modules())
+
+
+def test_a_heavy_tail_of_images_raises_the_pooled_std_but_not_the_median_image_std():
+    torch.manual_seed(0)
+    model = randomize_bn(build_model("resnet8")).eval()
+    x = torch.randn(200, 3, 32, 32)
+    calm = hooks.layer_stds(model, [(x, None)])
+    x[:2] *= 100  # two images out of 200 with huge inputs: 1% of the set
+    tail = hooks.layer_stds(model, [(x[:50], None), (x[50:], None)])
+    assert (tail["std"] > 5 * calm["std"]).all()
+    assert (tail["std_image_median"] < 1.5 * calm["std_image_median"]).all()
+    assert (tail["top1pct_share"] > 0.9).all() and (calm["top1pct_share"] < 0.2).all()
+    # The identity that ties the columns together: the pooled variance is the mean of the images' squared d_i.
+    assert (tail["std_image_median"] < tail["std"]).all()
+
+
+def test_a_layer_std_table_from_before_the_tail_columns_is_measured_again_and_test_wrong_kept(tmp_path):
+    (tmp_path / "test_wrong.json").write_text("{}")
+    old = pd.DataFrame(dict(layer=[1], stage=[1], block=[1], conv=[1], std=[1.0], std_channel_mean=[0.9]))
+    old.to_csv(tmp_path / "layer_std.csv", index=False)
+    assert not analyze.current(tmp_path, "layer_std.csv") and analyze.current(tmp_path, "test_wrong.json")
+    old.assign(std_image_median=0.8, top1pct_share=0.02).to_csv(tmp_path / "layer_std.csv", index=False)
+    assert analyze.current(tmp_path, "layer_std.csv") and not analyze.current(tmp_path, "lesion.csv")
 
 
 def test_analyze_measures_layer_stds_and_wrong_images_in_one_pass():

@@ -10,7 +10,13 @@ all those numbers pooled together. `std_channel_mean` is also kept: the std of e
 images and positions, averaged over channels (it differs from the pooled std by the spread of the
 channel means, which BN's learned shift creates).
 
-Writes `layer_std.csv` into the run folder: layer, stage, block, conv, std, std_channel_mean. Writes also
+How the pooled variance is spread over the images: with d_i the rms deviation of image i's responses from the
+pooled mean (so std_l^2 is the mean of d_i^2), `std_image_median` is the median d_i and `top1pct_share` the share of
+sum_i d_i^2 carried by the 1% of images with the largest d_i. A heavy tail (a few images whose activations grow
+along the residual stream under the running BN statistics) lifts std_l far above the median image's.
+
+Writes `layer_std.csv` into the run folder: layer, stage, block, conv, std, std_channel_mean, std_image_median,
+top1pct_share. Writes also
 `test_wrong.json`: which test images (by index in test-set order) the final weights get wrong, in fp32 inference,
 so that claims.py can measure the test-set noise of a difference between two nets on the same images (paired).
 """
@@ -25,7 +31,7 @@ import torch
 
 from . import batches as B
 from . import data as D
-from .hooks import ResponseStats
+from .hooks import LAYER_STD_COLUMNS, ResponseStats
 from .models import ResNet
 from .runfolder import arrays_for, data_key, load_final_model, provenance, run_config, runs_with_checkpoint
 
@@ -43,6 +49,15 @@ def inference_batches(x_uint8: torch.Tensor, y: torch.Tensor, mean: torch.Tensor
 
 
 OUTPUTS = ("layer_std.csv", "test_wrong.json")
+
+
+def current(run: Path, name: str) -> bool:
+    """Whether the run has output `name` in its present form: a layer_std.csv written before a column was added
+    (the per-image tail columns) is measured again, and only it: test_wrong.json is kept."""
+    f = run / name
+    if not f.is_file():
+        return False
+    return name != "layer_std.csv" or list(pd.read_csv(f, nrows=0).columns) == LAYER_STD_COLUMNS
 
 
 @torch.no_grad()
@@ -73,7 +88,7 @@ def analyze_run(run: Path, arrays: D.CifarArrays, device: torch.device, force: b
     test_x = B.to_tensor_nchw(arrays.test_x).to(device)  # the full test set, whatever the run evaluated
     test_y = torch.from_numpy(arrays.test_y).to(device)
     batches = inference_batches(test_x, test_y, dm.mean.to(device), device)
-    need_stds = force or not (run / "layer_std.csv").is_file()
+    need_stds = force or not current(run, "layer_std.csv")
     df, wrong, n = measure(model, batches, stds=need_stds)
     if df is not None:
         df.to_csv(run / "layer_std.csv", index=False)
@@ -89,7 +104,7 @@ def analyze_preset(preset: str, results: str | Path = "results", data_dir: str |
                    force: bool = False, archs=None, seeds=None) -> list[Path]:
     """Write layer_std.csv and test_wrong.json for every finished run that has its final weights and lacks one."""
     todo = runs_with_checkpoint(preset, results, archs, seeds=seeds,
-                                done=lambda r: not force and all((r / f).is_file() for f in OUTPUTS))
+                                done=lambda r: not force and all(current(r, f) for f in OUTPUTS))
     if not todo:
         print(f"[analyze] {preset}: nothing to do", flush=True)
         return []

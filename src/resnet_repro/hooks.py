@@ -24,15 +24,19 @@ import torch.nn.functional as F
 
 from .models import BasicBlock, ResNet, parse_arch
 
-LAYER_STD_COLUMNS = ["layer", "stage", "block", "conv", "std", "std_channel_mean"]
+LAYER_STD_COLUMNS = ["layer", "stage", "block", "conv", "std", "std_channel_mean", "std_image_median",
+                     "top1pct_share"]
+TAIL_FRACTION = 0.01  # the "top 1%" of images whose share of a layer's response variance top1pct_share gives
 
 
 class ResponseStats:
-    """Forward hooks that accumulate per-channel sums of each response layer's output in float64."""
+    """Forward hooks that accumulate, in float64, per-channel sums of each response layer's output (the pooled and
+    per-channel stds) and per-image sums (how the pooled variance is spread over the images)."""
 
     def __init__(self, model: ResNet):
         self.layers = model.response_layers()
         self.sums: list[torch.Tensor | None] = [None] * len(self.layers)
+        self.images: list[list[torch.Tensor]] = [[] for _ in self.layers]  # per batch: [2, B] image sums, squares
         self.handles = [m.register_forward_hook(self._hook(i)) for i, (_, _, _, m) in enumerate(self.layers)]
 
     def _hook(self, i: int):
@@ -41,21 +45,34 @@ class ResponseStats:
             s = torch.stack([o.sum((0, 2, 3)), (o * o).sum((0, 2, 3)),
                              torch.full((o.shape[1],), o.numel() / o.shape[1], dtype=o.dtype, device=o.device)])
             self.sums[i] = s if self.sums[i] is None else self.sums[i] + s
+            self.images[i].append(torch.stack([o.sum((1, 2, 3)), (o * o).sum((1, 2, 3))]).cpu())
         return hook
 
     def remove(self) -> None:
         for h in self.handles:
             h.remove()
 
+    @staticmethod
+    def image_tail(img: torch.Tensor, mean: torch.Tensor, k: int) -> tuple[float, float]:
+        """From per-image sums [2, N] over k numbers each: d_i, the rms deviation of image i's responses from the
+        pooled `mean` (so that the pooled std is sqrt(mean_i d_i^2)), gives the median d_i and the share of
+        sum_i d_i^2 that the top TAIL_FRACTION of images (at least one) carry. A pooled std far above the median
+        image's, with a large top share, is a heavy tail of images rather than a uniformly larger response."""
+        d2 = ((img[1] - 2 * mean * img[0]) / k + mean * mean).clamp_min(0)
+        top = max(1, math.ceil(TAIL_FRACTION * len(d2)))
+        total = float(d2.sum())
+        return float(d2.sqrt().median()), float(d2.topk(top).values.sum()) / total if total > 0 else math.nan
+
     def table(self) -> pd.DataFrame:
         rows = []
-        for i, ((stage, block, conv, _), s) in enumerate(zip(self.layers, self.sums), 1):
+        for i, ((stage, block, conv, _), s, img) in enumerate(zip(self.layers, self.sums, self.images), 1):
             s1, s2, n = s[0], s[1], s[2]
             mean, sq = s1.sum() / n.sum(), s2.sum() / n.sum()
             ch_std = (s2 / n - (s1 / n) ** 2).clamp_min(0).sqrt()
+            median, top = self.image_tail(torch.cat(img, 1), mean.cpu(), int(n.sum()) // sum(x.shape[1] for x in img))
             rows.append(dict(layer=i, stage=stage, block=block, conv=conv,
                              std=float((sq - mean * mean).clamp_min(0).sqrt()),
-                             std_channel_mean=float(ch_std.mean())))
+                             std_channel_mean=float(ch_std.mean()), std_image_median=median, top1pct_share=top))
         return pd.DataFrame(rows, columns=LAYER_STD_COLUMNS)
 
 

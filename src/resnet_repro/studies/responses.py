@@ -2,7 +2,7 @@
 
 Measurement (analyze.py, run after training, by the campaign or `make analyze`): the std of each 3x3 layer's
 response (after BN, before the ReLU and the addition) over all test images, channels and positions, at the final
-weights, into <run>/layer_std.csv. Table: layer_std.csv, every finished run's stds with arch, seed, depth and
+weights, with how it spreads over the images (the median image's std, the top 1%'s share), into <run>/layer_std.csv. Table: layer_std.csv, every finished run's stds with arch, seed, depth and
 residual prepended. Figure: the stds in layer order (top) and sorted by magnitude (bottom), plain nets dashed.
 Verdict: claim 4 of claims.py (residual responses smaller than plain ones, and smaller for deeper ResNets).
 """
@@ -19,7 +19,8 @@ from ..models import parse_arch
 from ..plotting import annotate, arch_color, arch_label, arch_sort, empty_axis_note, missing_note, new_figure
 
 FAMILY, PAGE = "cifar", "report"
-LAYER_COLUMNS = ["arch", "seed", "depth", "residual", "layer", "stage", "block", "conv", "std", "std_channel_mean"]
+LAYER_COLUMNS = ["arch", "seed", "depth", "residual", "layer", "stage", "block", "conv", "std", "std_channel_mean",
+                 "std_image_median", "top1pct_share"]  # the last two: empty for runs measured before they existed
 TABLES = {"layer_std": LAYER_COLUMNS}
 FIGURES = {"fig7": "fig7_layer_response_std", "fig7_all": "fig7_layer_response_std_all_depths"}
 FIG7_ARCHS = ["plain20", "plain56", "resnet20", "resnet56", "resnet110"]
@@ -42,7 +43,7 @@ def collect(rs) -> dict[str, pd.DataFrame]:
                              ("arch", arch)):
                 ls.insert(0, col, val)
             frames.append(ls)
-    return {"layer_std": pd.concat(frames, ignore_index=True)[LAYER_COLUMNS] if frames
+    return {"layer_std": pd.concat(frames, ignore_index=True).reindex(columns=LAYER_COLUMNS) if frames
             else pd.DataFrame(columns=LAYER_COLUMNS)}
 
 
@@ -126,7 +127,12 @@ NOTEBOOKS = {
                       '    show("fig7_layer_response_std_all_depths")'),
         new_markdown_cell("## What the numbers show"),
         new_code_cell("display(Markdown(claims.fig7(t['layer_std'], PRESET)))"),
-        new_markdown_cell("## Mean, median and max response std per net"),
-        new_code_cell("t['layer_std'].groupby('arch')['std'].agg(['count', 'mean', 'median', 'max']).round(3)"),
+        new_markdown_cell("## Mean, median and max response std per net\n\n"
+                          "Over layers (and seeds): the pooled std that Fig. 7 plots; beside it, the median test "
+                          "image's std and the share of the response variance carried by the top 1% of images, which "
+                          "tell a heavy tail of images from a uniformly larger response."),
+        new_code_cell("t['layer_std'].groupby('arch').agg(\n"
+                      "    layers=('std', 'count'), mean=('std', 'mean'), median=('std', 'median'), max=('std', 'max'),\n"
+                      "    median_image=('std_image_median', 'mean'), top1pct_share=('top1pct_share', 'mean')).round(3)"),
     ],
 }
