@@ -245,18 +245,20 @@ def _fig7_tail(ls: pd.DataFrame) -> list[str]:
     depth, and the nets whose pooled std is a heavy tail of images. Nothing where the runs predate the columns."""
     if "std_image_median" not in ls or ls["std_image_median"].isna().all():
         return []
-    g = ls.dropna(subset=["std_image_median"]).groupby("arch")[["std", "std_image_median", "top1pct_share"]].mean()
+    measured = ls.dropna(subset=["std_image_median"])  # runs without final weights here keep their old table
+    g = measured.groupby("arch")[["std", "std_image_median", "top1pct_share"]].mean()
+    n = measured.groupby("arch")["seed"].nunique()
     res = [(d, g.loc[f"resnet{d}", "std_image_median"]) for d in CIFAR_DEPTHS if f"resnet{d}" in g.index]
     lines = []
     if len(res) >= 2:
         decreasing = all(a[1] > b[1] for a, b in zip(res, res[1:]))
         lines.append("- **4. Fig. 7, the median test image** (robust to a tail of images; not the paper's measure): "
                      "mean over layers of the median image's response std, " + ", ".join(
-                         f"ResNet-{d} {v:.3f}" for d, v in res) + ": deeper ResNets "
+                         f"ResNet-{d} {v:.3f} (n={n[f'resnet{d}']})" for d, v in res) + ": deeper ResNets "
                      + ("**smaller** on this measure too." if decreasing else "**not** strictly smaller on it either."))
     tails = [(a, r) for a, r in g.iterrows() if r["std"] > HEAVY_TAIL * r["std_image_median"]]
     for a, r in sorted(tails, key=lambda t: (parse_arch(t[0]).depth, t[0])):
-        lines.append(f"- **4. Fig. 7, {net_name(a)}:** mean response std {r['std']:.3f} pooled, but "
+        lines.append(f"- **4. Fig. 7, {net_name(a)}** (n={n[a]}): mean response std {r['std']:.3f} pooled, but "
                      f"{r['std_image_median']:.3f} for the median image; the top 1% of test images carry "
                      f"{100 * r['top1pct_share']:.0f}% of the response variance (mean over layers): a heavy tail of "
                      "images, not a uniformly larger response.")
