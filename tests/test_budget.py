@@ -319,12 +319,12 @@ def test_fig7_tells_a_heavy_tail_of_images_from_a_larger_response_and_is_silent_
     text = fig7(tail)
     assert "the paper's ordering (smaller for deeper nets) is **not** strictly followed" in text  # pooled: 110 > 56
     assert ("mean over layers of the median image's response std, ResNet-20 0.700 (n=1), ResNet-56 0.500 (n=1), "
-            "ResNet-110 0.450 (n=1): deeper ResNets **smaller** on this measure too.") in text
+            "ResNet-110 0.450 (n=1): deeper ResNets **smaller** on this measure.") in text
     assert ("- **4. Fig. 7, ResNet-110** (n=1): mean response std 5.140 pooled, but 0.450 for the median image; the "
             "top 1% of test images carry 71% of the response variance") in text
     assert "ResNet-56** (n" not in text and "plain-20** (n" not in text  # no tail: pooled within 2x of the median
     uniform = ls({"resnet20": (0.8, 0.7, 0.03), "resnet56": (0.9, 0.85, 0.04)})
-    assert "deeper ResNets **not** strictly smaller on it either." in fig7(uniform)
+    assert "deeper ResNets **not** strictly smaller on this measure." in fig7(uniform)
     old = tail.drop(columns=["std_image_median", "top1pct_share"])  # runs measured before the columns existed
     assert "median" not in fig7(old) and "heavy tail" not in fig7(old)
     assert "median" not in fig7(tail.assign(std_image_median=float("nan"), top1pct_share=float("nan")))

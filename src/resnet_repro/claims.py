@@ -255,7 +255,7 @@ def _fig7_tail(ls: pd.DataFrame) -> list[str]:
         lines.append("- **4. Fig. 7, the median test image** (robust to a tail of images; not the paper's measure): "
                      "mean over layers of the median image's response std, " + ", ".join(
                          f"ResNet-{d} {v:.3f} (n={n[f'resnet{d}']})" for d, v in res) + ": deeper ResNets "
-                     + ("**smaller** on this measure too." if decreasing else "**not** strictly smaller on it either."))
+                     + ("**smaller** on this measure." if decreasing else "**not** strictly smaller on this measure."))
     tails = [(a, r) for a, r in g.iterrows() if r["std"] > HEAVY_TAIL * r["std_image_median"]]
     for a, r in sorted(tails, key=lambda t: (parse_arch(t[0]).depth, t[0])):
         lines.append(f"- **4. Fig. 7, {net_name(a)}** (n={n[a]}): mean response std {r['std']:.3f} pooled, but "

@@ -132,7 +132,7 @@ NOTEBOOKS = {
                           "image's std and the share of the response variance carried by the top 1% of images, which "
                           "tell a heavy tail of images from a uniformly larger response."),
         new_code_cell("t['layer_std'].groupby('arch').agg(\n"
-                      "    layers=('std', 'count'), mean=('std', 'mean'), median=('std', 'median'), max=('std', 'max'),\n"
+                      "    layers_x_seeds=('std', 'count'), mean=('std', 'mean'), median=('std', 'median'), max=('std', 'max'),\n"
                       "    median_image=('std_image_median', 'mean'), top1pct_share=('top1pct_share', 'mean')).round(3)"),
     ],
 }
