@@ -325,6 +325,14 @@ def test_fig7_tells_a_heavy_tail_of_images_from_a_larger_response_and_is_silent_
     assert "ResNet-56** (n" not in text and "plain-20** (n" not in text  # no tail: pooled within 2x of the median
     uniform = ls({"resnet20": (0.8, 0.7, 0.03), "resnet56": (0.9, 0.85, 0.04)})
     assert "deeper ResNets **not** strictly smaller on this measure." in fig7(uniform)
+    # the headline's note of claim 4b says the same, where every ResNet has the per-image columns
+    assert holds(dict(runs=pd.DataFrame(columns=["arch"]), layer_std=tail))[CLAIMS[5]] == (
+        False, "3 depths, seed spread unknown: a net has one seed; median test image: smaller for deeper ResNets")
+    assert holds(dict(runs=pd.DataFrame(columns=["arch"]), layer_std=uniform))[CLAIMS[5]][1].endswith(
+        "; median test image: not smaller for deeper ResNets")
     old = tail.drop(columns=["std_image_median", "top1pct_share"])  # runs measured before the columns existed
+    assert holds(dict(runs=pd.DataFrame(columns=["arch"]), layer_std=old))[CLAIMS[5]][1].endswith("has one seed")
+    partly = tail.assign(std_image_median=tail["std_image_median"].where(tail["arch"] != "resnet56"))
+    assert holds(dict(runs=pd.DataFrame(columns=["arch"]), layer_std=partly))[CLAIMS[5]][1].endswith("has one seed")
     assert "median" not in fig7(old) and "heavy tail" not in fig7(old)
     assert "median" not in fig7(tail.assign(std_image_median=float("nan"), top1pct_share=float("nan")))

@@ -327,9 +327,20 @@ def holds(t: dict) -> dict[str, tuple[bool | None, str]]:
     out[CLAIMS[4]] = (None, "no plain/ResNet pair with layer stds") if not vs_plain else (
         all(m[r] < m[p] for r, p in vs_plain),
         f"{sum(m[r] < m[p] for r, p in vs_plain)} of {len(vs_plain)} depths" + _fig7_noise(ls, vs_plain))
+    med = _median_image_order(ls, across)
     out[CLAIMS[5]] = (None, "fewer than two ResNet depths") if not across else (
-        all(m[a] > m[b] for a, b in across), f"{len(across) + 1} depths" + _fig7_noise(ls, across))
+        all(m[a] > m[b] for a, b in across), f"{len(across) + 1} depths" + _fig7_noise(ls, across) + (
+            "" if med is None else f"; median test image: {'smaller' if med else 'not smaller'} for deeper ResNets"))
     return out
+
+
+def _median_image_order(ls: pd.DataFrame, across: list[tuple[str, str]]) -> bool | None:
+    """Claim 4b on the median image's std (_fig7_tail) instead of the pooled one; None unless every net has it."""
+    if not across or "std_image_median" not in ls:
+        return None
+    g = ls.groupby("arch")["std_image_median"].agg(lambda v: v.mean() if v.notna().all() else math.nan)
+    nets = {a for pair in across for a in pair}
+    return None if g.reindex(list(nets)).isna().any() else all(g[a] > g[b] for a, b in across)
 
 
 def _fig7_noise(ls: pd.DataFrame, pairs: list[tuple[str, str]]) -> str:
