@@ -195,6 +195,24 @@ def test_seed_bands_and_styles(tmp_path):
         assert len(ticks) > 2 and np.allclose(ticks, np.round(ticks)), ticks
 
 
+def test_fig7_on_the_median_image_is_drawn_only_from_runs_that_have_it_and_names_the_rest(tmp_path):
+    res = load_collected("short", write_synthetic(tmp_path / "results"))
+    assert [name for _, name in RS.draw(res, "short")] == [RS.FIGURES["fig7"], RS.FIGURES["fig7_all"]]  # no column
+    ls = res["layer_std"]
+    res["layer_std"] = ls.assign(std_image_median=(0.9 * ls["std"]).where(ls["arch"].str.startswith("resnet")))
+    drawn = dict((name, fig) for fig, name in RS.draw(res, "short"))
+    fig = drawn[RS.FIGURES["fig7_median"]]
+    labels = {ln.get_label() for ln in fig.axes[0].get_lines() if not ln.get_label().startswith("_")}
+    assert labels and all(lb.startswith("ResNet") for lb in labels)
+    ys = np.concatenate([ln.get_ydata() for ln in fig.axes[0].get_lines()])
+    assert np.isclose(ys.max(), 0.9 * ls.loc[ls["arch"].str.startswith("resnet")].groupby(["arch", "layer"])["std"]
+                      .mean().max())
+    assert fig.axes[0].get_ylabel() == "std, median test image"
+    assert "no per-image measure (measured before it existed; no final weights here to measure again): plain-20" \
+        in _texts(fig).replace("\n", " ")
+    assert "no per-image" not in _texts(drawn[RS.FIGURES["fig7"]])
+
+
 def test_missing_runs_are_listed_one_line_per_net_and_status():
     status = pd.DataFrame({"arch": ["resnet20"] * 4 + ["plain20", "plain56"], "seed": [0, 1, 2, 3, 0, 0],
                            "status": ["done", "missing", "missing", "partial", "partial", "missing"],

@@ -22,13 +22,17 @@ FAMILY, PAGE = "cifar", "report"
 LAYER_COLUMNS = ["arch", "seed", "depth", "residual", "layer", "stage", "block", "conv", "std", "std_channel_mean",
                  "std_image_median", "top1pct_share"]  # the last two: empty for runs measured before they existed
 TABLES = {"layer_std": LAYER_COLUMNS}
-FIGURES = {"fig7": "fig7_layer_response_std", "fig7_all": "fig7_layer_response_std_all_depths"}
+FIGURES = {"fig7": "fig7_layer_response_std", "fig7_all": "fig7_layer_response_std_all_depths",
+           "fig7_median": "fig7_layer_response_std_median_image"}
 FIG7_ARCHS = ["plain20", "plain56", "resnet20", "resnet56", "resnet110"]
 CAPTIONS = {  # what each figure shows, under it in the report and the notebooks
     "fig7": "Fig. 7 analogue: std of each 3×3 layer's response (after BN, before the addition and the ReLU) on "
             "the CIFAR-10 test images, in layer order (top) and sorted in descending order (bottom); plain nets "
             "dashed, ResNets solid. In the paper, ResNets respond less than plain nets, and deeper ResNets less.",
     "fig7_all": "Fig. 7 at every depth trained here, drawn as Fig. 7 (layer order on top, sorted below).",
+    "fig7_median": "Fig. 7 on the median test image, at every depth: per layer, the median over the test images of "
+                   "each image's response std (its rms deviation from the pooled mean). Not the paper's measure: it "
+                   "is robust to a heavy tail of a few images, which can lift the pooled std of a whole net.",
 }
 
 
@@ -47,23 +51,24 @@ def collect(rs) -> dict[str, pd.DataFrame]:
             else pd.DataFrame(columns=LAYER_COLUMNS)}
 
 
-def _layer_agg(ls: pd.DataFrame, arch: str, sort: bool) -> pd.DataFrame:
-    """Per layer (or per rank once each seed's stds are sorted descending): mean, min, max over seeds."""
-    d = ls[ls["arch"] == arch].dropna(subset=["layer", "std"])
+def _layer_agg(ls: pd.DataFrame, arch: str, sort: bool, col: str = "std") -> pd.DataFrame:
+    """Per layer (or per rank once each seed's values of `col` are sorted descending): mean, min, max over seeds."""
+    d = ls[ls["arch"] == arch].dropna(subset=["layer", col])
     if d.empty:
         return pd.DataFrame(columns=["x", "mean", "min", "max", "n"])
     if sort:
-        d = d.assign(x=d.groupby("seed", dropna=False)["std"].rank(method="first", ascending=False))
+        d = d.assign(x=d.groupby("seed", dropna=False)[col].rank(method="first", ascending=False))
     else:
         d = d.assign(x=d["layer"])
-    g = d.groupby("x")["std"].agg(["mean", "min", "max", "count"]).reset_index()
+    g = d.groupby("x")[col].agg(["mean", "min", "max", "count"]).reset_index()
     return g.rename(columns={"count": "n"}).sort_values("x")
 
 
 def fig7(results: dict[str, pd.DataFrame], preset: str, archs: list[str] = FIG7_ARCHS,
-         title: str = "Fig. 7: std of layer responses on CIFAR-10") -> Figure:
+         title: str = "Fig. 7: std of layer responses on CIFAR-10", col: str = "std") -> Figure:
     """Fig. 7: std of the layer responses (after BN, before the addition), in layer order (top) and
-    sorted in descending order (bottom). Plain nets dashed, ResNets solid, one colour per depth."""
+    sorted in descending order (bottom). Plain nets dashed, ResNets solid, one colour per depth. `col`: the pooled
+    std (the paper's) or the median image's (std_image_median), with the runs that have it."""
     ls = results["layer_std"]
     fig, axes = new_figure(2, 1, figsize=(8.4, 6.4))
     drawn = []
@@ -71,10 +76,10 @@ def fig7(results: dict[str, pd.DataFrame], preset: str, archs: list[str] = FIG7_
                              (axes[1, 0], True, "layer index (sorted by magnitude)")):
         drawn = []
         for arch in archs:
-            agg = _layer_agg(ls, arch, sort)
+            agg = _layer_agg(ls, arch, sort, col)
             if agg.empty:
                 continue
-            nseeds = ls.loc[ls["arch"] == arch, "seed"].nunique()
+            nseeds = ls.loc[(ls["arch"] == arch) & ls[col].notna(), "seed"].nunique()
             plain = arch.startswith("plain")
             label = arch_label(arch) + (f" (mean of {nseeds} seeds, band min-max)" if nseeds > 1 else "")
             x = agg["x"].to_numpy(float)
@@ -86,7 +91,7 @@ def fig7(results: dict[str, pd.DataFrame], preset: str, archs: list[str] = FIG7_
                                 color=arch_color(arch), alpha=0.18, linewidth=0)
             drawn.append(arch)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel("std")
+        ax.set_ylabel("std" if col == "std" else "std, median test image")
         ax.set_xlim(left=0)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # layers are counted: no tick at 2.5
         ax.grid(True, alpha=0.3)
@@ -94,19 +99,25 @@ def fig7(results: dict[str, pd.DataFrame], preset: str, archs: list[str] = FIG7_
             ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
         else:
             empty_axis_note(ax)
-    notes = [missing_note(archs, drawn, preset)]
-    return annotate(fig, title, preset, results["runs"], notes)
-
+    unmeasured = [a for a in archs if col != "std" and a not in drawn and a in set(ls["arch"])]  # stds, not col
+    notes = [missing_note([a for a in archs if a not in unmeasured], drawn, preset)]
+    if unmeasured:
+        notes.append("no per-image measure (measured before it existed; no final weights here to measure again): "
+                     + ", ".join(arch_label(a) for a in unmeasured))
+    return annotate(fig, title, preset, results["runs"], [n for n in notes if n])
 
 
 def draw(t: dict, preset: str) -> list[tuple[Figure, str]]:
-    """The paper's Fig. 7 (its five nets); and, once nets of other depths have layer stds, the same at every depth
-    trained (plain and ResNet of 20-110 layers)."""
+    """The paper's Fig. 7 (its five nets); once nets of other depths have layer stds, the same at every depth
+    trained (plain and ResNet of 20-110 layers); and, where runs have the per-image columns, the median image's."""
     out = [(fig7(t, preset), FIGURES["fig7"])]
     present = arch_sort({a for a in set(t["layer_std"]["arch"]) if parse_arch(a).variant in ("original", None)})
     if set(present) - set(FIG7_ARCHS):
         out.append((fig7(t, preset, present, "Fig. 7 at every depth trained: std of layer responses on CIFAR-10"),
                     FIGURES["fig7_all"]))
+    if t["layer_std"].get("std_image_median", pd.Series(dtype=float)).notna().any():
+        out.append((fig7(t, preset, present, "Fig. 7 on the median test image: std of layer responses on CIFAR-10",
+                         "std_image_median"), FIGURES["fig7_median"]))
     return out
 
 
@@ -125,6 +136,10 @@ NOTEBOOKS = {
         new_code_cell('show("fig7_layer_response_std")\n'
                       'if (fig_dir / "fig7_layer_response_std_all_depths.png").is_file():  # drawn once other depths ran\n'
                       '    show("fig7_layer_response_std_all_depths")'),
+        new_markdown_cell("The same on the median test image (not the paper's measure): a net whose pooled std sits far "
+                          "above this one owes it to a heavy tail of a few images."),
+        new_code_cell('if (fig_dir / "fig7_layer_response_std_median_image.png").is_file():  # runs with per-image columns\n'
+                      '    show("fig7_layer_response_std_median_image")'),
         new_markdown_cell("## What the numbers show"),
         new_code_cell("display(Markdown(claims.fig7(t['layer_std'], PRESET)))"),
         new_markdown_cell("## Mean, median and max response std per net\n\n"
