@@ -241,7 +241,7 @@ def test_fig7_is_beyond_the_noise_only_when_each_difference_beats_the_seed_sprea
     assert holds(dict(runs=runs, layer_std=ls(one_seed)))[CLAIMS[5]] == (
         True, "2 depths, seed spread unknown: a net has one seed")
     # and the report's Fig. 7 section
-    from resnet_repro.claims import fig7
+    from resnet_repro.fig7_claims import fig7
     assert "(ratio 0.78; the difference is larger than the seed spread)" in fig7(ls(clear))
     assert "the difference is **not larger** than the seed spread" in fig7(ls(noisy))
     assert "one seed of a net, so the seed spread is not measured" in fig7(ls(one_seed))
@@ -308,7 +308,7 @@ def test_the_table6_order_names_each_step_of_depth_and_a_rise_beyond_the_noise()
 
 
 def test_fig7_tells_a_heavy_tail_of_images_from_a_larger_response_and_is_silent_on_old_tables():
-    from resnet_repro.claims import fig7
+    from resnet_repro.fig7_claims import fig7
 
     def ls(rows):  # arch: (pooled std, median image std, top 1% share), two layers each
         return pd.DataFrame([dict(arch=a, seed=0, layer=l, std=s, std_image_median=m, top1pct_share=t)

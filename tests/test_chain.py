@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from resnet_repro import analyze, claims, collect, hardware, hooks
+from resnet_repro import analyze, collect, fig7_claims, hardware, hooks
 from resnet_repro.cli import main
 from resnet_repro.models import build_model
 from resnet_repro.studies import degradation
@@ -272,5 +272,5 @@ def test_a_diverged_run_is_a_result_not_a_crash(full_cifar_dir, tmp_path):
     assert "diverged (training loss not finite" in (tmp_path / "fig" / "smoke" / "table6.md").read_text()
     assert "plain20 seed 0 (diverged)" in (tmp_path / "rep" / "smoke" / "report.md").read_text()
     ls = pd.concat([t["layer_std"], t["layer_std"].assign(arch="resnet20", std=1.0)])
-    text = claims.fig7(ls, "short")
+    text = fig7_claims.fig7(ls, "short")
     assert "left out, responses not finite (the run diverged): plain20" in text and "nan" not in text

@@ -4,7 +4,7 @@
 2. Depth helps with shortcuts (Table 6): ResNet-56 below ResNet-20, ResNet-110 below ResNet-56 (test error); and
    the order of every ResNet depth run, step by step (stated in the report, not one of the budget's claims).
 3. Shortcuts fix the deep net: ResNet-56 below plain-56.
-4. Fig. 7: residual responses smaller than plain ones, and smaller for deeper ResNets.
+4. Fig. 7: residual responses smaller than plain ones, and smaller for deeper ResNets (fig7_claims.py).
 
 Everything is computed from the collected CSVs (runs, curves, layer_std, test_wrong); nothing here trains or reads
 run folders.
@@ -25,12 +25,9 @@ import numpy as np
 import pandas as pd
 
 from .config import PIPELINE_CHECK_TEXT, is_pipeline_check
-from .models import CIFAR_DEPTHS, parse_arch
-from .wording import pct
-
-
-def net_name(arch: str) -> str:
-    return arch.replace("resnet", "ResNet-").replace("plain", "plain-")
+from .models import CIFAR_DEPTHS
+from . import fig7_claims as F7
+from .wording import net_name, pct
 
 
 def seed_stats(runs: pd.DataFrame, arch: str, col: str) -> tuple[float | None, int, float | None]:
@@ -208,63 +205,6 @@ def shortcuts(runs: pd.DataFrame, wrong: pd.DataFrame | None = None) -> str:
             + sign_verdict(c, "**reproduced**.", "**not reproduced**."))
 
 
-def fig7(layer_std: pd.DataFrame, preset: str | None = None) -> str:
-    """Residual vs plain mean response std per depth, and across ResNet depths (seeds pooled per net)."""
-    if preset is not None and is_pipeline_check(preset):
-        return PIPELINE_CHECK_TEXT
-    if layer_std.empty:
-        return "- **4. Fig. 7:** no layer-response stds yet (they need finished runs with checkpoints: `make analyze`)."
-    m = layer_std.groupby("arch")["std"].mean()
-    n = layer_std.groupby("arch")["seed"].nunique()
-    bad = sorted(a for a, v in m.items() if not pd.notna(v) or abs(v) == float("inf"))
-    m = m.drop(bad)  # a diverged run's responses are not finite: nothing to compare
-    lines = [f"- **4. Fig. 7:** left out, responses not finite (the run diverged): {', '.join(bad)}."] if bad else []
-    for ra, pa in fig7_pairs(m.index)[0]:
-        r, p = m[ra], m[pa]
-        b = _fig7_beyond_spread(layer_std, [(ra, pa)])
-        noise = ("one seed of a net, so the seed spread is not measured" if b is None else
-                 f"the difference is {'larger' if b else '**not larger**'} than the seed spread")
-        lines.append(f"- **4. Fig. 7, {ra[len('resnet'):]} layers:** mean response std {r:.3f} (ResNet, n={n[ra]}) vs "
-                     f"{p:.3f} (plain, n={n[pa]}): residual responses are "
-                     f"{'**smaller**' if r < p else '**not smaller**'} (ratio {r / p:.2f}; {noise}).")
-    res = [(d, m[f"resnet{d}"]) for d in CIFAR_DEPTHS if f"resnet{d}" in m]
-    if len(res) >= 2:
-        decreasing = all(a[1] > b[1] for a, b in zip(res, res[1:]))
-        lines.append("- **4. Fig. 7, across ResNet depths:** mean std " + ", ".join(f"ResNet-{d} {v:.3f}" for d, v in res)
-                     + (": deeper ResNets have **smaller** responses, as the paper reports." if decreasing
-                        else ": the paper's ordering (smaller for deeper nets) is **not** strictly followed."))
-    lines += _fig7_tail(layer_std.drop(layer_std.index[layer_std["arch"].isin(bad)]))
-    return "\n".join(lines) if lines else "- **4. Fig. 7:** not enough runs with layer stds to compare plain and residual nets."
-
-
-HEAVY_TAIL = 2.0  # a net's pooled std this many times its median image's is called a heavy tail of images
-
-
-def _fig7_tail(ls: pd.DataFrame) -> list[str]:
-    """How the pooled std (the paper's measure) spreads over the test images: the median image's std per ResNet
-    depth, and the nets whose pooled std is a heavy tail of images. Nothing where the runs predate the columns."""
-    if "std_image_median" not in ls or ls["std_image_median"].isna().all():
-        return []
-    measured = ls.dropna(subset=["std_image_median"])  # runs without final weights here keep their old table
-    g = measured.groupby("arch")[["std", "std_image_median", "top1pct_share"]].mean()
-    n = measured.groupby("arch")["seed"].nunique()
-    res = [(d, g.loc[f"resnet{d}", "std_image_median"]) for d in CIFAR_DEPTHS if f"resnet{d}" in g.index]
-    lines = []
-    if len(res) >= 2:
-        decreasing = all(a[1] > b[1] for a, b in zip(res, res[1:]))
-        lines.append("- **4. Fig. 7, the median test image** (robust to a tail of images; not the paper's measure): "
-                     "mean over layers of the median image's response std, " + ", ".join(
-                         f"ResNet-{d} {v:.3f} (n={n[f'resnet{d}']})" for d, v in res) + ": deeper ResNets "
-                     + ("**smaller** on this measure." if decreasing else "**not** strictly smaller on this measure."))
-    tails = [(a, r) for a, r in g.iterrows() if r["std"] > HEAVY_TAIL * r["std_image_median"]]
-    for a, r in sorted(tails, key=lambda t: (parse_arch(t[0]).depth, t[0])):
-        lines.append(f"- **4. Fig. 7, {net_name(a)}** (n={n[a]}): mean response std {r['std']:.3f} pooled, but "
-                     f"{r['std_image_median']:.3f} for the median image; the top 1% of test images carry "
-                     f"{100 * r['top1pct_share']:.0f}% of the response variance (mean over layers): a heavy tail of "
-                     "images, not a uniformly larger response.")
-    return lines
-
-
 def claims_text(t: dict, preset: str | None = None) -> str:
     """The claims 1-3, one paragraph each, from load_collected's tables (none for a pipeline-check preset)."""
     if preset is not None and is_pipeline_check(preset):
@@ -284,20 +224,6 @@ CLAIMS = ["1. degradation: plain-56 trains worse than plain-20 through the whole
 # The comparisons behind claims 1-3: (a, b, column); the claim is a - b > 0 for claim 1, < 0 for the others.
 COMPARED = {CLAIMS[0]: ("plain56", "plain20", "final_train_err"), CLAIMS[1]: ("resnet56", "resnet20", "final_test_err"),
             CLAIMS[2]: ("resnet110", "resnet56", "final_test_err"), CLAIMS[3]: ("resnet56", "plain56", "final_test_err")}
-
-
-def _finite_mean_std(ls: pd.DataFrame) -> pd.Series:
-    """Mean response std per arch (seeds pooled); NaN and inf (a diverged run) left out: they compare as nothing."""
-    m = ls.groupby("arch")["std"].mean() if not ls.empty else pd.Series(dtype=float)
-    return m[m.abs() < float("inf")]
-
-
-def fig7_pairs(archs) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """The Fig. 7 comparisons among `archs`: (ResNet vs plain at each depth with both, consecutive ResNet depths)."""
-    have = set(archs)
-    vs_plain = [(f"resnet{d}", f"plain{d}") for d in CIFAR_DEPTHS if f"resnet{d}" in have and f"plain{d}" in have]
-    res = [f"resnet{d}" for d in CIFAR_DEPTHS if f"resnet{d}" in have]
-    return vs_plain, list(zip(res, res[1:]))
 
 
 def holds(t: dict) -> dict[str, tuple[bool | None, str]]:
@@ -322,68 +248,8 @@ def holds(t: dict) -> dict[str, tuple[bool | None, str]]:
     for claim in CLAIMS[1:4]:
         c = compare(runs, *COMPARED[claim], wrong=t.get("test_wrong"))
         out[claim] = (None, "missing runs") if c is None else (c["diff"] < 0, note(c))
-    m = _finite_mean_std(ls)
-    vs_plain, across = fig7_pairs(m.index)
-    out[CLAIMS[4]] = (None, "no plain/ResNet pair with layer stds") if not vs_plain else (
-        all(m[r] < m[p] for r, p in vs_plain),
-        f"{sum(m[r] < m[p] for r, p in vs_plain)} of {len(vs_plain)} depths" + _fig7_noise(ls, vs_plain))
-    med = _median_image_order(ls, across)
-    out[CLAIMS[5]] = (None, "fewer than two ResNet depths") if not across else (
-        all(m[a] > m[b] for a, b in across), f"{len(across) + 1} depths" + _fig7_noise(ls, across) + (
-            "" if med is None else f"; median test image: {'smaller' if med else 'not smaller'} for deeper ResNets"))
+    out[CLAIMS[4]], out[CLAIMS[5]] = F7.holds(ls)
     return out
-
-
-def _median_image_order(ls: pd.DataFrame, across: list[tuple[str, str]]) -> bool | None:
-    """Claim 4b on the median image's std (_fig7_tail) instead of the pooled one; None unless every net has it."""
-    if not across or "std_image_median" not in ls:
-        return None
-    g = ls.groupby("arch")["std_image_median"].agg(lambda v: v.mean() if v.notna().all() else math.nan)
-    nets = {a for pair in across for a in pair}
-    return None if g.reindex(list(nets)).isna().any() else all(g[a] > g[b] for a, b in across)
-
-
-def _fig7_noise(ls: pd.DataFrame, pairs: list[tuple[str, str]]) -> str:
-    by_pair = _fig7_pair_spreads(ls, pairs)
-    kinds = set(by_pair.values())
-    if kinds == {None} or not kinds:
-        return ", seed spread unknown: a net has one seed"
-    if len(kinds) == 1:
-        return ", beyond the seed spread" if kinds == {True} else ", within the seed spread"
-    # Mixed: say which pair is which, as a verdict over all of them would hide the measured ones.
-    same_depth = all(parse_arch(a).depth == parse_arch(b).depth for a, b in by_pair)
-    parts = []
-    for v, what in ((True, "beyond the seed spread"), (False, "within the seed spread"), (None, "one seed")):
-        names = [str(parse_arch(a).depth) if same_depth else f"{parse_arch(a).depth}\u2192{parse_arch(b).depth}"
-                 for (a, b), k in by_pair.items() if k is v]
-        if names:
-            listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-            parts.append(f"{what} at {listed}" + (" layers" if same_depth else ""))
-    return ", " + "; ".join(parts)
-
-
-def _fig7_pair_spreads(ls: pd.DataFrame, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], bool | None]:
-    """Fig. 7 (4a, 4b), each pair: is its difference of mean response std larger than the seed spread (max - min over
-    seeds of a net's mean std) of its two nets? None with fewer than two seeds of a net: the pooled std over 10,000
-    test images has no sampling noise worth the name, so the seeds are the only noise measure."""
-    if ls.empty or not pairs:
-        return {}
-    per_seed = ls.groupby(["arch", "seed"])["std"].mean().groupby("arch")
-    spread = (per_seed.max() - per_seed.min()).where(per_seed.size() >= 2)
-    mean = per_seed.mean()
-    return {(a, b): None if pd.isna(spread.get(a)) or pd.isna(spread.get(b)) else
-            bool(abs(mean[a] - mean[b]) > max(spread[a], spread[b])) for a, b in pairs}
-
-
-def _fig7_beyond_spread(ls: pd.DataFrame, pairs: list[tuple[str, str]]) -> bool | None:
-    """Is every pair beyond its seed spread? False as soon as one measured pair is not (whatever the unmeasured ones
-    show), None while a pair is unmeasured and none has failed."""
-    by_pair = _fig7_pair_spreads(ls, pairs)
-    if not by_pair:
-        return None
-    if False in by_pair.values():
-        return False
-    return None if None in by_pair.values() else True
 
 
 def beyond_noise(t: dict) -> dict[str, bool | None]:
@@ -398,6 +264,5 @@ def beyond_noise(t: dict) -> dict[str, bool | None]:
         if c is not None and (c["spread"] is not None or c["sampling"] is not None):
             out[claim] = not within_noise(c)
     if not ls.empty:
-        vs_plain, across = fig7_pairs(_finite_mean_std(ls).index)
-        out[CLAIMS[4]], out[CLAIMS[5]] = _fig7_beyond_spread(ls, vs_plain), _fig7_beyond_spread(ls, across)
+        out[CLAIMS[4]], out[CLAIMS[5]] = F7.beyond_spread(ls)
     return out

@@ -17,10 +17,9 @@ import math
 
 import pandas as pd
 
-from .claims import net_name
 from .config import PRESETS, imagenet_schedule_text, make_config
 from .paper import PAPER_IMAGENET, PAPER_TABLE2, PAPER_TABLE3, imagenet_schedule
-from .wording import pct
+from .wording import net_name, pct
 
 
 def _final(runs: pd.DataFrame, arch: str, col: str) -> float | None:

@@ -217,3 +217,8 @@ def write_table(out_dir, name: str, title: str, header: list[str], rows: list[li
     md.write_text(table_md(title, header, rows, notes), encoding="utf-8")
     tex.write_text(table_tex(tex_title or title, header, rows, notes, align), encoding="utf-8")
     return [md, tex]
+
+
+def net_name(arch: str) -> str:
+    """resnet56 -> ResNet-56, plain20 -> plain-20."""
+    return arch.replace("resnet", "ResNet-").replace("plain", "plain-")

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from ..claims import fig7 as fig7_verdict
+from ..fig7_claims import fig7 as fig7_verdict
 from ..models import parse_arch
 from ..plotting import annotate, arch_color, arch_label, arch_sort, empty_axis_note, missing_note, new_figure
 
@@ -141,7 +141,8 @@ NOTEBOOKS = {
         new_code_cell('if (fig_dir / "fig7_layer_response_std_median_image.png").is_file():  # runs with per-image columns\n'
                       '    show("fig7_layer_response_std_median_image")'),
         new_markdown_cell("## What the numbers show"),
-        new_code_cell("display(Markdown(claims.fig7(t['layer_std'], PRESET)))"),
+        new_code_cell("from resnet_repro import fig7_claims\n"
+                      "display(Markdown(fig7_claims.fig7(t['layer_std'], PRESET)))"),
         new_markdown_cell("## Mean, median and max response std per net\n\n"
                           "Over layers (and seeds): the pooled std that Fig. 7 plots; beside it, the median test "
                           "image's std and the share of the response variance carried by the top 1% of images, which "
