@@ -336,3 +336,26 @@ def test_fig7_tells_a_heavy_tail_of_images_from_a_larger_response_and_is_silent_
     assert holds(dict(runs=pd.DataFrame(columns=["arch"]), layer_std=partly))[CLAIMS[5]][1].endswith("has one seed")
     assert "median" not in fig7(old) and "heavy tail" not in fig7(old)
     assert "median" not in fig7(tail.assign(std_image_median=float("nan"), top1pct_share=float("nan")))
+
+
+def test_plain110_is_stated_against_the_papers_60_percent_as_a_result_and_only_once_it_ran():
+    from resnet_repro.claims import claims_text, plain110
+
+    def runs(rows):
+        return pd.DataFrame([dict(arch=a, seed=k, final_test_err=te, final_train_err=tr, warmup_switched_at=sw,
+                                  diverged=d) for a, k, te, tr, sw, d in rows])
+
+    assert plain110(runs([("resnet20", 0, 0.14, 0.08, None, False)]), "quarter") == ""
+    assert plain110(pd.DataFrame(), "quarter") == ""
+    stuck = runs([("plain110", 0, 0.90, 0.90, 8000, False)])  # never below 80%: the warm-up ends at the first lr step
+    assert plain110(stuck, "quarter") == (
+        "- **plain-110 (Fig. 6 caption: its error is above 60%, not plotted):** 90.00% test error and 90.00% training "
+        "error (n=1); its warm-up (lr 0.01 until the training error is below 80%) ended at iteration 8,000 (the first "
+        "lr step: the training error never fell below 80%): **reproduced**, above 60%.")
+    trained = runs([("plain110", 0, 0.30, 0.25, 400, False), ("plain110", 1, 0.40, 0.35, 600, False)])
+    text = plain110(trained, "quarter")
+    assert "35.00% test error and 30.00% training error (n=2)" in text and "iteration 400, 600:" in text
+    assert text.endswith("**not reproduced**: below 60% here.") and "first lr step" not in text
+    assert "diverged" in plain110(runs([("plain110", 0, None, None, None, True)]), "quarter")
+    t = dict(runs=stuck.assign(depth=110), curves=pd.DataFrame(columns=["arch", "seed", "iteration", "metric", "value"]))
+    assert "plain-110 (Fig. 6 caption" in claims_text(t, "quarter")

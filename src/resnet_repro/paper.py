@@ -33,6 +33,9 @@ PAPER_TABLE3 = {"plain34": (28.54, 10.02), "resnet34": (25.03, 7.76), "resnet34b
 # iterations), and then go back to 0.1".
 WARMUP_ABOUT_ITERATIONS = 400
 
+# Fig. 6 caption (left, the plain nets): "The error of plain-110 is higher than 60% and not displayed."
+PLAIN110_ERR_ABOVE = 0.60
+
 # Sec. 4.2, the CIFAR-10 protocol: batch 128 on 2 GPUs (BN over each GPU's 64 images), 45k/5k train/val split to
 # choose the schedule, final runs on all 50k training images.
 PAPER_CIFAR = dict(batch=128, gpus=2, train_images=50_000, split=(45_000, 5_000))
