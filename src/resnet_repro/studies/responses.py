@@ -2,9 +2,11 @@
 
 Measurement (analyze.py, run after training, by the campaign or `make analyze`): the std of each 3x3 layer's
 response (after BN, before the ReLU and the addition) over all test images, channels and positions, at the final
-weights, with how it spreads over the images (the median image's std, the top 1%'s share), into <run>/layer_std.csv. Table: layer_std.csv, every finished run's stds with arch, seed, depth and
-residual prepended. Figure: the stds in layer order (top) and sorted by magnitude (bottom), plain nets dashed.
-Verdict: claim 4 of claims.py (residual responses smaller than plain ones, and smaller for deeper ResNets).
+weights, with how it spreads over the images (the median image's std, the top 1%'s share), into
+<run>/layer_std.csv. Table: layer_std.csv, every finished run's stds with arch, seed, depth and residual prepended.
+Figures: the stds in layer order (top) and sorted by magnitude (bottom), plain nets dashed; the same at every depth;
+the same on the median test image. Verdict: claim 4, in fig7_claims.py (residual responses smaller than plain ones,
+and smaller for deeper ResNets).
 """
 
 from __future__ import annotations
