@@ -213,6 +213,15 @@ def test_fig7_on_the_median_image_is_drawn_only_from_runs_that_have_it_and_names
     assert "no per-image" not in _texts(drawn[RS.FIGURES["fig7"]])
 
 
+def test_fig7_turns_to_a_log_axis_only_when_one_net_dwarfs_the_others(tmp_path):
+    res = load_collected("short", write_synthetic(tmp_path / "results"))
+    assert all(ax.get_yscale() == "linear" for ax in RS.fig7(res, "short").axes)
+    ls = res["layer_std"]
+    res["layer_std"] = ls.assign(std=ls["std"].where(ls["arch"] != "plain56", 800.0))  # a net at chance, eval-mode BN
+    fig = RS.fig7(res, "short")
+    assert all(ax.get_yscale() == "log" and ax.get_ylabel() == "std (log scale)" for ax in fig.axes)
+
+
 def test_missing_runs_are_listed_one_line_per_net_and_status():
     status = pd.DataFrame({"arch": ["resnet20"] * 4 + ["plain20", "plain56"], "seed": [0, 1, 2, 3, 0, 0],
                            "status": ["done", "missing", "missing", "partial", "partial", "missing"],

@@ -27,6 +27,7 @@ TABLES = {"layer_std": LAYER_COLUMNS}
 FIGURES = {"fig7": "fig7_layer_response_std", "fig7_all": "fig7_layer_response_std_all_depths",
            "fig7_median": "fig7_layer_response_std_median_image"}
 FIG7_ARCHS = ["plain20", "plain56", "resnet20", "resnet56", "resnet110"]
+LOG_SCALE_ABOVE = 30  # a log y-axis where the largest std drawn is this many times the smallest (e.g. a net at chance)
 CAPTIONS = {  # what each figure shows, under it in the report and the notebooks
     "fig7": "Fig. 7 analogue: std of each 3×3 layer's response (after BN, before the addition and the ReLU) on "
             "the CIFAR-10 test images, in layer order (top) and sorted in descending order (bottom); plain nets "
@@ -73,6 +74,9 @@ def fig7(results: dict[str, pd.DataFrame], preset: str, archs: list[str] = FIG7_
     std (the paper's) or the median image's (std_image_median), with the runs that have it."""
     ls = results["layer_std"]
     fig, axes = new_figure(2, 1, figsize=(8.4, 6.4))
+    shown = ls.loc[ls["arch"].isin(archs), col] if col in ls else pd.Series(dtype=float)
+    shown = shown[(shown > 0) & (shown < float("inf"))]
+    log = len(shown) > 0 and shown.max() > LOG_SCALE_ABOVE * shown.min()  # one net's responses dwarf the others'
     drawn = []
     for ax, sort, xlabel in ((axes[0, 0], False, "layer index (original)"),
                              (axes[1, 0], True, "layer index (sorted by magnitude)")):
@@ -93,7 +97,9 @@ def fig7(results: dict[str, pd.DataFrame], preset: str, archs: list[str] = FIG7_
                                 color=arch_color(arch), alpha=0.18, linewidth=0)
             drawn.append(arch)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel("std" if col == "std" else "std, median test image")
+        ax.set_ylabel(("std" if col == "std" else "std, median test image") + (" (log scale)" if log else ""))
+        if log:
+            ax.set_yscale("log")
         ax.set_xlim(left=0)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # layers are counted: no tick at 2.5
         ax.grid(True, alpha=0.3)
