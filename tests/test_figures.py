@@ -322,3 +322,12 @@ def test_the_deviations_name_a_precision_other_than_fp32():
                          "precision": ["bf16-mixed"]})
     assert "- **Precision:** bf16-mixed autocast" in DG.deviations_text(runs, "paper")
     assert "**Precision:**" not in DG.deviations_text(runs.assign(precision="32-true"), "paper")
+
+
+def test_the_deviations_tell_a_warm_up_ended_by_the_first_lr_step_from_one_ended_by_the_rule():
+    runs = pd.DataFrame({"arch": ["resnet110", "plain110"], "seed": [0, 0], "device": ["cpu"] * 2,
+                         "data_source": ["official"] * 2, "precision": ["32-true"] * 2, "warmup_switched_at": [60, 8000]})
+    text = DG.deviations_text(runs, "quarter")  # quarter's first lr step: iteration 8,000
+    assert ("it ended for resnet110 seed 0 at iteration 60, plain110 seed 0 at iteration 8,000 (the first lr step: its "
+            "training error never fell below 80%).") in text
+    assert "(the first lr step" not in DG.deviations_text(runs, "paper")  # paper's first step is 32,000

@@ -328,12 +328,14 @@ def deviations_text(runs: pd.DataFrame, preset: str) -> str:
                      "measures bf16 against fp32 on the `short` nets.")
     warm = runs.dropna(subset=["warmup_switched_at"]) if "warmup_switched_at" in runs else runs.iloc[:0]
     if len(warm):
+        first_step = make_config(preset).milestones[0] if preset in PRESETS else None
         where = ", ".join(f"{r.arch} seed {int(r.seed)} at iteration {int(r.warmup_switched_at):,}"
-                          for r in warm.itertuples())
+                          + (" (the first lr step: its training error never fell below 80%)"
+                             if int(r.warmup_switched_at) == first_step else "") for r in warm.itertuples())
         lines.append(f"- **Warm-up (110 layers):** lr 0.01 until the training error, averaged over the last checks, "
                      f"falls below 80%, then the schedule's lr; it ended for {where}. The paper reports "
                      f"that its error fell below 80% after \"about {WARMUP_ABOUT_ITERATIONS} iterations\"; the "
-                     "rule, not the iteration count, is its specification, and why this run crossed 80% at a "
+                     "rule, not the iteration count, is its specification, and why a run crossed 80% at a "
                      "different point is not investigated here.")
     return "\n".join(lines)
 
