@@ -25,7 +25,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .config import PIPELINE_CHECK_TEXT, PRESETS, is_pipeline_check, make_config
+from .config import PIPELINE_CHECK_TEXT, first_lr_step, is_pipeline_check
 from .models import CIFAR_DEPTHS
 from .paper import PLAIN110_ERR_ABOVE
 from . import fig7_claims as F7
@@ -219,7 +219,7 @@ def plain110(runs: pd.DataFrame, preset: str | None = None) -> str:
     head = "- **plain-110 (Fig. 6 caption: its error is above 60%, not plotted):** "
     if te is None:
         return head + f"no final error: {div} of {len(r)} runs diverged."
-    first_step = make_config(preset).milestones[0] if preset in PRESETS else None
+    first_step = first_lr_step(preset)
     sw = sorted({int(v) for v in r["warmup_switched_at"].dropna()}) if "warmup_switched_at" in r else []
     warm = ("; its warm-up (lr 0.01 until the training error is below 80%) ended at iteration "
             + ", ".join(f"{v:,}" for v in sw)

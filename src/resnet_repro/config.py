@@ -221,6 +221,12 @@ def make_config(preset: str = "paper", **overrides) -> TrainConfig:
     return cfg
 
 
+def first_lr_step(preset: str | None) -> int | None:
+    """The iteration of a preset's first lr division (None for an unknown preset or one without milestones)."""
+    ms = make_config(preset).milestones if preset in PRESETS else ()
+    return ms[0] if ms else None
+
+
 # ----------------------------------------------------------------------------- command line
 
 

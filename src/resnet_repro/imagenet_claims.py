@@ -17,7 +17,7 @@ import math
 
 import pandas as pd
 
-from .config import PRESETS, imagenet_schedule_text, make_config
+from .config import PRESETS, first_lr_step, imagenet_schedule_text, make_config
 from .paper import PAPER_IMAGENET, PAPER_TABLE2, PAPER_TABLE3, imagenet_schedule
 from .wording import net_name, pct
 
@@ -164,7 +164,7 @@ def _through_run(curves: pd.DataFrame | None, deep: str, shallow: str, preset: s
     gap = 100 * (m[deep] - m[shallow]).dropna()
     if gap.empty:
         return ""
-    drop = make_config(preset).milestones[0] if preset in PRESETS else None
+    drop = first_lr_step(preset)
     before = gap[gap.index <= drop] if drop else gap.iloc[:0]
     at_drop = (f"; the gap is {before.iloc[-1]:+.2f} points at the first lr drop (iteration {drop:,}) and "
                f"{gap.iloc[-1]:+.2f} at the end" if len(before) else "")

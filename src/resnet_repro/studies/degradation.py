@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from ..claims import claims_text
-from ..config import PRESETS, TrainConfig, make_config
+from ..config import PRESETS, TrainConfig, first_lr_step, make_config
 from ..models import arch_order, build_model, count_params
 from ..paper import (FINAL_REPRO, FINAL_REPRO_N, FINAL_REPRO_NOTE, PAPER_CIFAR, PAPER_PRECISION, PAPER_TABLE6,
                      PAPER_TABLE6_NOTE, PUBLIC_REPRO, PUBLIC_REPRO_NOTE, WARMUP_ABOUT_ITERATIONS)
@@ -328,7 +328,7 @@ def deviations_text(runs: pd.DataFrame, preset: str) -> str:
                      "measures bf16 against fp32 on the `short` nets.")
     warm = runs.dropna(subset=["warmup_switched_at"]) if "warmup_switched_at" in runs else runs.iloc[:0]
     if len(warm):
-        first_step = make_config(preset).milestones[0] if preset in PRESETS else None
+        first_step = first_lr_step(preset)
         where = ", ".join(f"{r.arch} seed {int(r.seed)} at iteration {int(r.warmup_switched_at):,}"
                           + (" (the first lr step: its training error never fell below 80%)"
                              if int(r.warmup_switched_at) == first_step else "") for r in warm.itertuples())
