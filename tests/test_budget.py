@@ -336,6 +336,16 @@ def test_fig7_tells_a_heavy_tail_of_images_from_a_larger_response_and_is_silent_
     assert holds(dict(runs=pd.DataFrame(columns=["arch"]), layer_std=partly))[CLAIMS[5]][1].endswith("has one seed")
     assert "median" not in fig7(old) and "heavy tail" not in fig7(old)
     assert "median" not in fig7(tail.assign(std_image_median=float("nan"), top1pct_share=float("nan")))
+    # several seeds: judged run by run, each seed's numbers stated, and whether the tail repeats
+    seed1 = ls({"resnet110": (0.6, 0.44, 0.05)}).assign(seed=1)
+    once = fig7(pd.concat([tail, seed1]))
+    assert ("- **4. Fig. 7, ResNet-110** (heavy tail in 1 of 2 seeds; mean response std over layers, and the share of "
+            "the response variance carried by the top 1% of test images): seed 0: 5.140 pooled, 0.450 for the median "
+            "image, top 1% 71%; seed 1: 0.600 pooled, 0.440 for the median image, top 1% 5%: a heavy tail of images "
+            "in seed 0 only: it does not repeat in every seed.") in once
+    twice = fig7(pd.concat([tail, seed1.assign(std=4.0, top1pct_share=0.6)]))
+    assert "(heavy tail in 2 of 2 seeds;" in twice and twice.endswith("in every seed, not a uniformly larger response.")
+    assert "ResNet-110**" not in fig7(pd.concat([tail[tail.arch != "resnet110"], seed1, seed1.assign(seed=2)]))
 
 
 def test_plain110_is_stated_against_the_papers_60_percent_as_a_result_and_only_once_it_ran():
