@@ -54,7 +54,7 @@ train: setup ## train one net: make train ARCH=resnet56 SEED=0 PRESET=short [DAT
 grid: setup ## train the grid of PRESET, CIFAR or ImageNet-style (finished runs are skipped, interrupted ones resume)
 	$(RUN) grid --preset $(PRESET) $(DATA_ARG) $(ARGS)
 
-analyze: setup ## layer-response stds (Fig. 7) and the test images each finished run gets wrong; needs its final weights
+analyze: setup ## layer-response stds (Fig. 7), the images of their tail, the test images each finished run gets wrong; needs final weights
 	$(RUN) analyze --preset $(PRESET) $(DATA_ARG)
 
 collect: setup ## run folders -> results/PRESET/*.csv (FINISHED_ONLY=1: unfinished runs left out of status.csv too)

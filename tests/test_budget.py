@@ -346,6 +346,18 @@ def test_fig7_tells_a_heavy_tail_of_images_from_a_larger_response_and_is_silent_
     twice = fig7(pd.concat([tail, seed1.assign(std=4.0, top1pct_share=0.6)]))
     assert "(heavy tail in 2 of 2 seeds;" in twice and twice.endswith("in every seed, not a uniformly larger response.")
     assert "ResNet-110**" not in fig7(pd.concat([tail[tail.arch != "resnet110"], seed1, seed1.assign(seed=2)]))
+    # what the tail images are, where the run has its response_tail (collected from response_tail.json)
+    images = pd.DataFrame([dict(arch="resnet110", seed=0, n_images=10000, n_tail=100, tail_share=0.78, tail_err=0.35,
+                                test_err=0.1286, top_class="airplane", top_class_share=0.56),
+                           dict(arch="resnet110", seed=1, n_images=10000, n_tail=100, tail_share=0.05, tail_err=0.2,
+                                test_err=0.125, top_class="ship", top_class_share=0.3)])
+    assert ("not a uniformly larger response. The 100 test images with the largest share of it (mean over layers) "
+            "carry 78%; 56% of them are airplane images, and the net gets 35% of them wrong against 12.9% of all "
+            "test images.") in fig7(tail, tail=images)
+    assert ("seed 0: 5.140 pooled, 0.450 for the median image, top 1% 71% (56% airplane; 35% of them wrong, 12.9% "
+            "overall); seed 1: 0.600 pooled, 0.440 for the median image, top 1% 5% (30% ship; 20% of them wrong, "
+            "12.5% overall): a heavy tail") in fig7(pd.concat([tail, seed1]), tail=images)
+    assert fig7(tail, tail=images.iloc[:0]) == fig7(tail)  # no response_tail.json: nothing said of the images
 
 
 def test_plain110_is_stated_against_the_papers_60_percent_as_a_result_and_only_once_it_ran():

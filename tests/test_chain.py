@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from resnet_repro import analyze, collect, fig7_claims, hardware, hooks
+from resnet_repro import analyze, collect, data, fig7_claims, hardware, hooks
 from resnet_repro.cli import main
 from resnet_repro.models import build_model
 from resnet_repro.studies import degradation
@@ -74,6 +74,17 @@ def test_a_heavy_tail_of_images_raises_the_pooled_std_but_not_the_median_image_s
     assert (tail["top1pct_share"] > 0.9).all() and (calm["top1pct_share"] < 0.2).all()
     # The identity that ties the columns together: the pooled variance is the mean of the images' squared d_i.
     assert (tail["std_image_median"] < tail["std"]).all()
+    # The images it consists of: their mean share over the layers names them, largest first.
+    stats = hooks.ResponseStats(model)
+    with torch.no_grad():
+        model(x)
+    stats.remove()
+    shares = stats.image_shares()
+    assert shares.sum() == pytest.approx(1.0) and shares[:2].sum() > 0.9
+    got = analyze.tail_images(shares, torch.arange(200) % 10)
+    assert sorted(got["images"]) == [0, 1] and got["labels"] == [i % 10 for i in got["images"]]
+    assert got["shares"][0] >= got["shares"][1] and got["tail_share"] == pytest.approx(shares[:2].sum())
+    assert got["n_images"] == 200 and got["fraction"] == 0.01
 
 
 def test_a_layer_std_table_from_before_the_tail_columns_is_measured_again_and_test_wrong_kept(tmp_path):
@@ -83,6 +94,7 @@ def test_a_layer_std_table_from_before_the_tail_columns_is_measured_again_and_te
     assert not analyze.current(tmp_path, "layer_std.csv") and analyze.current(tmp_path, "test_wrong.json")
     old.assign(std_image_median=0.8, top1pct_share=0.02).to_csv(tmp_path / "layer_std.csv", index=False)
     assert analyze.current(tmp_path, "layer_std.csv") and not analyze.current(tmp_path, "lesion.csv")
+    assert not analyze.current(tmp_path, "response_tail.json") and "response_tail.json" in analyze.OUTPUTS
 
 
 def test_analyze_measures_layer_stds_and_wrong_images_in_one_pass():
@@ -92,14 +104,15 @@ def test_analyze_measures_layer_stds_and_wrong_images_in_one_pass():
     batches = [(x[:5], y[:5]), (x[5:], y[5:])]
     calls = []
     model.register_forward_pre_hook(lambda m, a: calls.append(len(a[0])))
-    df, wrong, n = analyze.measure(model, batches)
-    assert calls == [5, 7], "one forward pass per batch for both measurements"
+    df, shares, wrong, n = analyze.measure(model, batches)
+    assert calls == [5, 7], "one forward pass per batch for all measurements"
+    assert shares.shape == (12,) and shares.sum() == pytest.approx(1.0) and (shares > 0).all()
     with torch.no_grad():
         expect = torch.nonzero(model(x).argmax(1) != y).flatten().tolist()
     assert n == 12 and wrong == expect and 0 < len(wrong) < 12
     pd.testing.assert_frame_equal(df, hooks.layer_stds(model, batches))
-    df_none, wrong2, _ = analyze.measure(model, batches, stds=False)
-    assert df_none is None and wrong2 == wrong
+    df_none, shares_none, wrong2, _ = analyze.measure(model, batches, stds=False)
+    assert df_none is None and shares_none is None and wrong2 == wrong
 
 
 # ----------------------------------------------------------------------------- collect on synthetic runs
@@ -212,7 +225,20 @@ def test_smoke_chain_writes_notebooks_and_report(full_cifar_dir, tmp_path, capsy
         assert w["commit"] == final["commit"] and w["data_source"] == final["data_source"] and w["torch"]
         assert w["device"] == final["device"] == hardware.device_name(torch.device("cpu"))
         assert hardware.cpu_model() in w["device"] and final["session_devices"] == [final["device"]]
+        # the 1% of test images with the largest share of the response variance, largest first, with their labels
+        rt = json.loads((results / "smoke" / "runs" / arch / "seed0" / "response_tail.json").read_text())
+        assert rt["n_images"] == 10_000 and len(rt["images"]) == len(set(rt["images"])) == 100 == len(rt["labels"])
+        assert rt["shares"] == sorted(rt["shares"], reverse=True) and rt["tail_share"] == pytest.approx(
+            sum(rt["shares"]), rel=1e-5) and 0.01 < rt["tail_share"] < 1 and rt["commit"] == final["commit"]
     assert main(["collect", "--preset", "smoke", "--results", str(results)]) == 0
+    tails = collect.load_collected("smoke", results)["response_tail"].set_index("arch")
+    assert sorted(tails.index) == ["plain20", "resnet20"] and (tails.n_tail == 100).all()
+    r = tails.loc["resnet20"]
+    wrong = set(json.loads((results / "smoke" / "runs" / "resnet20" / "seed0" / "test_wrong.json").read_text())["wrong"])
+    rt = json.loads((results / "smoke" / "runs" / "resnet20" / "seed0" / "response_tail.json").read_text())
+    assert r.tail_err == pytest.approx(sum(i in wrong for i in rt["images"]) / 100)
+    assert r.test_err == pytest.approx(len(wrong) / 10_000) and r.top_class in data.CIFAR10_CLASSES
+    assert r.top_class_share == pytest.approx(max(rt["labels"].count(c) for c in set(rt["labels"])) / 100)
     tw = collect.load_collected("smoke", results)["test_wrong"]
     assert sorted(tw.arch) == ["plain20", "resnet20"] and (tw.n_test == 10_000).all()
     assert len(tw.wrong.iloc[0].split()) == round(json.loads((results / "smoke" / "runs" / tw.arch.iloc[0] / "seed0"

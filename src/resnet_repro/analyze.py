@@ -19,19 +19,23 @@ Writes `layer_std.csv` into the run folder: layer, stage, block, conv, std, std_
 top1pct_share. Writes also
 `test_wrong.json`: which test images (by index in test-set order) the final weights get wrong, in fp32 inference,
 so that claims.py can measure the test-set noise of a difference between two nets on the same images (paired).
+Writes also `response_tail.json`: the 1% of test images with the largest share of the response variance (each
+image's d_i^2 / sum_j d_j^2, averaged over the layers), with their shares and labels: which images a heavy tail is.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
 from . import batches as B
 from . import data as D
-from .hooks import LAYER_STD_COLUMNS, ResponseStats
+from .hooks import LAYER_STD_COLUMNS, TAIL_FRACTION, ResponseStats
 from .models import ResNet
 from .runfolder import arrays_for, data_key, load_final_model, provenance, run_config, runs_with_checkpoint
 
@@ -48,7 +52,7 @@ def inference_batches(x_uint8: torch.Tensor, y: torch.Tensor, mean: torch.Tensor
     return B.EvalBatches(x_uint8, y, mean, 100 if cpu else 1000, channels_last=cpu)
 
 
-OUTPUTS = ("layer_std.csv", "test_wrong.json")
+OUTPUTS = ("layer_std.csv", "test_wrong.json", "response_tail.json")
 
 
 def current(run: Path, name: str) -> bool:
@@ -61,9 +65,10 @@ def current(run: Path, name: str) -> bool:
 
 
 @torch.no_grad()
-def measure(model: ResNet, batches, stds: bool = True) -> tuple[pd.DataFrame | None, list[int], int]:
-    """One inference pass over `batches` of (x, y): the layer-std table (None without `stds`), the indices of the
-    images the net gets wrong (in the order of `batches`) and the number of images."""
+def measure(model: ResNet, batches, stds: bool = True) -> tuple[pd.DataFrame | None, np.ndarray | None, list[int], int]:
+    """One inference pass over `batches` of (x, y): the layer-std table and each image's mean share of the response
+    variance (ResponseStats.image_shares; both None without `stds`), the indices of the images the net gets wrong (in
+    the order of `batches`) and the number of images."""
     model.eval()
     stats = ResponseStats(model) if stds else None
     wrong: list[int] = []
@@ -75,7 +80,17 @@ def measure(model: ResNet, batches, stds: bool = True) -> tuple[pd.DataFrame | N
     finally:
         if stats is not None:
             stats.remove()
-    return (stats.table() if stats is not None else None), wrong, n
+    return (stats.table() if stats is not None else None), (stats.image_shares() if stats is not None else None), \
+        wrong, n
+
+
+def tail_images(shares: np.ndarray, labels: np.ndarray) -> dict:
+    """The top TAIL_FRACTION of images by their mean share of the response variance (at least one), largest first:
+    response_tail.json's numbers."""
+    top = np.argsort(-shares, kind="stable")[:max(1, math.ceil(TAIL_FRACTION * len(shares)))]
+    return dict(fraction=TAIL_FRACTION, n_images=len(shares), tail_share=float(shares[top].sum()),
+                images=top.tolist(), shares=[round(float(v), 8) for v in shares[top]],
+                labels=[int(v) for v in labels[top]])
 
 
 def analyze_run(run: Path, arrays: D.CifarArrays, device: torch.device, force: bool = False) -> pd.DataFrame | None:
@@ -89,15 +104,21 @@ def analyze_run(run: Path, arrays: D.CifarArrays, device: torch.device, force: b
     test_y = torch.from_numpy(arrays.test_y).to(device)
     batches = inference_batches(test_x, test_y, dm.mean.to(device), device)
     need_stds = force or not current(run, "layer_std.csv")
-    df, wrong, n = measure(model, batches, stds=need_stds)
-    if df is not None:
+    need_tail = force or not current(run, "response_tail.json")
+    df, shares, wrong, n = measure(model, batches, stds=need_stds or need_tail)
+    if need_stds:
         df.to_csv(run / "layer_std.csv", index=False)
+    if need_tail:
+        meta = provenance(device, arrays, what="the test images with the largest mean share (over layers) of the "
+                          "response variance, by index in test-set order (analyze.tail_images), fp32 inference",
+                          arch=cfg.arch, seed=cfg.seed)
+        (run / "response_tail.json").write_text(json.dumps(dict(**meta, **tail_images(shares, arrays.test_y))) + "\n")
     if force or not (run / "test_wrong.json").is_file():
         meta = provenance(device, arrays, what="test images the final weights get wrong, by index in test-set "
                           "order (analyze.measure), fp32 inference", arch=cfg.arch, seed=cfg.seed)
         (run / "test_wrong.json").write_text(json.dumps(dict(**meta, n_test=n, test_err=len(wrong) / n,
                                                              wrong=wrong)) + "\n")
-    return df
+    return df if need_stds else None
 
 
 def analyze_preset(preset: str, results: str | Path = "results", data_dir: str | None = None,
@@ -111,6 +132,6 @@ def analyze_preset(preset: str, results: str | Path = "results", data_dir: str |
     device, arrays = default_device(), arrays_for(todo, data_dir)
     for run in todo:
         df = analyze_run(run, arrays[data_key(run, data_dir)], device, force)
-        what = f"{len(df)} layers, mean std {df['std'].mean():.3f}" if df is not None else "test outcomes"
+        what = f"{len(df)} layers, mean std {df['std'].mean():.3f}" if df is not None else "test outcomes or tail"
         print(f"[analyze] {run}: {what}", flush=True)
     return todo

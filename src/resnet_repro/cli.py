@@ -54,11 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("models", help="list the registered nets with their parameter counts")
     m.add_argument("--format", choices=["table", "csv"], default="table")
 
-    a = sub.add_parser("analyze", help="layer-response stds (Fig. 7) and the test images each finished run gets "
-                                       "wrong: needs its final weights")
+    a = sub.add_parser("analyze", help="layer-response stds (Fig. 7), the images of their tail and the test images "
+                                       "each finished run gets wrong: needs its final weights")
     _preset_arg(a)
     a.add_argument("--data-dir", default=None)
-    a.add_argument("--force", action="store_true", help="recompute layer_std.csv and test_wrong.json even where they exist")
+    a.add_argument("--force", action="store_true",
+                   help="recompute layer_std.csv, test_wrong.json and response_tail.json even where they exist")
 
     c = sub.add_parser("collect", help="turn the run folders of a preset into results/<preset>/*.csv")
     _preset_arg(c)

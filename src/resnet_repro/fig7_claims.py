@@ -19,8 +19,9 @@ from .models import CIFAR_DEPTHS, parse_arch
 from .wording import net_name
 
 
-def fig7(layer_std: pd.DataFrame, preset: str | None = None) -> str:
-    """Residual vs plain mean response std per depth, and across ResNet depths (seeds pooled per net)."""
+def fig7(layer_std: pd.DataFrame, preset: str | None = None, tail: pd.DataFrame | None = None) -> str:
+    """Residual vs plain mean response std per depth, and across ResNet depths (seeds pooled per net); a heavy tail
+    of images named, with what its images are where `tail` (the collected response_tail table) has the run."""
     if preset is not None and is_pipeline_check(preset):
         return PIPELINE_CHECK_TEXT
     if layer_std.empty:
@@ -44,14 +45,30 @@ def fig7(layer_std: pd.DataFrame, preset: str | None = None) -> str:
         lines.append("- **4. Fig. 7, across ResNet depths:** mean std " + ", ".join(f"ResNet-{d} {v:.3f}" for d, v in res)
                      + (": deeper ResNets have **smaller** responses, as the paper reports." if decreasing
                         else ": the paper's ordering (smaller for deeper nets) is **not** strictly followed."))
-    lines += _tail(layer_std.drop(layer_std.index[layer_std["arch"].isin(bad)]))
+    lines += _tail(layer_std.drop(layer_std.index[layer_std["arch"].isin(bad)]), tail)
     return "\n".join(lines) if lines else "- **4. Fig. 7:** not enough runs with layer stds to compare plain and residual nets."
 
 
 HEAVY_TAIL = 2.0  # a net's pooled std this many times its median image's is called a heavy tail of images
 
 
-def _tail(ls: pd.DataFrame) -> list[str]:
+def _images(tail: pd.DataFrame | None, arch: str, seed: int, long: bool) -> str:
+    """What the run's tail images are (response_tail.csv): their commonest class, and the net's error on them against
+    its error on the whole test set. Empty where the run has no response_tail.json."""
+    rows = pd.DataFrame() if tail is None or tail.empty else tail[(tail["arch"] == arch) & (tail["seed"] == seed)]
+    if rows.empty:
+        return ""
+    r = rows.iloc[0]
+    if not long:
+        return (f" ({100 * r['top_class_share']:.0f}% {r['top_class']}; {100 * r['tail_err']:.0f}% of them wrong, "
+                f"{100 * r['test_err']:.1f}% overall)")
+    return (f" The {int(r['n_tail'])} test images with the largest share of it (mean over layers) carry "
+            f"{100 * r['tail_share']:.0f}%; {100 * r['top_class_share']:.0f}% of them are {r['top_class']} images, and "
+            f"the net gets {100 * r['tail_err']:.0f}% of them wrong against {100 * r['test_err']:.1f}% of all test "
+            "images.")
+
+
+def _tail(ls: pd.DataFrame, tail: pd.DataFrame | None = None) -> list[str]:
     """How the pooled std (the paper's measure) spreads over the test images: the median image's std per ResNet
     depth, and the nets whose pooled std is a heavy tail of images, judged run by run (with several seeds, each seed's
     numbers and how many show it). Nothing where the runs predate the columns."""
@@ -77,11 +94,12 @@ def _tail(ls: pd.DataFrame) -> list[str]:
             lines.append(f"- **4. Fig. 7, {net_name(a)}** (n=1): mean response std {r['std']:.3f} pooled, but "
                          f"{r['std_image_median']:.3f} for the median image; the top 1% of test images carry "
                          f"{100 * r['top1pct_share']:.0f}% of the response variance (mean over layers): a heavy tail of "
-                         "images, not a uniformly larger response.")
+                         "images, not a uniformly larger response." + _images(tail, a, int(runs.index[0]), True))
             continue
         tailed = [int(k) for k in runs.index if heavy[(a, k)]]
         seeds = "; ".join(f"seed {int(k)}: {r['std']:.3f} pooled, {r['std_image_median']:.3f} for the median image, "
-                          f"top 1% {100 * r['top1pct_share']:.0f}%" for k, r in runs.iterrows())
+                          f"top 1% {100 * r['top1pct_share']:.0f}%" + _images(tail, a, int(k), False)
+                          for k, r in runs.iterrows())
         lines.append(f"- **4. Fig. 7, {net_name(a)}** (heavy tail in {len(tailed)} of {len(runs)} seeds; mean response "
                      f"std over layers, and the share of the response variance carried by the top 1% of test images): "
                      f"{seeds}: " + ("a heavy tail of images in every seed, not a uniformly larger response."

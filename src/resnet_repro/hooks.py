@@ -53,15 +53,31 @@ class ResponseStats:
             h.remove()
 
     @staticmethod
+    def _d2(img: torch.Tensor, mean: torch.Tensor, k: int) -> torch.Tensor:
+        """d_i^2 of each image from its sums [2, N] over k numbers: the mean square deviation from the pooled `mean`."""
+        return ((img[1] - 2 * mean * img[0]) / k + mean * mean).clamp_min(0)
+
+    @staticmethod
     def image_tail(img: torch.Tensor, mean: torch.Tensor, k: int) -> tuple[float, float]:
         """From per-image sums [2, N] over k numbers each: d_i, the rms deviation of image i's responses from the
         pooled `mean` (so that the pooled std is sqrt(mean_i d_i^2)), gives the median d_i and the share of
         sum_i d_i^2 that the top TAIL_FRACTION of images (at least one) carry. A pooled std far above the median
         image's, with a large top share, is a heavy tail of images rather than a uniformly larger response."""
-        d2 = ((img[1] - 2 * mean * img[0]) / k + mean * mean).clamp_min(0)
+        d2 = ResponseStats._d2(img, mean, k)
         top = max(1, math.ceil(TAIL_FRACTION * len(d2)))
         total = float(d2.sum())
         return float(d2.sqrt().median()), float(d2.topk(top).values.sum()) / total if total > 0 else math.nan
+
+    def image_shares(self) -> np.ndarray:
+        """Each test image's share of a layer's response variance (d_i^2 / sum_j d_j^2), averaged over the layers:
+        sums to 1 over the images, and names the images that a heavy tail consists of."""
+        shares = []
+        for s, img in zip(self.sums, self.images):
+            im = torch.cat(img, 1)
+            d2 = self._d2(im, (s[0].sum() / s[2].sum()).cpu(), int(s[2].sum()) // im.shape[1])
+            total = float(d2.sum())
+            shares.append((d2 / total).numpy() if total > 0 else np.full(len(d2), 1 / len(d2)))
+        return np.mean(shares, axis=0)
 
     def table(self) -> pd.DataFrame:
         rows = []

@@ -3,7 +3,9 @@
 Measurement (analyze.py, run after training, by the campaign or `make analyze`): the std of each 3x3 layer's
 response (after BN, before the ReLU and the addition) over all test images, channels and positions, at the final
 weights, with how it spreads over the images (the median image's std, the top 1%'s share), into
-<run>/layer_std.csv. Table: layer_std.csv, every finished run's stds with arch, seed, depth and residual prepended.
+<run>/layer_std.csv, and the test images a heavy tail consists of, into <run>/response_tail.json. Tables:
+layer_std.csv, every finished run's stds with arch, seed, depth and residual prepended; response_tail.csv, per run,
+the share of the variance its top 1% of images carry, the error on them and their commonest class.
 Figures: the stds in layer order (top) and sorted by magnitude (bottom), plain nets dashed; the same at every depth;
 the same on the median test image. Verdict: claim 4, in fig7_claims.py (residual responses smaller than plain ones,
 and smaller for deeper ResNets).
@@ -11,11 +13,14 @@ and smaller for deeper ResNets).
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
+from ..data import CIFAR10_CLASSES
 from ..fig7_claims import fig7 as fig7_verdict
 from ..models import parse_arch
 from ..plotting import annotate, arch_color, arch_label, arch_sort, empty_axis_note, missing_note, new_figure
@@ -23,7 +28,9 @@ from ..plotting import annotate, arch_color, arch_label, arch_sort, empty_axis_n
 FAMILY, PAGE = "cifar", "report"
 LAYER_COLUMNS = ["arch", "seed", "depth", "residual", "layer", "stage", "block", "conv", "std", "std_channel_mean",
                  "std_image_median", "top1pct_share"]  # the last two: empty for runs measured before they existed
-TABLES = {"layer_std": LAYER_COLUMNS}
+TAIL_COLUMNS = ["arch", "seed", "n_images", "n_tail", "tail_share", "tail_err", "test_err", "top_class",
+                "top_class_share"]  # per run: its response_tail.json's images, their error and their commonest class
+TABLES = {"layer_std": LAYER_COLUMNS, "response_tail": TAIL_COLUMNS}
 FIGURES = {"fig7": "fig7_layer_response_std", "fig7_all": "fig7_layer_response_std_all_depths",
            "fig7_median": "fig7_layer_response_std_median_image"}
 FIG7_ARCHS = ["plain20", "plain56", "resnet20", "resnet56", "resnet110"]
@@ -39,8 +46,26 @@ CAPTIONS = {  # what each figure shows, under it in the report and the notebooks
 }
 
 
+def response_tail(dirs) -> pd.DataFrame:
+    """Per run with a response_tail.json (and its test_wrong.json, from the same weights): the share of the response
+    variance its tail images carry, the error on them against the whole test set's, and their commonest class."""
+    rows = []
+    for rd in dirs:
+        if (rd / "response_tail.json").is_file() and (rd / "test_wrong.json").is_file():
+            tail = json.loads((rd / "response_tail.json").read_text())
+            wrong = set(json.loads((rd / "test_wrong.json").read_text())["wrong"])
+            labels = pd.Series(tail["labels"])
+            top = int(labels.value_counts().idxmax())
+            rows.append(dict(arch=rd.parent.name, seed=int(rd.name[4:]), n_images=tail["n_images"],
+                             n_tail=len(tail["images"]), tail_share=tail["tail_share"],
+                             tail_err=sum(i in wrong for i in tail["images"]) / len(tail["images"]),
+                             test_err=len(wrong) / tail["n_images"], top_class=CIFAR10_CLASSES[top],
+                             top_class_share=float((labels == top).mean())))
+    return pd.DataFrame(rows, columns=TAIL_COLUMNS)
+
+
 def collect(rs) -> dict[str, pd.DataFrame]:
-    """Every finished run's layer_std.csv, with arch, seed, depth and residual prepended."""
+    """Every finished run's layer_std.csv, with arch, seed, depth and residual prepended; the response tails."""
     frames = []
     for rd in rs.dirs:
         if (rd / "layer_std.csv").is_file():
@@ -51,7 +76,7 @@ def collect(rs) -> dict[str, pd.DataFrame]:
                 ls.insert(0, col, val)
             frames.append(ls)
     return {"layer_std": pd.concat(frames, ignore_index=True).reindex(columns=LAYER_COLUMNS) if frames
-            else pd.DataFrame(columns=LAYER_COLUMNS)}
+            else pd.DataFrame(columns=LAYER_COLUMNS), "response_tail": response_tail(rs.dirs)}
 
 
 def _layer_agg(ls: pd.DataFrame, arch: str, sort: bool, col: str = "std") -> pd.DataFrame:
@@ -130,7 +155,7 @@ def draw(t: dict, preset: str) -> list[tuple[Figure, str]]:
 
 
 def report_fields(t: dict, preset: str, figures_dir) -> dict[str, str]:
-    return dict(fig7=fig7_verdict(t["layer_std"], preset))
+    return dict(fig7=fig7_verdict(t["layer_std"], preset, t.get("response_tail")))
 
 
 NOTEBOOKS = {
@@ -150,7 +175,7 @@ NOTEBOOKS = {
                       '    show("fig7_layer_response_std_median_image")'),
         new_markdown_cell("## What the numbers show"),
         new_code_cell("from resnet_repro import fig7_claims\n"
-                      "display(Markdown(fig7_claims.fig7(t['layer_std'], PRESET)))"),
+                      "display(Markdown(fig7_claims.fig7(t['layer_std'], PRESET, t['response_tail'])))"),
         new_markdown_cell("## Mean, median and max response std per net\n\n"
                           "Over layers (and seeds): the pooled std that Fig. 7 plots; beside it, the median test "
                           "image's std and the share of the response variance carried by the top 1% of images, which "
@@ -158,5 +183,10 @@ NOTEBOOKS = {
         new_code_cell("t['layer_std'].groupby('arch').agg(\n"
                       "    layers_x_seeds=('std', 'count'), mean=('std', 'mean'), median=('std', 'median'), max=('std', 'max'),\n"
                       "    median_image=('std_image_median', 'mean'), top1pct_share=('top1pct_share', 'mean')).round(3)"),
+        new_markdown_cell("## The images of the tail, per run\n\n"
+                          "The 1% of test images with the largest share of the response variance (mean over layers; "
+                          "`response_tail.json` of each run): the share they carry, the net's error on them against "
+                          "its error on all test images (fp32 inference), and their commonest class."),
+        new_code_cell("t['response_tail'].sort_values(['arch', 'seed']).set_index(['arch', 'seed']).round(3)"),
     ],
 }
