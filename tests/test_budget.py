@@ -351,9 +351,9 @@ def test_fig7_tells_a_heavy_tail_of_images_from_a_larger_response_and_is_silent_
                                 test_err=0.1286, top_class="airplane", top_class_share=0.56),
                            dict(arch="resnet110", seed=1, n_images=10000, n_tail=100, tail_share=0.05, tail_err=0.2,
                                 test_err=0.125, top_class="ship", top_class_share=0.3)])
-    assert ("not a uniformly larger response. The 100 test images with the largest share of it (mean over layers) "
-            "carry 78%; 56% of them are airplane images, and the net gets 35% of them wrong against 12.9% of all "
-            "test images.") in fig7(tail, tail=images)
+    assert ("not a uniformly larger response. Those images (the 100 with the largest share over all layers, carrying "
+            "78%) are 56% airplane images (each class is a tenth of the test set), and the net gets 35% of them wrong "
+            "against 12.9% of all test images.") in fig7(tail, tail=images)
     assert ("seed 0: 5.140 pooled, 0.450 for the median image, top 1% 71% (56% airplane; 35% of them wrong, 12.9% "
             "overall); seed 1: 0.600 pooled, 0.440 for the median image, top 1% 5% (30% ship; 20% of them wrong, "
             "12.5% overall): a heavy tail") in fig7(pd.concat([tail, seed1]), tail=images)

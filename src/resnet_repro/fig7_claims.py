@@ -62,10 +62,10 @@ def _images(tail: pd.DataFrame | None, arch: str, seed: int, long: bool) -> str:
     if not long:
         return (f" ({100 * r['top_class_share']:.0f}% {r['top_class']}; {100 * r['tail_err']:.0f}% of them wrong, "
                 f"{100 * r['test_err']:.1f}% overall)")
-    return (f" The {int(r['n_tail'])} test images with the largest share of it (mean over layers) carry "
-            f"{100 * r['tail_share']:.0f}%; {100 * r['top_class_share']:.0f}% of them are {r['top_class']} images, and "
-            f"the net gets {100 * r['tail_err']:.0f}% of them wrong against {100 * r['test_err']:.1f}% of all test "
-            "images.")
+    return (f" Those images (the {int(r['n_tail'])} with the largest share over all layers, carrying "
+            f"{100 * r['tail_share']:.0f}%) are {100 * r['top_class_share']:.0f}% {r['top_class']} images (each class is "
+            f"a tenth of the test set), and the net gets {100 * r['tail_err']:.0f}% of them wrong against "
+            f"{100 * r['test_err']:.1f}% of all test images.")
 
 
 def _tail(ls: pd.DataFrame, tail: pd.DataFrame | None = None) -> list[str]:
