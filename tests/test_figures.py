@@ -211,6 +211,12 @@ def test_fig7_on_the_median_image_is_drawn_only_from_runs_that_have_it_and_names
     assert "no per-image measure (measured before it existed; no final weights here to measure again): plain-20" \
         in _texts(fig).replace("\n", " ")
     assert "no per-image" not in _texts(drawn[RS.FIGURES["fig7"]])
+    # where the tail builds up: the top 1%'s share per layer, on a linear axis in [0, 1] whatever its spread
+    res["layer_std"] = res["layer_std"].assign(top1pct_share=np.where(res["layer_std"]["layer"] > 1, 0.9, 0.001))
+    tail = dict((name, fig) for fig, name in RS.draw(res, "short"))[RS.FIGURES["fig7_tail"]]
+    assert all(ax.get_yscale() == "linear" and ax.get_ylim() == (0, 1.02) for ax in tail.axes)
+    assert tail.axes[0].get_ylabel() == "variance share, top 1% of images"
+    assert max(ln.get_ydata().max() for ln in tail.axes[0].get_lines()) == pytest.approx(0.9)
 
 
 def test_fig7_turns_to_a_log_axis_only_when_one_net_dwarfs_the_others(tmp_path):

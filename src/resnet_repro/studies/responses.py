@@ -7,8 +7,8 @@ weights, with how it spreads over the images (the median image's std, the top 1%
 layer_std.csv, every finished run's stds with arch, seed, depth and residual prepended; response_tail.csv, per run,
 the share of the variance its top 1% of images carry, the error on them and their commonest class.
 Figures: the stds in layer order (top) and sorted by magnitude (bottom), plain nets dashed; the same at every depth;
-the same on the median test image. Verdict: claim 4, in fig7_claims.py (residual responses smaller than plain ones,
-and smaller for deeper ResNets).
+the same on the median test image; the top 1%'s share per layer (where a heavy tail builds up). Verdict: claim 4,
+in fig7_claims.py (residual responses smaller than plain ones, and smaller for deeper ResNets).
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ TAIL_COLUMNS = ["arch", "seed", "n_images", "n_tail", "tail_share", "tail_err", 
                 "top_class_share"]  # per run: its response_tail.json's images, their error and their commonest class
 TABLES = {"layer_std": LAYER_COLUMNS, "response_tail": TAIL_COLUMNS}
 FIGURES = {"fig7": "fig7_layer_response_std", "fig7_all": "fig7_layer_response_std_all_depths",
-           "fig7_median": "fig7_layer_response_std_median_image"}
+           "fig7_median": "fig7_layer_response_std_median_image", "fig7_tail": "fig7_layer_response_tail_share"}
+YLABELS = {"std": "std", "std_image_median": "std, median test image",
+           "top1pct_share": "variance share, top 1% of images"}  # the columns fig7() can draw
 FIG7_ARCHS = ["plain20", "plain56", "resnet20", "resnet56", "resnet110"]
 LOG_SCALE_ABOVE = 30  # a log y-axis where the largest std drawn is this many times the smallest (e.g. a net at chance)
 CAPTIONS = {  # what each figure shows, under it in the report and the notebooks
@@ -43,6 +45,9 @@ CAPTIONS = {  # what each figure shows, under it in the report and the notebooks
     "fig7_median": "Fig. 7 on the median test image, at every depth: per layer, the median over the test images of "
                    "each image's response std (its rms deviation from the pooled mean). Not the paper's measure: it "
                    "is robust to a heavy tail of a few images, which can lift the pooled std of a whole net.",
+    "fig7_tail": "Where a heavy tail builds up: per layer, the share of its response variance carried by the 1% of "
+                 "test images with the largest deviation from the pooled mean (1% would be an even spread; 100% all "
+                 "of it). Not in the paper.",
 }
 
 
@@ -101,7 +106,8 @@ def fig7(results: dict[str, pd.DataFrame], preset: str, archs: list[str] = FIG7_
     fig, axes = new_figure(2, 1, figsize=(8.4, 6.4))
     shown = ls.loc[ls["arch"].isin(archs), col] if col in ls else pd.Series(dtype=float)
     shown = shown[(shown > 0) & (shown < float("inf"))]
-    log = len(shown) > 0 and shown.max() > LOG_SCALE_ABOVE * shown.min()  # one net's responses dwarf the others'
+    # a log axis where one net's responses dwarf the others' (never for a share, which lies in [0, 1])
+    log = col != "top1pct_share" and len(shown) > 0 and shown.max() > LOG_SCALE_ABOVE * shown.min()
     drawn = []
     for ax, sort, xlabel in ((axes[0, 0], False, "layer index (original)"),
                              (axes[1, 0], True, "layer index (sorted by magnitude)")):
@@ -122,9 +128,11 @@ def fig7(results: dict[str, pd.DataFrame], preset: str, archs: list[str] = FIG7_
                                 color=arch_color(arch), alpha=0.18, linewidth=0)
             drawn.append(arch)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel(("std" if col == "std" else "std, median test image") + (" (log scale)" if log else ""))
+        ax.set_ylabel(YLABELS[col] + (" (log scale)" if log else ""))
         if log:
             ax.set_yscale("log")
+        if col == "top1pct_share":
+            ax.set_ylim(0, 1.02)
         ax.set_xlim(left=0)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # layers are counted: no tick at 2.5
         ax.grid(True, alpha=0.3)
@@ -142,7 +150,8 @@ def fig7(results: dict[str, pd.DataFrame], preset: str, archs: list[str] = FIG7_
 
 def draw(t: dict, preset: str) -> list[tuple[Figure, str]]:
     """The paper's Fig. 7 (its five nets); once nets of other depths have layer stds, the same at every depth
-    trained (plain and ResNet of 20-110 layers); and, where runs have the per-image columns, the median image's."""
+    trained (plain and ResNet of 20-110 layers); and, where runs have the per-image columns, the median image's and
+    the top 1%'s share of the variance."""
     out = [(fig7(t, preset), FIGURES["fig7"])]
     present = arch_sort({a for a in set(t["layer_std"]["arch"]) if parse_arch(a).variant in ("original", None)})
     if set(present) - set(FIG7_ARCHS):
@@ -151,6 +160,8 @@ def draw(t: dict, preset: str) -> list[tuple[Figure, str]]:
     if t["layer_std"].get("std_image_median", pd.Series(dtype=float)).notna().any():
         out.append((fig7(t, preset, present, "Fig. 7 on the median test image: std of layer responses on CIFAR-10",
                          "std_image_median"), FIGURES["fig7_median"]))
+        out.append((fig7(t, preset, present, "Variance share of the top 1% of test images, per layer, on CIFAR-10",
+                         "top1pct_share"), FIGURES["fig7_tail"]))
     return out
 
 
@@ -172,7 +183,8 @@ NOTEBOOKS = {
         new_markdown_cell("The same on the median test image (not the paper's measure): a net whose pooled std sits far "
                           "above this one owes it to a heavy tail of a few images."),
         new_code_cell('if (fig_dir / "fig7_layer_response_std_median_image.png").is_file():  # runs with per-image columns\n'
-                      '    show("fig7_layer_response_std_median_image")'),
+                      '    show("fig7_layer_response_std_median_image")\n'
+                      '    show("fig7_layer_response_tail_share")'),
         new_markdown_cell("## What the numbers show"),
         new_code_cell("from resnet_repro import fig7_claims\n"
                       "display(Markdown(fig7_claims.fig7(t['layer_std'], PRESET, t['response_tail'])))"),
