@@ -65,7 +65,8 @@ def current(run: Path, name: str) -> bool:
 
 
 @torch.no_grad()
-def measure(model: ResNet, batches, stds: bool = True) -> tuple[pd.DataFrame | None, np.ndarray | None, list[int], int]:
+def measure(model: ResNet, batches, stds: bool = True
+            ) -> tuple[pd.DataFrame | None, np.ndarray | None, list[int], int]:
     """One inference pass over `batches` of (x, y): the layer-std table and each image's mean share of the response
     variance (ResponseStats.image_shares; both None without `stds`), the indices of the images the net gets wrong (in
     the order of `batches`) and the number of images."""

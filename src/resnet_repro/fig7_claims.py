@@ -63,8 +63,8 @@ def _images(tail: pd.DataFrame | None, arch: str, seed: int, long: bool) -> str:
         return (f" ({100 * r['top_class_share']:.0f}% {r['top_class']}; {100 * r['tail_err']:.0f}% of them wrong, "
                 f"{100 * r['test_err']:.1f}% overall)")
     return (f" Those images (the {int(r['n_tail'])} with the largest share over all layers, carrying "
-            f"{100 * r['tail_share']:.0f}%) are {100 * r['top_class_share']:.0f}% {r['top_class']} images (each class is "
-            f"a tenth of the test set), and the net gets {100 * r['tail_err']:.0f}% of them wrong against "
+            f"{100 * r['tail_share']:.0f}%) are {100 * r['top_class_share']:.0f}% {r['top_class']} images (each class "
+            f"is a tenth of the test set), and the net gets {100 * r['tail_err']:.0f}% of them wrong against "
             f"{100 * r['test_err']:.1f}% of all test images.")
 
 
@@ -86,15 +86,15 @@ def _tail(ls: pd.DataFrame, tail: pd.DataFrame | None = None) -> list[str]:
                          f"ResNet-{d} {v:.3f} (n={n[f'resnet{d}']})" for d, v in res) + ": deeper ResNets "
                      + ("**smaller** on this measure." if decreasing else "**not** strictly smaller on this measure."))
     per_run = measured.groupby(["arch", "seed"])[["std", "std_image_median", "top1pct_share"]].mean()
-    heavy = per_run["std"] > HEAVY_TAIL * per_run["std_image_median"]  # judged run by run: a mean over seeds hides which
+    heavy = per_run["std"] > HEAVY_TAIL * per_run["std_image_median"]  # run by run: a mean over seeds hides which
     for a in sorted(set(heavy[heavy].index.get_level_values("arch")), key=lambda a: (parse_arch(a).depth, a)):
         runs = per_run.loc[a]
         if len(runs) == 1:
             r = runs.iloc[0]
             lines.append(f"- **4. Fig. 7, {net_name(a)}** (n=1): mean response std {r['std']:.3f} pooled, but "
                          f"{r['std_image_median']:.3f} for the median image; the top 1% of test images carry "
-                         f"{100 * r['top1pct_share']:.0f}% of the response variance (mean over layers): a heavy tail of "
-                         "images, not a uniformly larger response." + _images(tail, a, int(runs.index[0]), True))
+                         f"{100 * r['top1pct_share']:.0f}% of the response variance (mean over layers): a heavy tail "
+                         "of images, not a uniformly larger response." + _images(tail, a, int(runs.index[0]), True))
             continue
         tailed = [int(k) for k in runs.index if heavy[(a, k)]]
         seeds = "; ".join(f"seed {int(k)}: {r['std']:.3f} pooled, {r['std_image_median']:.3f} for the median image, "
