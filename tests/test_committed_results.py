@@ -41,3 +41,17 @@ def test_the_readme_lists_exactly_the_committed_weights():
     committed = {f for f in tracked() if f.endswith("/" + WEIGHTS)}
     assert committed, "no committed weights"
     assert listed == committed, f"missing from the README: {sorted(committed - listed)}; not committed: {sorted(listed - committed)}"
+
+
+def test_every_committed_run_file_and_collected_table_is_documented_in_results_readme():
+    """results/README.md says what each file of a run folder and each collected table holds: a new output of analyze
+    or of a study that it does not name fails here."""
+    from resnet_repro import studies
+
+    doc = (ROOT / "results" / "README.md").read_text()
+    run_files = {f.rsplit("/", 1)[1] for f in tracked() if re.match(r"results/[^/]+/runs/[^/]+/seed\d+/[^/]+$", f)}
+    assert {"final.json", "metrics.csv"} <= run_files
+    tables = {"runs", "curves", "status"} | {name for s in studies.STUDIES for name in s.TABLES}
+    assert "response_tail" in tables
+    missing = sorted(f for f in run_files | {f"{t}.csv" for t in tables} if f"`{f}`" not in doc)
+    assert not missing, f"not described in results/README.md: {missing}"
