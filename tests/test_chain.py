@@ -239,6 +239,7 @@ def test_smoke_chain_writes_notebooks_and_report(full_cifar_dir, tmp_path, capsy
     assert r.tail_err == pytest.approx(sum(i in wrong for i in rt["images"]) / 100)
     assert r.test_err == pytest.approx(len(wrong) / 10_000) and r.top_class in data.CIFAR10_CLASSES
     assert r.top_class_share == pytest.approx(max(rt["labels"].count(c) for c in set(rt["labels"])) / 100)
+    assert [int(i) for i in r.images.split()] == rt["images"]
     tw = collect.load_collected("smoke", results)["test_wrong"]
     assert sorted(tw.arch) == ["plain20", "resnet20"] and (tw.n_test == 10_000).all()
     assert len(tw.wrong.iloc[0].split()) == round(json.loads((results / "smoke" / "runs" / tw.arch.iloc[0] / "seed0"

@@ -128,7 +128,8 @@ def write_label(out: Path, preset: str, runs: pd.DataFrame) -> None:
 
 # Columns read as text or as booleans; every other collected column is a number.
 TEXT_COLUMNS = {"arch", "shortcut", "device", "commit", "data_source", "torch", "lightning", "preset", "metric",
-                "status", "precision"}
+                "status", "precision",
+                "wrong", "images"}  # lists of image indices, space-separated: one index alone is still a list
 BOOL_COLUMNS = {"residual", "scaled_down", "in_grid", "diverged"}
 
 

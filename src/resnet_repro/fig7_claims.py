@@ -68,6 +68,20 @@ def _images(tail: pd.DataFrame | None, arch: str, seed: int, long: bool) -> str:
             f"{100 * r['test_err']:.1f}% of all test images.")
 
 
+def _shared(tail: pd.DataFrame | None, arch: str, seeds: list[int]) -> str:
+    """How many tail images each pair of the tailed seeds share (response_tail.csv's `images`): the same images in
+    every seed make the tail a property of those images; different ones, of each run."""
+    if tail is None or "images" not in tail:
+        return ""
+    rows = tail[(tail["arch"] == arch) & tail["seed"].isin(seeds) & tail["images"].notna()]
+    sets = {int(r["seed"]): set(str(r["images"]).split()) for _, r in rows.iterrows()}
+    pairs = [(a, b) for i, a in enumerate(sorted(sets)) for b in sorted(sets)[i + 1:]]
+    if not pairs:
+        return ""
+    return " Tail images shared by two seeds: " + ", ".join(
+        f"seeds {a} and {b} {len(sets[a] & sets[b])} of {min(len(sets[a]), len(sets[b]))}" for a, b in pairs) + "."
+
+
 def _tail(ls: pd.DataFrame, tail: pd.DataFrame | None = None) -> list[str]:
     """How the pooled std (the paper's measure) spreads over the test images: the median image's std per ResNet
     depth, and the nets whose pooled std is a heavy tail of images, judged run by run (with several seeds, each seed's
@@ -105,7 +119,7 @@ def _tail(ls: pd.DataFrame, tail: pd.DataFrame | None = None) -> list[str]:
                      f"{seeds}: " + ("a heavy tail of images in every seed, not a uniformly larger response."
                                      if len(tailed) == len(runs) else
                                      f"a heavy tail of images in seed {', '.join(map(str, tailed))} only: it does not "
-                                     "repeat in every seed."))
+                                     "repeat in every seed.") + _shared(tail, a, tailed))
     return lines
 
 

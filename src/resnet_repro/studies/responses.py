@@ -29,7 +29,8 @@ FAMILY, PAGE = "cifar", "report"
 LAYER_COLUMNS = ["arch", "seed", "depth", "residual", "layer", "stage", "block", "conv", "std", "std_channel_mean",
                  "std_image_median", "top1pct_share"]  # the last two: empty for runs measured before they existed
 TAIL_COLUMNS = ["arch", "seed", "n_images", "n_tail", "tail_share", "tail_err", "test_err", "top_class",
-                "top_class_share"]  # per run: its response_tail.json's images, their error and their commonest class
+                "top_class_share", "images"]  # per run: its response_tail.json's images (space-separated), their error
+# and their commonest class
 TABLES = {"layer_std": LAYER_COLUMNS, "response_tail": TAIL_COLUMNS}
 FIGURES = {"fig7": "fig7_layer_response_std", "fig7_all": "fig7_layer_response_std_all_depths",
            "fig7_median": "fig7_layer_response_std_median_image", "fig7_tail": "fig7_layer_response_tail_share"}
@@ -65,7 +66,8 @@ def response_tail(dirs) -> pd.DataFrame:
                              n_tail=len(tail["images"]), tail_share=tail["tail_share"],
                              tail_err=sum(i in wrong for i in tail["images"]) / len(tail["images"]),
                              test_err=len(wrong) / tail["n_images"], top_class=CIFAR10_CLASSES[top],
-                             top_class_share=float((labels == top).mean())))
+                             top_class_share=float((labels == top).mean()),
+                             images=" ".join(map(str, tail["images"]))))
     return pd.DataFrame(rows, columns=TAIL_COLUMNS)
 
 
@@ -199,6 +201,7 @@ NOTEBOOKS = {
                           "The 1% of test images with the largest share of the response variance (mean over layers; "
                           "`response_tail.json` of each run): the share they carry, the net's error on them against "
                           "its error on all test images (fp32 inference), and their commonest class."),
-        new_code_cell("t['response_tail'].sort_values(['arch', 'seed']).set_index(['arch', 'seed']).round(3)"),
+        new_code_cell("(t['response_tail'].drop(columns='images').sort_values(['arch', 'seed'])\n"
+                      " .set_index(['arch', 'seed']).round(3))"),
     ],
 }
