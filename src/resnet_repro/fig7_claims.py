@@ -69,8 +69,9 @@ def _images(tail: pd.DataFrame | None, arch: str, seed: int, long: bool) -> str:
 
 
 def _shared(tail: pd.DataFrame | None, arch: str, seeds: list[int]) -> str:
-    """How many tail images each pair of the tailed seeds share (response_tail.csv's `images`): the same images in
-    every seed make the tail a property of those images; different ones, of each run."""
+    """How many tail images each pair of the net's seeds share (response_tail.csv's `images`), whether or not a seed's
+    tail is heavy: the same images in every seed make the tail a property of those images; different ones, of each
+    run."""
     if tail is None or "images" not in tail:
         return ""
     rows = tail[(tail["arch"] == arch) & tail["seed"].isin(seeds) & tail["images"].notna()]
@@ -119,7 +120,7 @@ def _tail(ls: pd.DataFrame, tail: pd.DataFrame | None = None) -> list[str]:
                      f"{seeds}: " + ("a heavy tail of images in every seed, not a uniformly larger response."
                                      if len(tailed) == len(runs) else
                                      f"a heavy tail of images in seed {', '.join(map(str, tailed))} only: it does not "
-                                     "repeat in every seed.") + _shared(tail, a, tailed))
+                                     "repeat in every seed.") + _shared(tail, a, [int(k) for k in runs.index]))
     return lines
 
 
