@@ -349,10 +349,10 @@ def test_fig7_tells_a_heavy_tail_of_images_from_a_larger_response_and_is_silent_
                                 test_err=0.13, top_class="airplane", top_class_share=0.5, images=ims)
                            for k, ims in ((0, "1742 442 294"), (1, "442 1742 7"))])
     assert fig7(pd.concat([tail, seed1.assign(std=4.0, top1pct_share=0.6)]), tail=shared).endswith(
-        "in every seed, not a uniformly larger response. Tail images shared by two seeds: seeds 0 and 1 2 of 3.")
+        "in every seed, not a uniformly larger response. Tail images that two seeds share: 2 of 3 (seeds 0 and 1).")
     # one seed's tail heavy, the other's not: the images they share are said all the same
     assert fig7(pd.concat([tail, seed1]), tail=shared).endswith(
-        "it does not repeat in every seed. Tail images shared by two seeds: seeds 0 and 1 2 of 3.")
+        "it does not repeat in every seed. Tail images that two seeds share: 2 of 3 (seeds 0 and 1).")
     assert "shared" not in fig7(pd.concat([tail, seed1]), tail=shared[shared.seed == 0])  # one seed measured
     assert "ResNet-110**" not in fig7(pd.concat([tail[tail.arch != "resnet110"], seed1, seed1.assign(seed=2)]))
     # what the tail images are, where the run has its response_tail (collected from response_tail.json)

@@ -79,8 +79,8 @@ def _shared(tail: pd.DataFrame | None, arch: str, seeds: list[int]) -> str:
     pairs = [(a, b) for i, a in enumerate(sorted(sets)) for b in sorted(sets)[i + 1:]]
     if not pairs:
         return ""
-    return " Tail images shared by two seeds: " + ", ".join(
-        f"seeds {a} and {b} {len(sets[a] & sets[b])} of {min(len(sets[a]), len(sets[b]))}" for a, b in pairs) + "."
+    return " Tail images that two seeds share: " + ", ".join(
+        f"{len(sets[a] & sets[b])} of {min(len(sets[a]), len(sets[b]))} (seeds {a} and {b})" for a, b in pairs) + "."
 
 
 def _tail(ls: pd.DataFrame, tail: pd.DataFrame | None = None) -> list[str]:
