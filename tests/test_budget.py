@@ -367,6 +367,20 @@ def test_fig7_tells_a_heavy_tail_of_images_from_a_larger_response_and_is_silent_
             "overall); seed 1: 0.600 pooled, 0.440 for the median image, top 1% 5% (30% ship; 20% of them wrong, "
             "12.5% overall): a heavy tail") in fig7(pd.concat([tail, seed1]), tail=images)
     assert fig7(tail, tail=images.iloc[:0]) == fig7(tail)  # no response_tail.json: nothing said of the images
+    # their contrast, where response_tail.json has it: each heavy tail's beside the tails of the runs without one
+    pct = images.assign(contrast_pct=[72.0, 95.0])
+    both = pd.concat([pct, pct.iloc[[1]].assign(arch="resnet20", seed=0, contrast_pct=93.0)])
+    text = fig7(pd.concat([tail, seed1]), tail=both)
+    assert "top 1% 71% (56% airplane, median contrast percentile 72; 35% of them wrong, 12.9% overall)" in text
+    assert ("the top 1% of the 2 runs without a heavy tail sit at a median percentile of 94 (range 93-95): the most "
+            "contrasted images, as a response that grows with its input's contrast gives. With a heavy tail: ResNet-110 "
+            "seed 0 at 72 (n=1); 2 of the 2 runs without one sit above it: a heavy tail is **not** the most "
+            "contrasted images.") in text
+    assert "their median contrast is at percentile 72 of the test images'." in fig7(tail, tail=pct.iloc[[0]])
+    alike = fig7(pd.concat([tail, seed1]), tail=both.assign(contrast_pct=[94.0, 95.0, 93.0]))
+    assert alike.endswith("1 of the 2 runs without one sit above it: a heavy tail is as contrasted as the other "
+                          "runs' tails.")
+    assert "contrast" not in fig7(pd.concat([tail, seed1]), tail=pct.iloc[[0]].assign(contrast_pct=float("nan")))
 
 
 def test_plain110_is_stated_against_the_papers_60_percent_as_a_result_and_only_once_it_ran():

@@ -20,13 +20,17 @@ top1pct_share. Writes also
 `test_wrong.json`: which test images (by index in test-set order) the final weights get wrong, in fp32 inference,
 so that claims.py can measure the test-set noise of a difference between two nets on the same images (paired).
 Writes also `response_tail.json`: the 1% of test images with the largest share of the response variance (each
-image's d_i^2 / sum_j d_j^2, averaged over the layers), with their shares and labels: which images a heavy tail is.
+image's d_i^2 / sum_j d_j^2, averaged over the layers), with their shares, labels and contrast percentiles (where
+each image's pixel std sits among the test images': a net's responses grow with its input's contrast, so a tail of
+the most contrasted images is what one expects; a tail that is not those images is something the net does): which
+images a heavy tail is.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +41,7 @@ from . import batches as B
 from . import data as D
 from .hooks import LAYER_STD_COLUMNS, TAIL_FRACTION, ResponseStats
 from .models import ResNet
-from .runfolder import arrays_for, data_key, load_final_model, provenance, run_config, runs_with_checkpoint
+from .runfolder import CODE_COMMIT, arrays_for, data_key, load_final_model, provenance, run_config, runs_with_checkpoint
 
 
 def default_device() -> torch.device:
@@ -57,10 +61,13 @@ OUTPUTS = ("layer_std.csv", "test_wrong.json", "response_tail.json")
 
 def current(run: Path, name: str) -> bool:
     """Whether the run has output `name` in its present form: a layer_std.csv written before a column was added
-    (the per-image tail columns) is measured again, and only it: test_wrong.json is kept."""
+    (the per-image tail columns) is measured again, and only it: test_wrong.json is kept; a response_tail.json
+    written before the contrast percentiles gets them added (analyze_run), without an inference pass."""
     f = run / name
     if not f.is_file():
         return False
+    if name == "response_tail.json":
+        return "contrast_pct" in json.loads(f.read_text())
     return name != "layer_std.csv" or list(pd.read_csv(f, nrows=0).columns) == LAYER_STD_COLUMNS
 
 
@@ -85,27 +92,54 @@ def measure(model: ResNet, batches, stds: bool = True
         wrong, n
 
 
-def tail_images(shares: np.ndarray, labels: np.ndarray) -> dict:
+def contrast_percentiles(x_uint8: np.ndarray) -> np.ndarray:
+    """Each image's contrast, the std of its stored pixel values (all channels and positions pooled), as a percentile
+    of the set's (mid-rank, 0-100): 50 is a typical image, 99 one of the most contrasted 1%."""
+    sd = x_uint8.reshape(len(x_uint8), -1).astype(np.float32).std(1)
+    return (np.argsort(np.argsort(sd, kind="stable"), kind="stable") + 0.5) * 100 / len(sd)
+
+
+def _pct(contrast_pct: np.ndarray, images) -> list[float]:
+    return [round(float(v), 2) for v in contrast_pct[np.asarray(images, dtype=int)]]
+
+
+def tail_images(shares: np.ndarray, labels: np.ndarray, contrast_pct: np.ndarray) -> dict:
     """The top TAIL_FRACTION of images by their mean share of the response variance (at least one), largest first:
-    response_tail.json's numbers."""
+    response_tail.json's numbers, with each image's contrast percentile (contrast_percentiles of the same images)."""
     top = np.argsort(-shares, kind="stable")[:max(1, math.ceil(TAIL_FRACTION * len(shares)))]
     return dict(fraction=TAIL_FRACTION, n_images=len(shares), tail_share=float(shares[top].sum()),
                 images=top.tolist(), shares=[round(float(v), 8) for v in shares[top]],
-                labels=[int(v) for v in labels[top]])
+                labels=[int(v) for v in labels[top]], contrast_pct=_pct(contrast_pct, top))
+
+
+def add_contrast(run: Path, arrays: D.CifarArrays) -> None:
+    """Give a response_tail.json written before the contrast percentiles its tail images' ones: they need the test
+    images, not the net, so the rest is kept as measured; `contrast_added` records the code and data that added them."""
+    f = run / "response_tail.json"
+    tail = json.loads(f.read_text())
+    tail["contrast_pct"] = _pct(contrast_percentiles(arrays.test_x), tail["images"])
+    tail["contrast_added"] = dict(commit=CODE_COMMIT, data_source=arrays.source,
+                                  created_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    f.write_text(json.dumps(tail) + "\n")
 
 
 def analyze_run(run: Path, arrays: D.CifarArrays, device: torch.device, force: bool = False) -> pd.DataFrame | None:
-    """The run's files of OUTPUTS that are missing (all with force), from one pass over the test set; its layer stds
-    where computed."""
+    """The run's files of OUTPUTS that are missing (all with force), from one pass over the test set (none where only
+    the contrast percentiles were, add_contrast); its layer stds where computed."""
     cfg = run_config(run)
+    if not force and (run / "response_tail.json").is_file() and not current(run, "response_tail.json"):
+        add_contrast(run, arrays)
+    need_stds = force or not current(run, "layer_std.csv")
+    need_tail = force or not current(run, "response_tail.json")
+    need_wrong = force or not (run / "test_wrong.json").is_file()
+    if not (need_stds or need_tail or need_wrong):
+        return None
     dm = D.CIFARDataModule(cfg, arrays)  # the same mean image as in training (same split and subset)
     dm.setup()
     model = load_final_model(run, device)
     test_x = B.to_tensor_nchw(arrays.test_x).to(device)  # the full test set, whatever the run evaluated
     test_y = torch.from_numpy(arrays.test_y).to(device)
     batches = inference_batches(test_x, test_y, dm.mean.to(device), device)
-    need_stds = force or not current(run, "layer_std.csv")
-    need_tail = force or not current(run, "response_tail.json")
     df, shares, wrong, n = measure(model, batches, stds=need_stds or need_tail)
     if need_stds:
         df.to_csv(run / "layer_std.csv", index=False)
@@ -113,8 +147,9 @@ def analyze_run(run: Path, arrays: D.CifarArrays, device: torch.device, force: b
         meta = provenance(device, arrays, what="the test images with the largest mean share (over layers) of the "
                           "response variance, by index in test-set order (analyze.tail_images), fp32 inference",
                           arch=cfg.arch, seed=cfg.seed)
-        (run / "response_tail.json").write_text(json.dumps(dict(**meta, **tail_images(shares, arrays.test_y))) + "\n")
-    if force or not (run / "test_wrong.json").is_file():
+        tail = tail_images(shares, arrays.test_y, contrast_percentiles(arrays.test_x))
+        (run / "response_tail.json").write_text(json.dumps(dict(**meta, **tail)) + "\n")
+    if need_wrong:
         meta = provenance(device, arrays, what="test images the final weights get wrong, by index in test-set "
                           "order (analyze.measure), fp32 inference", arch=cfg.arch, seed=cfg.seed)
         (run / "test_wrong.json").write_text(json.dumps(dict(**meta, n_test=n, test_err=len(wrong) / n,
@@ -124,7 +159,8 @@ def analyze_run(run: Path, arrays: D.CifarArrays, device: torch.device, force: b
 
 def analyze_preset(preset: str, results: str | Path = "results", data_dir: str | None = None,
                    force: bool = False, archs=None, seeds=None) -> list[Path]:
-    """Write layer_std.csv and test_wrong.json for every finished run that has its final weights and lacks one."""
+    """Write the OUTPUTS (layer_std.csv, test_wrong.json, response_tail.json) for every finished run that has its final
+    weights and lacks one, or has one in an older form (current)."""
     todo = runs_with_checkpoint(preset, results, archs, seeds=seeds,
                                 done=lambda r: not force and all(current(r, f) for f in OUTPUTS))
     if not todo:
@@ -133,6 +169,7 @@ def analyze_preset(preset: str, results: str | Path = "results", data_dir: str |
     device, arrays = default_device(), arrays_for(todo, data_dir)
     for run in todo:
         df = analyze_run(run, arrays[data_key(run, data_dir)], device, force)
-        what = f"{len(df)} layers, mean std {df['std'].mean():.3f}" if df is not None else "test outcomes or tail"
+        what = (f"{len(df)} layers, mean std {df['std'].mean():.3f}" if df is not None
+                else "test outcomes, tail or contrast")
         print(f"[analyze] {run}: {what}", flush=True)
     return todo

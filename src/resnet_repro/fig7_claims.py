@@ -59,13 +59,39 @@ def _images(tail: pd.DataFrame | None, arch: str, seed: int, long: bool) -> str:
     if rows.empty:
         return ""
     r = rows.iloc[0]
+    contrast = pd.notna(r.get("contrast_pct"))
     if not long:
-        return (f" ({100 * r['top_class_share']:.0f}% {r['top_class']}; {100 * r['tail_err']:.0f}% of them wrong, "
-                f"{100 * r['test_err']:.1f}% overall)")
+        return (f" ({100 * r['top_class_share']:.0f}% {r['top_class']}"
+                + (f", median contrast percentile {r['contrast_pct']:.0f}" if contrast else "")
+                + f"; {100 * r['tail_err']:.0f}% of them wrong, {100 * r['test_err']:.1f}% overall)")
     return (f" Those images (the {int(r['n_tail'])} with the largest share over all layers, carrying "
             f"{100 * r['tail_share']:.0f}%) are {100 * r['top_class_share']:.0f}% {r['top_class']} images (each class "
             f"is a tenth of the test set), and the net gets {100 * r['tail_err']:.0f}% of them wrong against "
-            f"{100 * r['test_err']:.1f}% of all test images.")
+            f"{100 * r['test_err']:.1f}% of all test images"
+            + (f"; their median contrast is at percentile {r['contrast_pct']:.0f} of the test images'." if contrast
+               else "."))
+
+
+def _contrast(tail: pd.DataFrame | None, heavy: pd.Series) -> list[str]:
+    """Whether the tail images are simply the most contrasted ones (response_tail.csv's contrast_pct: the median
+    percentile of their pixel std among the test images), for the runs with a heavy tail against those without:
+    a response that grows with its input's contrast makes the most contrasted images every run's tail."""
+    if tail is None or "contrast_pct" not in tail:
+        return []
+    pct = tail.dropna(subset=["contrast_pct"]).set_index(["arch", "seed"])["contrast_pct"]
+    is_heavy = heavy.reindex(pct.index)
+    hv, lt = pct[is_heavy == True], pct[is_heavy == False]  # noqa: E712 (a run missing from `heavy` is in neither)
+    if hv.empty or lt.empty:
+        return []
+    below = int((lt > hv.max()).sum())
+    runs = ", ".join(f"{net_name(a)} seed {s} at {v:.0f}" for (a, s), v in hv.items())
+    return [f"- **4. Fig. 7, what the tail images are** (their contrast, the std of an image's pixel values, as a "
+            f"percentile of the test images'; median over a run's tail images; not the paper's measure): the top 1% of "
+            f"the {len(lt)} runs without a heavy tail sit at a median percentile of {lt.median():.0f} (range "
+            f"{lt.min():.0f}-{lt.max():.0f}): the most contrasted images, as a response that grows with its input's "
+            f"contrast gives. With a heavy tail: {runs} (n={len(hv)}); {below} of the {len(lt)} runs without one sit "
+            f"above {'it' if len(hv) == 1 else 'them all'}: " + ("a heavy tail is **not** the most contrasted images." if hv.max() < lt.median()
+                                     else "a heavy tail is as contrasted as the other runs' tails.")]
 
 
 def _shared(tail: pd.DataFrame | None, arch: str, seeds: list[int]) -> str:
@@ -121,7 +147,7 @@ def _tail(ls: pd.DataFrame, tail: pd.DataFrame | None = None) -> list[str]:
                                      if len(tailed) == len(runs) else
                                      f"a heavy tail of images in seed {', '.join(map(str, tailed))} only: it does not "
                                      "repeat in every seed.") + _shared(tail, a, [int(k) for k in runs.index]))
-    return lines
+    return lines + _contrast(tail, heavy)
 
 
 def finite_mean_std(ls: pd.DataFrame) -> pd.Series:
