@@ -22,7 +22,7 @@ from matplotlib.ticker import MaxNLocator
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from ..data import CIFAR10_CLASSES
-from ..fig7_claims import fig7 as fig7_verdict
+from ..fig7_claims import HEAVY_TAIL, fig7 as fig7_verdict
 from ..models import parse_arch
 from ..plotting import annotate, arch_color, arch_label, arch_sort, empty_axis_note, missing_note, new_figure
 
@@ -171,7 +171,7 @@ def draw(t: dict, preset: str) -> list[tuple[Figure, str]]:
 
 
 def report_fields(t: dict, preset: str, figures_dir) -> dict[str, str]:
-    return dict(fig7=fig7_verdict(t["layer_std"], preset, t.get("response_tail")))
+    return dict(fig7=fig7_verdict(t["layer_std"], preset, t.get("response_tail")), heavy_tail=f"{HEAVY_TAIL:g}")
 
 
 NOTEBOOKS = {
