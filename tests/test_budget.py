@@ -376,6 +376,8 @@ def test_fig7_tells_a_heavy_tail_of_images_from_a_larger_response_and_is_silent_
             "contrasted images, as a response that grows with its input's contrast gives. With a heavy tail: ResNet-110 "
             "seed 0 at 72 (n=1); 2 of the 2 runs without one sit above it: a heavy tail is **not** the most "
             "contrasted images.") in text
+    unmeasured = pd.concat([both, both.iloc[[2]].assign(arch="resnet32")])  # no layer stds: in neither group
+    assert fig7(pd.concat([tail, seed1]), tail=unmeasured) == text
     assert "their median contrast is at percentile 72 of the test images'." in fig7(tail, tail=pct.iloc[[0]])
     alike = fig7(pd.concat([tail, seed1]), tail=both.assign(contrast_pct=[94.0, 95.0, 93.0]))
     assert alike.endswith("1 of the 2 runs without one sit above it: a heavy tail is as contrasted as the other "

@@ -79,8 +79,8 @@ def _contrast(tail: pd.DataFrame | None, heavy: pd.Series) -> list[str]:
     if tail is None or "contrast_pct" not in tail:
         return []
     pct = tail.dropna(subset=["contrast_pct"]).set_index(["arch", "seed"])["contrast_pct"]
-    is_heavy = heavy.reindex(pct.index)
-    hv, lt = pct[is_heavy == True], pct[is_heavy == False]  # noqa: E712 (a run missing from `heavy` is in neither)
+    is_heavy = heavy.reindex(pct.index)  # a run missing from `heavy` (no per-image columns) is in neither group
+    hv, lt = pct[is_heavy.eq(True)], pct[is_heavy.eq(False)]
     if hv.empty or lt.empty:
         return []
     below = int((lt > hv.max()).sum())
