@@ -202,9 +202,13 @@ NOTEBOOKS = {
                       "    median_image=('std_image_median', 'mean'), top1pct_share=('top1pct_share', 'mean')).round(3)"),
         new_markdown_cell("## The images of the tail, per run\n\n"
                           "The 1% of test images with the largest share of the response variance (mean over layers; "
-                          "`response_tail.json` of each run): the share they carry, the net's error on them against "
-                          "its error on all test images (fp32 inference), and their commonest class."),
-        new_code_cell("(t['response_tail'].drop(columns='images').sort_values(['arch', 'seed'])\n"
+                          "`response_tail.json` of each run, of the 10,000 test images): the share they carry, the "
+                          "net's error on them against its error on all test images (fp32 inference), their "
+                          "commonest class, and `contrast_pct`, the median of their contrast percentiles (the std of "
+                          "an image's pixel values, ranked among the test images': 50 typical, 100 the most "
+                          "contrasted). A response that simply grows with its input's contrast makes the most "
+                          "contrasted images the tail."),
+        new_code_cell("(t['response_tail'].drop(columns=['images', 'n_images']).sort_values(['arch', 'seed'])\n"
                       " .set_index(['arch', 'seed']).round(3))"),
     ],
 }
