@@ -23,7 +23,7 @@ PACK_IN  ?= .carry
 RUN      := $(PY) -m resnet_repro
 
 .DEFAULT_GOAL := help
-.PHONY: budget gpu-plan gpu-lean gpu-restore gpu-batch gpu-status gpu-collect gpu-unpack weights bench-layouts precision-check campaign campaign-status campaign-stop campaign-pause campaign-resume
+.PHONY: land budget gpu-plan gpu-lean gpu-restore gpu-batch gpu-status gpu-collect gpu-unpack weights bench-layouts precision-check campaign campaign-status campaign-stop campaign-pause campaign-resume
 .PHONY: help setup test train grid analyze collect figures notebooks report reproduce-cifar reproduce-imagenet \
         pack-data unpack-data pack-runs unpack-runs bench models clean-smoke gradflow lesion landscape identity beyond
 
@@ -96,6 +96,11 @@ campaign-pause: setup ## freeze the campaign (SIGSTOP) to free the cores; campai
 
 campaign-resume: setup ## continue a paused campaign
 	$(RUN) campaign resume
+
+land: setup ## after campaign runs finish: regenerate PRESET's outputs and the budget (campaign paused), git add its analysed runs and outputs, print their numbers
+	$(if $(filter command line,$(origin PRESET)),,$(error make land needs PRESET=<the preset of the finished runs>))
+	$(RUN) campaign hold -- $(MAKE) --no-print-directory analyze collect figures notebooks report budget PRESET=$(PRESET) FINISHED_ONLY=1
+	$(RUN) campaign stage --preset $(PRESET)
 
 # A GPU lease (gpu.py, issue 17). Here: gpu-plan, gpu-lean; there: the printed calls, gpu-status, gpu-collect OUT=$OUT;
 # here again: gpu-unpack PACK_IN=<the files>. On the GPU machine the packages are preinstalled (no setup).

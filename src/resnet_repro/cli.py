@@ -137,8 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     cp = sub.add_parser("campaign", help="the background training campaign: start, status, stop, pause, resume",
                         description="A priority queue of runs (experiments.CAMPAIGNS) trained in the background by "
                                     "pinned workers; see campaign.py.")
-    cp.add_argument("action", choices=["start", "status", "stop", "pause", "resume", "hold", "run", "post"],
+    cp.add_argument("action", choices=["start", "status", "stop", "pause", "resume", "hold", "stage", "run", "post"],
                     help="start | status | stop | pause | resume; hold -- CMD (run CMD with the campaign paused); "
+                         "stage --preset P (git add its analysed runs and outputs: `make land`); "
                          "run (the supervisor itself) and post --run DIR (one run's analysis) are internal")
     cp.add_argument("cmd", nargs="*", help="hold: the command to run with the campaign paused, after --")
     cp.add_argument("--name", default=None, help="campaign (experiments.CAMPAIGNS), e.g. quarter")
@@ -149,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--data-dir", default=None, help="the CIFAR-10 folder (default: as `train`)")
     cp.add_argument("--imagenet-dir", default=None, help="the image folder of the ImageNet-style runs (Imagenette)")
     cp.add_argument("--run", default=None, help="post: the finished run folder to analyse")
+    cp.add_argument("--preset", default=None, help="stage: the preset whose finished runs to stage for a commit")
     cp.add_argument("--until", default=None,
                     help="start: the end of the session, HH:MM or +MINUTES: prefer runs that finish (analysis "
                          "included) before it, and stop there (run: the same, as epoch seconds)")
@@ -377,6 +379,12 @@ def _campaign(args) -> int:
         if not cmd:
             raise UserError("hold needs a command: campaign hold -- CMD ...")
         return CC.hold(cmd)
+    if a == "stage":
+        from .landing import stage
+
+        if not args.preset:
+            raise UserError("stage needs --preset <preset>")
+        return stage(args.preset)
     if not args.run:
         raise UserError("post needs --run <run folder>")
     C.post_analysis(Path(args.run), args.data_dir)
