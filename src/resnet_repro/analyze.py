@@ -41,7 +41,8 @@ from . import batches as B
 from . import data as D
 from .hooks import LAYER_STD_COLUMNS, TAIL_FRACTION, ResponseStats
 from .models import ResNet
-from .runfolder import CODE_COMMIT, arrays_for, data_key, load_final_model, provenance, run_config, runs_with_checkpoint
+from .runfolder import (CODE_COMMIT, arrays_for, data_key, load_final_model, provenance, run_config,
+                        runs_with_checkpoint)
 
 
 def default_device() -> torch.device:
