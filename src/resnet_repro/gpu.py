@@ -7,7 +7,8 @@ at most 8 files of 16 MiB. So:
 1. here, `make gpu-plan` packs the CIFAR-10 folder into gzip parts sized to what the lean tree leaves of the
    64 MiB, and prints the calls the lease needs, one per part, before the first one (`gpu.plan`); `make gpu-lean`
    then switches to a branch without the figures, notebooks, reports and weights (`gpu.lean`: they are most of the
-   tree, 91 of its 97 MiB on 2026-12-07, and growing with each published run), from which the calls are made;
+   tree, 100 of its 107 MiB on 2026-12-07, and growing with each published run; the lean 6.4 MiB leave room for the
+   19.5 MiB of data in one call), from which the calls are made;
 2. there, each call stages its part; the last one runs `make gpu-batch`: it joins and checks the parts, unpacks the
    data, runs the benchmark, and starts the queue (`gpu.queue`) as concurrent background lanes sharing the GPU;
 3. later calls poll (`make gpu-status`); the last one runs `make gpu-collect OUT=$OUT`: finished run folders with
