@@ -376,6 +376,13 @@ def test_fig7_tells_a_heavy_tail_of_images_from_a_larger_response_and_is_silent_
             "contrasted images, as a response that grows with its input's contrast gives. With a heavy tail: ResNet-110 "
             "seed 0 at 72 (n=1); 2 of the 2 runs without one sit above it: a heavy tail is **not** the most "
             "contrasted images.") in text
+    # the heavy tail's images in the other nets' top 1%: the most over each net's seeds, ResNets first, by depth
+    others = pd.concat([shared, shared.assign(arch="resnet56", seed=[0, 1], images=["1742 442 8", "9 10 11"]),
+                        shared.iloc[[0]].assign(arch="plain110", images="5 6 7")])
+    assert ("- **4. Fig. 7, ResNet-110 seed 0's tail images in the other nets** (how many of its 3 are in each net's "
+            "top 1%, the most over its seeds; two random sets would share about 0): ResNet-56 2, plain-110 0.") in fig7(
+        pd.concat([tail, seed1]), tail=others)
+    assert "in the other nets" not in fig7(pd.concat([tail, seed1]), tail=shared.iloc[[0]])  # no other net's tail
     unmeasured = pd.concat([both, both.iloc[[2]].assign(arch="resnet32")])  # no layer stds: in neither group
     assert fig7(pd.concat([tail, seed1]), tail=unmeasured) == text
     assert "their median contrast is at percentile 72 of the test images'." in fig7(tail, tail=pct.iloc[[0]])

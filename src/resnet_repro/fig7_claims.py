@@ -72,6 +72,29 @@ def _images(tail: pd.DataFrame | None, arch: str, seed: int, long: bool) -> str:
                else "."))
 
 
+def _across(tail: pd.DataFrame | None, heavy: pd.Series) -> list[str]:
+    """For each run with a heavy tail, how many of its tail images each other net's top 1% holds (the most over that
+    net's seeds): whether the same images lead the responses of other depths, or of plain nets."""
+    if tail is None or "images" not in tail:
+        return []
+    sets = {(r["arch"], int(r["seed"])): set(str(r["images"]).split())
+            for _, r in tail.dropna(subset=["images"]).iterrows()}
+    lines = []
+    for a, k in [run for run, is_heavy in heavy.items() if is_heavy and run in sets]:
+        mine, shared = sets[(a, k)], {}
+        for (b, _), theirs in sets.items():
+            if b != a:
+                shared[b] = max(shared.get(b, 0), len(mine & theirs))
+        if not shared:
+            continue
+        n_images = int(tail["n_images"].max())
+        order = sorted(shared, key=lambda b: (not parse_arch(b).residual, parse_arch(b).depth, b))
+        lines.append(f"- **4. Fig. 7, {net_name(a)} seed {k}'s tail images in the other nets** (how many of its "
+                     f"{len(mine)} are in each net's top 1%, the most over its seeds; two random sets would share about "
+                     f"{len(mine) ** 2 / n_images:.0f}): " + ", ".join(f"{net_name(b)} {shared[b]}" for b in order) + ".")
+    return lines
+
+
 def _contrast(tail: pd.DataFrame | None, heavy: pd.Series) -> list[str]:
     """Whether the tail images are simply the most contrasted ones (response_tail.csv's contrast_pct: the median
     percentile of their pixel std among the test images), for the runs with a heavy tail against those without:
@@ -147,7 +170,7 @@ def _tail(ls: pd.DataFrame, tail: pd.DataFrame | None = None) -> list[str]:
                                      if len(tailed) == len(runs) else
                                      f"a heavy tail of images in seed {', '.join(map(str, tailed))} only: it does not "
                                      "repeat in every seed.") + _shared(tail, a, [int(k) for k in runs.index]))
-    return lines + _contrast(tail, heavy)
+    return lines + _across(tail, heavy) + _contrast(tail, heavy)
 
 
 def finite_mean_std(ls: pd.DataFrame) -> pd.Series:
