@@ -182,6 +182,20 @@ def test_land_stages_the_analysed_runs_and_the_outputs_never_an_unfinished_run_o
     assert f"{unanalysed}/final.json" in git("diff", "--cached", "--name-only").split()
 
 
+def test_the_deadline_note_says_whether_the_run_in_training_lands_or_where_it_stops():
+    import time
+
+    t0 = time.mktime((2026, 12, 7, 23, 40, 0, 0, 0, -1))  # its last log; 0.44 s/it, 14,800 iterations left: 6,512 s
+    note = lambda until, analysis_s=830.0: CS.deadline_note("quarter/resnet110/seed2", 1200, 16000, 0.44,
+                                                            analysis_s, t0, t0 + until * 60)
+    assert note(150) == "by the deadline 02:10: quarter/resnet110/seed2 finishes, analysis included, at about 01:42"
+    assert note(110) == ("by the deadline 01:30: quarter/resnet110/seed2 finishes training at about 01:28, but its "
+                         "analysis (about 14 min) is cut and runs at the next start")
+    assert note(60) == ("by the deadline 00:40: quarter/resnet110/seed2 stops at about iteration 9,382 of 16,000, and "
+                        "resumes from its last checkpoint at the next start")
+    assert note(108.6, 0.0).endswith("finishes, analysis included, at about 01:28")  # nothing to analyse after
+
+
 def test_a_held_lock_means_running(tmp_path):
     from resnet_repro.runfolder import lock_run
 

@@ -195,7 +195,7 @@ def status(name: str | None = None, results: Path = Path("results")) -> int:
     bf16_here = native_bf16()
     here, measured = measured_speeds(jobs, results, threads, bf16_here)  # this CPU's kind: AVX2 trains slower
     logged = logged_analysis_s(jobs)
-    total, unknown, analysis = 0.0, 0, 0.0
+    total, unknown, analysis, notes = 0.0, 0, 0.0, []
     for j in jobs:
         rd = j.run_dir(results)
         s = job_state(j, results)
@@ -217,10 +217,33 @@ def status(name: str | None = None, results: Path = Path("results")) -> int:
         if s != "done" and j.cifar:
             analysis += analysis_allowance(j, logged) + (LANDSCAPE_S if j.landscape else 0)
         print(f"  {j.name:<28} {prec:<10} {line}")
+        if s == "running" and pid and st.get("until") and spi and (rd / "metrics.csv").is_file():
+            extra = (analysis_allowance(j, logged) if j.cifar else 0) + (LANDSCAPE_S if j.landscape else 0)
+            notes.append(deadline_note(j.name, it, n, spi, extra, (rd / "metrics.csv").stat().st_mtime, st["until"]))
     workers = st.get("workers") or 1
     print(f"queue left: about {_fmt_s((total + analysis) / workers)} with {workers} worker(s), of which "
           f"{_fmt_s(analysis / workers)} analysis"
           + (f", plus {unknown} run(s) with no speed measured yet" if unknown else "")
           + " (estimates from this queue's measured speeds and logged analyses, pauses left out; an unmeasured net's "
             "scaled by its FLOPs)")
+    for note in notes:
+        print(note)
     return 0
+
+
+def deadline_note(name: str, it: int, n: int, spi: float, analysis_s: float, logged_at: float, until: float) -> str:
+    """What a campaign's deadline leaves of a run in training, from its last logged iteration `it` (logged at
+    `logged_at`) at `spi` s/iteration, with `analysis_s` of analysis after it: whether it lands by then, or where
+    it stops (a session's plan: what to commit before its end). Pauses are not foreseen."""
+    def at(t: float) -> str:
+        return time.strftime("%H:%M", time.localtime(t))
+
+    end = logged_at + (n - it) * spi
+    head = f"by the deadline {at(until)}: {name}"
+    if end + analysis_s <= until:
+        return f"{head} finishes, analysis included, at about {at(end + analysis_s)}"
+    if end <= until:
+        return (f"{head} finishes training at about {at(end)}, but its analysis (about {_fmt_s(analysis_s)}) is cut "
+                "and runs at the next start")
+    return (f"{head} stops at about iteration {min(n, it + (until - logged_at) / spi):,.0f} of {n:,}, and resumes "
+            "from its last checkpoint at the next start")
