@@ -367,15 +367,26 @@ def test_fig7_tells_a_heavy_tail_of_images_from_a_larger_response_and_is_silent_
             "overall); seed 1: 0.600 pooled, 0.440 for the median image, top 1% 5% (30% ship; 20% of them wrong, "
             "12.5% overall): a heavy tail") in fig7(pd.concat([tail, seed1]), tail=images)
     assert fig7(tail, tail=images.iloc[:0]) == fig7(tail)  # no response_tail.json: nothing said of the images
-    # their contrast, where response_tail.json has it: each heavy tail's beside the tails of the runs without one
-    pct = images.assign(contrast_pct=[72.0, 95.0])
-    both = pd.concat([pct, pct.iloc[[1]].assign(arch="resnet20", seed=0, contrast_pct=93.0)])
+    # where its images sit among the test images by contrast, saturation and blue excess: beside the other runs' tails
+    pct = images.assign(contrast_pct=[72.0, 95.0], chroma_pct=[99.0, 40.0], blue_pct=[100.0, 70.0])
+    both = pd.concat([pct, pct.iloc[[1]].assign(arch="resnet20", seed=0, contrast_pct=93.0, chroma_pct=46.0,
+                                                blue_pct=98.0)])
     text = fig7(pd.concat([tail, seed1]), tail=both)
-    assert "top 1% 71% (56% airplane, median contrast percentile 72; 35% of them wrong, 12.9% overall)" in text
-    assert ("the top 1% of the 2 runs without a heavy tail sit at a median percentile of 94 (range 93-95): the most "
-            "contrasted images, as a response that grows with its input's contrast gives. With a heavy tail: ResNet-110 "
-            "seed 0 at 72 (n=1); 2 of the 2 runs without one sit above it: a heavy tail is **not** the most "
-            "contrasted images.") in text
+    assert ("top 1% 71% (56% airplane; percentiles contrast 72, saturation 99, blue excess 100; 35% of them wrong, "
+            "12.9% overall)") in text
+    assert text.endswith(
+        "not the paper's measure): runs without a heavy tail (n=2), median (range): contrast 94 (93-95), saturation 43 "
+        "(40-46), blue excess 84 (70-98); with one: ResNet-110 seed 0: contrast 72, saturation 99, blue excess 100. A "
+        "heavy tail's images are among the top 10% of the test images by saturation and blue excess, and lower in "
+        "contrast than most other runs' tails.")
+    alike = fig7(pd.concat([tail, seed1]), tail=both.assign(chroma_pct=[99.0, 40.0, 95.0]))
+    assert alike.endswith("; the tails of ResNet-20 seed 0 are as high, without being heavy by the 2x rule.")
+    plain = fig7(pd.concat([tail, seed1]), tail=both.assign(contrast_pct=50.0, chroma_pct=50.0, blue_pct=50.0))
+    assert plain.endswith("blue excess 50. No measure puts a heavy tail's images among the top 10% of the test images.")
+    assert ("; by median percentile among the test images: contrast 72, saturation 99, blue excess 100.") in fig7(
+        tail, tail=pct.iloc[[0]])
+    nan = {c: float("nan") for c in ("contrast_pct", "chroma_pct", "blue_pct")}
+    assert "percentile" not in fig7(pd.concat([tail, seed1]), tail=pct.iloc[[0]].assign(**nan))
     # the heavy tail's images in the other nets' top 1%: the most over each net's seeds, ResNets first, by depth
     others = pd.concat([shared, shared.assign(arch="resnet56", seed=[0, 1], images=["1742 442 8", "9 10 11"]),
                         shared.iloc[[0]].assign(arch="plain110", images="5 6 7")])
@@ -385,11 +396,6 @@ def test_fig7_tells_a_heavy_tail_of_images_from_a_larger_response_and_is_silent_
     assert "in the other nets" not in fig7(pd.concat([tail, seed1]), tail=shared.iloc[[0]])  # no other net's tail
     unmeasured = pd.concat([both, both.iloc[[2]].assign(arch="resnet32")])  # no layer stds: in neither group
     assert fig7(pd.concat([tail, seed1]), tail=unmeasured) == text
-    assert "their median contrast is at percentile 72 of the test images'." in fig7(tail, tail=pct.iloc[[0]])
-    alike = fig7(pd.concat([tail, seed1]), tail=both.assign(contrast_pct=[94.0, 95.0, 93.0]))
-    assert alike.endswith("1 of the 2 runs without one sit above it: a heavy tail is as contrasted as the other "
-                          "runs' tails.")
-    assert "contrast" not in fig7(pd.concat([tail, seed1]), tail=pct.iloc[[0]].assign(contrast_pct=float("nan")))
 
 
 def test_plain110_is_stated_against_the_papers_60_percent_as_a_result_and_only_once_it_ran():

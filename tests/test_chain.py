@@ -81,41 +81,52 @@ def test_a_heavy_tail_of_images_raises_the_pooled_std_but_not_the_median_image_s
     stats.remove()
     shares = stats.image_shares()
     assert shares.sum() == pytest.approx(1.0) and shares[:2].sum() > 0.9
-    got = analyze.tail_images(shares, torch.arange(200) % 10, np.arange(200) / 2)
+    pct = {m: np.arange(200) / (2 + k) for k, m in enumerate(analyze.INPUT_MEASURES)}
+    got = analyze.tail_images(shares, torch.arange(200) % 10, pct)
     assert sorted(got["images"]) == [0, 1] and got["labels"] == [i % 10 for i in got["images"]]
-    assert got["contrast_pct"] == [i / 2 for i in got["images"]]  # each tail image's own percentile
+    for k, m in enumerate(analyze.INPUT_MEASURES):  # each tail image's own percentiles
+        assert got[f"{m}_pct"] == [round(i / (2 + k), 2) for i in got["images"]]
     assert got["shares"][0] >= got["shares"][1] and got["tail_share"] == pytest.approx(shares[:2].sum())
     assert got["n_images"] == 200 and got["fraction"] == 0.01
 
 
-def test_contrast_percentiles_rank_the_images_by_the_std_of_their_pixels():
-    rng = np.random.default_rng(0)
-    x = np.full((5, 4, 4, 3), 128, dtype=np.uint8)  # a flat image (index 0) and four of rising contrast
-    for i in range(1, 5):
-        x[i] = np.clip(128 + rng.normal(0, 10 * i, (4, 4, 3)), 0, 255).astype(np.uint8)
-    pct = analyze.contrast_percentiles(x)
-    assert list(pct) == pytest.approx([10, 30, 50, 70, 90])  # mid-ranks: 100 * (rank + 0.5) / 5
-    assert analyze.contrast_percentiles(x[::-1])[0] == pytest.approx(90)  # the image, not its index, sets it
+def test_input_percentiles_rank_the_images_by_contrast_saturation_and_blue():
+    x = np.full((5, 4, 4, 3), 128, dtype=np.uint8)  # a flat grey image (index 0), then rising contrast, colour, blue
+    x[1, :2] = 0  # contrast: half black, grey (no colour)
+    x[2, :, :, 0], x[2, :, :, 2] = 200, 60  # red: saturated, blue below red
+    x[3, :, :, 2], x[3, :, :, 0] = 200, 60  # blue: as saturated, blue above red
+    x[4] = 0
+    x[4, :, :, 2] = 255  # pure blue: the most saturated, the bluest and (0, 0, 255 pooled) the most contrasted
+    raw = analyze.input_measures(x)
+    assert raw["chroma"][3] == raw["chroma"][2] == pytest.approx(140) and raw["blue"][3] == -raw["blue"][2] == 140
+    pct = analyze.input_percentiles(x)
+    assert list(pct["blue"]) == pytest.approx([30, 50, 10, 70, 90])  # mid-ranks 100 * (rank + 0.5) / 5; ties by index
+    assert list(pct["chroma"]) == pytest.approx([10, 30, 50, 70, 90])
+    assert pct["contrast"][4] == pytest.approx(90) and pct["contrast"][0] == pytest.approx(10)
+    assert analyze.input_percentiles(x[::-1])["blue"][0] == pytest.approx(90)  # the image, not its index, sets it
 
 
-def test_a_tail_from_before_the_contrast_percentiles_gets_them_without_an_inference_pass(tmp_path, monkeypatch):
+def test_a_tail_from_before_the_input_percentiles_gets_them_without_an_inference_pass(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    old = dict(arch="resnet110", seed=0, commit="abc", images=[2, 0], shares=[0.5, 0.2], labels=[1, 3])
+    old = dict(arch="resnet110", seed=0, commit="abc", images=[2, 0], shares=[0.5, 0.2], labels=[1, 3],
+               contrast_pct=[1.0, 2.0], contrast_added=dict(commit="abc"))  # a first backfill of the contrast alone
     for f, text in (("response_tail.json", json.dumps(old)), ("test_wrong.json", "{}")):
         (tmp_path / f).write_text(text)
     pd.DataFrame(columns=hooks.LAYER_STD_COLUMNS).to_csv(tmp_path / "layer_std.csv", index=False)
     assert not analyze.current(tmp_path, "response_tail.json")
     x = np.zeros((4, 2, 2, 3), dtype=np.uint8)
-    x[2, 0, 0] = 255  # the one image with contrast: percentile 87.5; the flat ones tie, by index (stable)
+    x[2, :, :, 2] = 255  # the one blue image: the top percentile (87.5) by every measure; the black ones tie by index
     arrays = SimpleNamespace(test_x=x, source="imagefolder-jpeg (lossy)")
     monkeypatch.setattr(analyze, "run_config", lambda run: None)
-    monkeypatch.setattr(analyze, "load_final_model", lambda *a: pytest.fail("no net is needed for the contrast"))
+    monkeypatch.setattr(analyze, "load_final_model", lambda *a: pytest.fail("no net is needed for the percentiles"))
     assert analyze.analyze_run(tmp_path, arrays, torch.device("cpu")) is None
     new = json.loads((tmp_path / "response_tail.json").read_text())
-    assert new["contrast_pct"] == [87.5, 12.5] and analyze.current(tmp_path, "response_tail.json")
-    assert {k: new[k] for k in old} == old  # the measurement itself is kept as it was
-    assert new["contrast_added"]["data_source"] == "imagefolder-jpeg (lossy)" and new["contrast_added"]["commit"]
+    assert all(new[f"{m}_pct"] == [87.5, 12.5] for m in analyze.INPUT_MEASURES)
+    assert analyze.current(tmp_path, "response_tail.json") and "contrast_added" not in new
+    assert {k: new[k] for k in old if not k.startswith("contrast")} == {
+        k: v for k, v in old.items() if not k.startswith("contrast")}  # the measurement itself is kept as it was
+    assert new["inputs_added"]["data_source"] == "imagefolder-jpeg (lossy)" and new["inputs_added"]["commit"]
 
 
 def test_a_layer_std_table_from_before_the_tail_columns_is_measured_again_and_test_wrong_kept(tmp_path):
@@ -261,7 +272,8 @@ def test_smoke_chain_writes_notebooks_and_report(full_cifar_dir, tmp_path, capsy
         assert rt["n_images"] == 10_000 and len(rt["images"]) == len(set(rt["images"])) == 100 == len(rt["labels"])
         assert rt["shares"] == sorted(rt["shares"], reverse=True) and rt["tail_share"] == pytest.approx(
             sum(rt["shares"]), rel=1e-5) and 0.01 < rt["tail_share"] < 1 and rt["commit"] == final["commit"]
-        assert len(rt["contrast_pct"]) == 100 and all(0 < p <= 100 for p in rt["contrast_pct"])
+        assert all(len(rt[f"{m}_pct"]) == 100 and all(0 < p <= 100 for p in rt[f"{m}_pct"])
+                   for m in analyze.INPUT_MEASURES)
     assert main(["collect", "--preset", "smoke", "--results", str(results)]) == 0
     tails = collect.load_collected("smoke", results)["response_tail"].set_index("arch")
     assert sorted(tails.index) == ["plain20", "resnet20"] and (tails.n_tail == 100).all()
@@ -272,7 +284,7 @@ def test_smoke_chain_writes_notebooks_and_report(full_cifar_dir, tmp_path, capsy
     assert r.test_err == pytest.approx(len(wrong) / 10_000) and r.top_class in data.CIFAR10_CLASSES
     assert r.top_class_share == pytest.approx(max(rt["labels"].count(c) for c in set(rt["labels"])) / 100)
     assert [int(i) for i in r.images.split()] == rt["images"]
-    assert r.contrast_pct == pytest.approx(np.median(rt["contrast_pct"]))
+    assert all(r[f"{m}_pct"] == pytest.approx(np.median(rt[f"{m}_pct"])) for m in analyze.INPUT_MEASURES)
     tw = collect.load_collected("smoke", results)["test_wrong"]
     assert sorted(tw.arch) == ["plain20", "resnet20"] and (tw.n_test == 10_000).all()
     assert len(tw.wrong.iloc[0].split()) == round(json.loads((results / "smoke" / "runs" / tw.arch.iloc[0] / "seed0"

@@ -20,10 +20,9 @@ top1pct_share. Writes also
 `test_wrong.json`: which test images (by index in test-set order) the final weights get wrong, in fp32 inference,
 so that claims.py can measure the test-set noise of a difference between two nets on the same images (paired).
 Writes also `response_tail.json`: the 1% of test images with the largest share of the response variance (each
-image's d_i^2 / sum_j d_j^2, averaged over the layers), with their shares, labels and contrast percentiles (where
-each image's pixel std sits among the test images': a net's responses grow with its input's contrast, so a tail of
-the most contrasted images is what one expects; a tail that is not those images is something the net does): which
-images a heavy tail is.
+image's d_i^2 / sum_j d_j^2, averaged over the layers), with their shares, labels and input percentiles (where each
+image sits among the test images by contrast, colour saturation and blue excess, INPUT_MEASURES): which images a
+heavy tail is, and what sets them apart.
 """
 
 from __future__ import annotations
@@ -63,12 +62,13 @@ OUTPUTS = ("layer_std.csv", "test_wrong.json", "response_tail.json")
 def current(run: Path, name: str) -> bool:
     """Whether the run has output `name` in its present form: a layer_std.csv written before a column was added
     (the per-image tail columns) is measured again, and only it: test_wrong.json is kept; a response_tail.json
-    written before the contrast percentiles gets them added (analyze_run), without an inference pass."""
+    written before the input percentiles gets them added (analyze_run), without an inference pass."""
     f = run / name
     if not f.is_file():
         return False
     if name == "response_tail.json":
-        return "contrast_pct" in json.loads(f.read_text())
+        tail = json.loads(f.read_text())
+        return all(f"{k}_pct" in tail for k in INPUT_MEASURES)
     return name != "layer_std.csv" or list(pd.read_csv(f, nrows=0).columns) == LAYER_STD_COLUMNS
 
 
@@ -93,43 +93,59 @@ def measure(model: ResNet, batches, stds: bool = True
         wrong, n
 
 
-def contrast_percentiles(x_uint8: np.ndarray) -> np.ndarray:
-    """Each image's contrast, the std of its stored pixel values (all channels and positions pooled), as a percentile
-    of the set's (mid-rank, 0-100): 50 is a typical image, 99 one of the most contrasted 1%."""
-    sd = x_uint8.reshape(len(x_uint8), -1).astype(np.float32).std(1)
-    return (np.argsort(np.argsort(sd, kind="stable"), kind="stable") + 0.5) * 100 / len(sd)
+# What a tail image may stand out by among the test images (input_measures), each kept as a percentile: its contrast
+# (the std of its stored pixel values), its colour saturation (per pixel, the largest channel minus the smallest,
+# averaged) and its blue excess (mean blue minus mean red: sky and sea).
+INPUT_MEASURES = ("contrast", "chroma", "blue")
 
 
-def _pct(contrast_pct: np.ndarray, images) -> list[float]:
-    return [round(float(v), 2) for v in contrast_pct[np.asarray(images, dtype=int)]]
+def input_measures(x_uint8: np.ndarray) -> dict[str, np.ndarray]:
+    """INPUT_MEASURES of each image of an (N, H, W, RGB) uint8 array, in pixel units (0-255)."""
+    x = x_uint8.astype(np.float32)
+    return dict(contrast=x.reshape(len(x), -1).std(1), chroma=(x.max(-1) - x.min(-1)).mean((1, 2)),
+                blue=x[..., 2].mean((1, 2)) - x[..., 0].mean((1, 2)))
 
 
-def tail_images(shares: np.ndarray, labels: np.ndarray, contrast_pct: np.ndarray) -> dict:
+def input_percentiles(x_uint8: np.ndarray) -> dict[str, np.ndarray]:
+    """Each image's INPUT_MEASURES as percentiles of the set's (mid-rank, 0-100): 50 is a typical image, 99 one of
+    the top 1% by that measure."""
+    return {k: (np.argsort(np.argsort(v, kind="stable"), kind="stable") + 0.5) * 100 / len(v)
+            for k, v in input_measures(x_uint8).items()}
+
+
+def _pcts(pct: dict[str, np.ndarray], images) -> dict[str, list[float]]:
+    """response_tail.json's `<measure>_pct` lists: the percentiles of `images`, in their order."""
+    idx = np.asarray(images, dtype=int)
+    return {f"{k}_pct": [round(float(v), 2) for v in pct[k][idx]] for k in INPUT_MEASURES}
+
+
+def tail_images(shares: np.ndarray, labels: np.ndarray, pct: dict[str, np.ndarray]) -> dict:
     """The top TAIL_FRACTION of images by their mean share of the response variance (at least one), largest first:
-    response_tail.json's numbers, with each image's contrast percentile (contrast_percentiles of the same images)."""
+    response_tail.json's numbers, with each image's input percentiles (input_percentiles of the same images)."""
     top = np.argsort(-shares, kind="stable")[:max(1, math.ceil(TAIL_FRACTION * len(shares)))]
     return dict(fraction=TAIL_FRACTION, n_images=len(shares), tail_share=float(shares[top].sum()),
                 images=top.tolist(), shares=[round(float(v), 8) for v in shares[top]],
-                labels=[int(v) for v in labels[top]], contrast_pct=_pct(contrast_pct, top))
+                labels=[int(v) for v in labels[top]], **_pcts(pct, top))
 
 
-def add_contrast(run: Path, arrays: D.CifarArrays) -> None:
-    """Give a response_tail.json written before the contrast percentiles its tail images' ones: they need the test
-    images, not the net, so the rest is kept as measured; `contrast_added` records the code and data that added them."""
+def add_input_pcts(run: Path, arrays: D.CifarArrays) -> None:
+    """Give a response_tail.json written before the input percentiles its tail images' ones: they need the test
+    images, not the net, so the rest is kept as measured; `inputs_added` records the code and data that added them."""
     f = run / "response_tail.json"
-    tail = json.loads(f.read_text())
-    tail["contrast_pct"] = _pct(contrast_percentiles(arrays.test_x), tail["images"])
-    tail["contrast_added"] = dict(commit=CODE_COMMIT, data_source=arrays.source,
-                                  created_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    # `contrast_added` marked a first backfill of the contrast alone: the percentiles are all written anew here
+    tail = {k: v for k, v in json.loads(f.read_text()).items() if k != "contrast_added"}
+    tail.update(_pcts(input_percentiles(arrays.test_x), tail["images"]))
+    tail["inputs_added"] = dict(commit=CODE_COMMIT, data_source=arrays.source,
+                                created_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     f.write_text(json.dumps(tail) + "\n")
 
 
 def analyze_run(run: Path, arrays: D.CifarArrays, device: torch.device, force: bool = False) -> pd.DataFrame | None:
     """The run's files of OUTPUTS that are missing (all with force), from one pass over the test set (none where only
-    the contrast percentiles were, add_contrast); its layer stds where computed."""
+    the input percentiles were, add_input_pcts); its layer stds where computed."""
     cfg = run_config(run)
     if not force and (run / "response_tail.json").is_file() and not current(run, "response_tail.json"):
-        add_contrast(run, arrays)
+        add_input_pcts(run, arrays)
     need_stds = force or not current(run, "layer_std.csv")
     need_tail = force or not current(run, "response_tail.json")
     need_wrong = force or not (run / "test_wrong.json").is_file()
@@ -148,7 +164,7 @@ def analyze_run(run: Path, arrays: D.CifarArrays, device: torch.device, force: b
         meta = provenance(device, arrays, what="the test images with the largest mean share (over layers) of the "
                           "response variance, by index in test-set order (analyze.tail_images), fp32 inference",
                           arch=cfg.arch, seed=cfg.seed)
-        tail = tail_images(shares, arrays.test_y, contrast_percentiles(arrays.test_x))
+        tail = tail_images(shares, arrays.test_y, input_percentiles(arrays.test_x))
         (run / "response_tail.json").write_text(json.dumps(dict(**meta, **tail)) + "\n")
     if need_wrong:
         meta = provenance(device, arrays, what="test images the final weights get wrong, by index in test-set "
@@ -171,6 +187,6 @@ def analyze_preset(preset: str, results: str | Path = "results", data_dir: str |
     for run in todo:
         df = analyze_run(run, arrays[data_key(run, data_dir)], device, force)
         what = (f"{len(df)} layers, mean std {df['std'].mean():.3f}" if df is not None
-                else "test outcomes, tail or contrast")
+                else "test outcomes, tail or input percentiles")
         print(f"[analyze] {run}: {what}", flush=True)
     return todo

@@ -52,24 +52,35 @@ def fig7(layer_std: pd.DataFrame, preset: str | None = None, tail: pd.DataFrame 
 HEAVY_TAIL = 2.0  # a net's pooled std this many times its median image's is called a heavy tail of images
 
 
+# response_tail.csv's input percentiles (analyze.input_percentiles), as the report names them
+INPUTS = {"contrast_pct": "contrast", "chroma_pct": "saturation", "blue_pct": "blue excess"}
+INPUTS_TEXT = ("median percentile of a run's tail images among the test images, 50 typical: contrast, the std of an "
+               "image's pixel values; saturation, per pixel the largest channel minus the smallest; blue excess, mean "
+               "blue minus mean red")
+TOP = 90  # a tail whose median percentile by a measure is at least this is among the top 10% of images by it
+
+
+def _pcts(r: pd.Series) -> str:
+    """'contrast 72, saturation 99, blue excess 100' for a row of response_tail.csv; empty before the columns."""
+    return ", ".join(f"{w} {r[c]:.0f}" for c, w in INPUTS.items() if pd.notna(r.get(c)))
+
+
 def _images(tail: pd.DataFrame | None, arch: str, seed: int, long: bool) -> str:
-    """What the run's tail images are (response_tail.csv): their commonest class, and the net's error on them against
-    its error on the whole test set. Empty where the run has no response_tail.json."""
+    """What the run's tail images are (response_tail.csv): their commonest class, the net's error on them against
+    its error on the whole test set, and their input percentiles. Empty where the run has no response_tail.json."""
     rows = pd.DataFrame() if tail is None or tail.empty else tail[(tail["arch"] == arch) & (tail["seed"] == seed)]
     if rows.empty:
         return ""
     r = rows.iloc[0]
-    contrast = pd.notna(r.get("contrast_pct"))
+    pcts = _pcts(r)
     if not long:
-        return (f" ({100 * r['top_class_share']:.0f}% {r['top_class']}"
-                + (f", median contrast percentile {r['contrast_pct']:.0f}" if contrast else "")
+        return (f" ({100 * r['top_class_share']:.0f}% {r['top_class']}" + (f"; percentiles {pcts}" if pcts else "")
                 + f"; {100 * r['tail_err']:.0f}% of them wrong, {100 * r['test_err']:.1f}% overall)")
     return (f" Those images (the {int(r['n_tail'])} with the largest share over all layers, carrying "
             f"{100 * r['tail_share']:.0f}%) are {100 * r['top_class_share']:.0f}% {r['top_class']} images (each class "
             f"is a tenth of the test set), and the net gets {100 * r['tail_err']:.0f}% of them wrong against "
             f"{100 * r['test_err']:.1f}% of all test images"
-            + (f"; their median contrast is at percentile {r['contrast_pct']:.0f} of the test images'." if contrast
-               else "."))
+            + (f"; by median percentile among the test images: {pcts}." if pcts else "."))
 
 
 def _across(tail: pd.DataFrame | None, heavy: pd.Series) -> list[str]:
@@ -95,26 +106,35 @@ def _across(tail: pd.DataFrame | None, heavy: pd.Series) -> list[str]:
     return lines
 
 
-def _contrast(tail: pd.DataFrame | None, heavy: pd.Series) -> list[str]:
-    """Whether the tail images are simply the most contrasted ones (response_tail.csv's contrast_pct: the median
-    percentile of their pixel std among the test images), for the runs with a heavy tail against those without:
-    a response that grows with its input's contrast makes the most contrasted images every run's tail."""
-    if tail is None or "contrast_pct" not in tail:
+def _inputs(tail: pd.DataFrame | None, heavy: pd.Series) -> list[str]:
+    """What sets a heavy tail's images apart among the test images (response_tail.csv's input percentiles), against
+    the tails of the runs without one: the measures by which every heavy tail is among the top 10% of images, those
+    by which it sits below most other runs' tails, and the runs whose tail is as high without being heavy."""
+    cols = [c for c in INPUTS if tail is not None and c in tail and tail[c].notna().any()]
+    if not cols:
         return []
-    pct = tail.dropna(subset=["contrast_pct"]).set_index(["arch", "seed"])["contrast_pct"]
-    is_heavy = heavy.reindex(pct.index)  # a run missing from `heavy` (no per-image columns) is in neither group
-    hv, lt = pct[is_heavy.eq(True)], pct[is_heavy.eq(False)]
+    t = tail.dropna(subset=cols).set_index(["arch", "seed"])
+    is_heavy = heavy.reindex(t.index)  # a run missing from `heavy` (no per-image columns) is in neither group
+    hv, lt = t[is_heavy.eq(True)], t[is_heavy.eq(False)]
     if hv.empty or lt.empty:
         return []
-    below = int((lt > hv.max()).sum())
-    runs = ", ".join(f"{net_name(a)} seed {s} at {v:.0f}" for (a, s), v in hv.items())
-    return [f"- **4. Fig. 7, what the tail images are** (their contrast, the std of an image's pixel values, as a "
-            f"percentile of the test images'; median over a run's tail images; not the paper's measure): the top 1% of "
-            f"the {len(lt)} runs without a heavy tail sit at a median percentile of {lt.median():.0f} (range "
-            f"{lt.min():.0f}-{lt.max():.0f}): the most contrasted images, as a response that grows with its input's "
-            f"contrast gives. With a heavy tail: {runs} (n={len(hv)}); {below} of the {len(lt)} runs without one sit "
-            f"above {'it' if len(hv) == 1 else 'them all'}: " + ("a heavy tail is **not** the most contrasted images." if hv.max() < lt.median()
-                                     else "a heavy tail is as contrasted as the other runs' tails.")]
+    top = [c for c in cols if hv[c].min() >= TOP]
+    lower = [c for c in cols if hv[c].max() < lt[c].median()]
+    alike = [f"{net_name(a)} seed {k}" for (a, k), r in lt.iterrows() if top and all(r[c] >= TOP for c in top)]
+
+    def words(cs):
+        return " and ".join(INPUTS[c] for c in cs)
+
+    verdict = (f"a heavy tail's images are among the top 10% of the test images by {words(top)}" if top else
+               "no measure puts a heavy tail's images among the top 10% of the test images")
+    verdict += f", and lower in {words(lower)} than most other runs' tails" if lower else ""
+    verdict += (f"; the tails of {', '.join(alike)} are as high, without being heavy by the {HEAVY_TAIL:g}x rule"
+                if alike else "")
+    return [f"- **4. Fig. 7, what sets a heavy tail's images apart** ({INPUTS_TEXT}; not the paper's measure): runs "
+            f"without a heavy tail (n={len(lt)}), median (range): " + ", ".join(
+                f"{INPUTS[c]} {lt[c].median():.0f} ({lt[c].min():.0f}-{lt[c].max():.0f})" for c in cols)
+            + "; with one: " + "; ".join(f"{net_name(a)} seed {k}: {_pcts(r)}" for (a, k), r in hv.iterrows())
+            + f". {verdict[0].upper()}{verdict[1:]}."]
 
 
 def _shared(tail: pd.DataFrame | None, arch: str, seeds: list[int]) -> str:
@@ -170,7 +190,7 @@ def _tail(ls: pd.DataFrame, tail: pd.DataFrame | None = None) -> list[str]:
                                      if len(tailed) == len(runs) else
                                      f"a heavy tail of images in seed {', '.join(map(str, tailed))} only: it does not "
                                      "repeat in every seed.") + _shared(tail, a, [int(k) for k in runs.index]))
-    return lines + _across(tail, heavy) + _contrast(tail, heavy)
+    return lines + _across(tail, heavy) + _inputs(tail, heavy)
 
 
 def finite_mean_std(ls: pd.DataFrame) -> pd.Series:

@@ -5,7 +5,8 @@ response (after BN, before the ReLU and the addition) over all test images, chan
 weights, with how it spreads over the images (the median image's std, the top 1%'s share), into
 <run>/layer_std.csv, and the test images a heavy tail consists of, into <run>/response_tail.json. Tables:
 layer_std.csv, every finished run's stds with arch, seed, depth and residual prepended; response_tail.csv, per run,
-the share of the variance its top 1% of images carry, the error on them, their commonest class and their contrast.
+the share of the variance its top 1% of images carry, the error on them, their commonest class and where they sit
+among the test images by contrast, colour saturation and blue excess.
 Figures: the stds in layer order (top) and sorted by magnitude (bottom), plain nets dashed; the same at every depth;
 the same on the median test image; the top 1%'s share per layer (where a heavy tail builds up). Verdict: claim 4,
 in fig7_claims.py (residual responses smaller than plain ones, and smaller for deeper ResNets).
@@ -21,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
+from ..analyze import INPUT_MEASURES
 from ..data import CIFAR10_CLASSES
 from ..fig7_claims import HEAVY_TAIL, fig7 as fig7_verdict
 from ..models import parse_arch
@@ -30,8 +32,9 @@ FAMILY, PAGE = "cifar", "report"
 LAYER_COLUMNS = ["arch", "seed", "depth", "residual", "layer", "stage", "block", "conv", "std", "std_channel_mean",
                  "std_image_median", "top1pct_share"]  # the last two: empty for runs measured before they existed
 TAIL_COLUMNS = ["arch", "seed", "n_images", "n_tail", "tail_share", "tail_err", "test_err", "top_class",
-                "top_class_share", "contrast_pct", "images"]  # per run: its response_tail.json's images (space-
-# separated), their error, their commonest class and their median contrast percentile (analyze.contrast_percentiles)
+                "top_class_share", *[f"{m}_pct" for m in INPUT_MEASURES], "images"]  # per run: its response_tail.json's
+# images (space-separated), their error, their commonest class and the medians of their input percentiles
+# (analyze.input_percentiles: contrast, colour saturation, blue excess)
 TABLES = {"layer_std": LAYER_COLUMNS, "response_tail": TAIL_COLUMNS}
 FIGURES = {"fig7": "fig7_layer_response_std", "fig7_all": "fig7_layer_response_std_all_depths",
            "fig7_median": "fig7_layer_response_std_median_image", "fig7_tail": "fig7_layer_response_tail_share"}
@@ -56,7 +59,7 @@ CAPTIONS = {  # what each figure shows, under it in the report and the notebooks
 def response_tail(dirs) -> pd.DataFrame:
     """Per run with a response_tail.json (and its test_wrong.json, from the same weights): the share of the response
     variance its tail images carry, the error on them against the whole test set's, their commonest class and the
-    median of their contrast percentiles (empty where the file predates them)."""
+    medians of their input percentiles (empty where the file predates them)."""
     rows = []
     for rd in dirs:
         if (rd / "response_tail.json").is_file() and (rd / "test_wrong.json").is_file():
@@ -69,7 +72,8 @@ def response_tail(dirs) -> pd.DataFrame:
                              tail_err=sum(i in wrong for i in tail["images"]) / len(tail["images"]),
                              test_err=len(wrong) / tail["n_images"], top_class=CIFAR10_CLASSES[top],
                              top_class_share=float((labels == top).mean()),
-                             contrast_pct=float(np.median(tail["contrast_pct"])) if "contrast_pct" in tail else np.nan,
+                             **{f"{m}_pct": float(np.median(tail[f"{m}_pct"])) if f"{m}_pct" in tail else np.nan
+                                for m in INPUT_MEASURES},
                              images=" ".join(map(str, tail["images"]))))
     return pd.DataFrame(rows, columns=TAIL_COLUMNS)
 
@@ -204,10 +208,10 @@ NOTEBOOKS = {
                           "The 1% of test images with the largest share of the response variance (mean over layers; "
                           "`response_tail.json` of each run, of the 10,000 test images): the share they carry, the "
                           "net's error on them against its error on all test images (fp32 inference), their "
-                          "commonest class, and `contrast_pct`, the median of their contrast percentiles (the std of "
-                          "an image's pixel values, ranked among the test images': 50 typical, 100 the most "
-                          "contrasted). A response that simply grows with its input's contrast makes the most "
-                          "contrasted images the tail."),
+                          "commonest class, and the medians of their percentiles among the test images (50 typical, "
+                          "100 the top) by `contrast` (the std of an image's pixel values), `chroma` (colour "
+                          "saturation: per pixel, the largest channel minus the smallest, averaged) and `blue` (blue "
+                          "excess: mean blue minus mean red)."),
         new_code_cell("(t['response_tail'].drop(columns=['images', 'n_images']).sort_values(['arch', 'seed'])\n"
                       " .set_index(['arch', 'seed']).round(3))"),
     ],
