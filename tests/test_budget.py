@@ -375,8 +375,8 @@ def test_fig7_tells_a_heavy_tail_of_images_from_a_larger_response_and_is_silent_
     assert ("top 1% 71% (56% airplane; percentiles contrast 72, saturation 99, blue excess 100; 35% of them wrong, "
             "12.9% overall)") in text
     assert text.endswith(
-        "not the paper's measure): runs without a heavy tail (n=2), median (range): contrast 94 (93-95), saturation 43 "
-        "(40-46), blue excess 84 (70-98); with one: ResNet-110 seed 0: contrast 72, saturation 99, blue excess 100. A "
+        "red images; not the paper's measure): runs without a heavy tail (n=2), median (range): contrast 94 (93-95), "
+        "saturation 43 (40-46), blue excess 84 (70-98); with one: ResNet-110 seed 0: contrast 72, saturation 99, blue excess 100. A "
         "heavy tail's images are among the top 10% of the test images by saturation and blue excess, and lower in "
         "contrast than most other runs' tails.")
     alike = fig7(pd.concat([tail, seed1]), tail=both.assign(chroma_pct=[99.0, 40.0, 95.0]))

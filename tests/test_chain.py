@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from resnet_repro import analyze, collect, data, fig7_claims, hardware, hooks
 from resnet_repro.cli import main
 from resnet_repro.models import build_model
-from resnet_repro.studies import degradation
+from resnet_repro.studies import degradation, responses
 
 from conftest import randomize_bn
 
@@ -127,6 +127,19 @@ def test_a_tail_from_before_the_input_percentiles_gets_them_without_an_inference
     assert {k: new[k] for k in old if not k.startswith("contrast")} == {
         k: v for k, v in old.items() if not k.startswith("contrast")}  # the measurement itself is kept as it was
     assert new["inputs_added"]["data_source"] == "imagefolder-jpeg (lossy)" and new["inputs_added"]["commit"]
+
+
+def test_the_tail_gallery_says_where_the_test_images_are_missing(tmp_path):
+    tail = pd.DataFrame([dict(arch="resnet110", seed=k, tail_share=share) for k, share in ((0, 0.3), (1, 0.8))])
+    for k, where in ((0, str(tmp_path)), (1, str(tmp_path / "gone"))):
+        rd = tmp_path / "results" / "quarter" / "runs" / "resnet110" / f"seed{k}"
+        rd.mkdir(parents=True)
+        (rd / "response_tail.json").write_text(json.dumps(dict(images=[1, 2], data_path=where)))
+    # the run whose tail carries the largest share is shown: seed 1, whose data folder this machine lacks
+    assert responses.tail_gallery(tmp_path / "results", "quarter", tail) == (
+        f"_The test images are not on this machine (`{tmp_path / 'gone'}`, where the analysis of resnet110 seed 1 read "
+        "them)._")
+    assert "No run has" in responses.tail_gallery(tmp_path / "results", "quarter", tail.iloc[:0])
 
 
 def test_a_layer_std_table_from_before_the_tail_columns_is_measured_again_and_test_wrong_kept(tmp_path):
@@ -285,6 +298,9 @@ def test_smoke_chain_writes_notebooks_and_report(full_cifar_dir, tmp_path, capsy
     assert r.top_class_share == pytest.approx(max(rt["labels"].count(c) for c in set(rt["labels"])) / 100)
     assert [int(i) for i in r.images.split()] == rt["images"]
     assert all(r[f"{m}_pct"] == pytest.approx(np.median(rt[f"{m}_pct"])) for m in analyze.INPUT_MEASURES)
+    # what the tail looks like: the images, read from the data folder the analysis read (notebook 03)
+    png = responses.tail_gallery(results, "smoke", collect.load_collected("smoke", results)["response_tail"])
+    assert isinstance(png, bytes) and png[:8] == b"\x89PNG\r\n\x1a\n"
     tw = collect.load_collected("smoke", results)["test_wrong"]
     assert sorted(tw.arch) == ["plain20", "resnet20"] and (tw.n_test == 10_000).all()
     assert len(tw.wrong.iloc[0].split()) == round(json.loads((results / "smoke" / "runs" / tw.arch.iloc[0] / "seed0"

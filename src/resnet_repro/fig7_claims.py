@@ -56,7 +56,7 @@ HEAVY_TAIL = 2.0  # a net's pooled std this many times its median image's is cal
 INPUTS = {"contrast_pct": "contrast", "chroma_pct": "saturation", "blue_pct": "blue excess"}
 INPUTS_TEXT = ("median percentile of a run's tail images among the test images, 50 typical: contrast, the std of an "
                "image's pixel values; saturation, per pixel the largest channel minus the smallest; blue excess, mean "
-               "blue minus mean red")
+               "blue minus mean red, low for red images")
 TOP = 90  # a tail whose median percentile by a measure is at least this is among the top 10% of images by it
 
 

@@ -14,7 +14,9 @@ in fig7_claims.py (residual responses smaller than plain ones, and smaller for d
 
 from __future__ import annotations
 
+import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,6 +28,8 @@ from ..analyze import INPUT_MEASURES
 from ..data import CIFAR10_CLASSES
 from ..fig7_claims import HEAVY_TAIL, fig7 as fig7_verdict
 from ..models import parse_arch
+from ..paths import run_path
+from ..wording import data_label
 from ..plotting import annotate, arch_color, arch_label, arch_sort, empty_axis_note, missing_note, new_figure
 
 FAMILY, PAGE = "cifar", "report"
@@ -174,6 +178,42 @@ def draw(t: dict, preset: str) -> list[tuple[Figure, str]]:
     return out
 
 
+GALLERY_COLS, GALLERY_ROWS = 12, 2  # the tail images shown (largest share first), above one row of random ones
+
+
+def tail_gallery(results, preset: str, tail: pd.DataFrame) -> bytes | str:
+    """A PNG of the tail images of the run whose tail carries the largest share (response_tail.json's order), with
+    their classes, above as many random test images: what a tail looks like. It needs the test images, which are not
+    in results/: they are read from the folder the run's analysis read (its data_path), where this machine has it;
+    else a sentence saying so. Notebook 03 only: figures/ holds what results/ alone draws."""
+    if tail is None or tail.empty:
+        return "_No run has a `response_tail.json` yet (`make analyze`)._"
+    r = tail.sort_values(["tail_share", "arch", "seed"], ascending=[False, True, True]).iloc[0]
+    rt = json.loads((run_path(results, preset, r["arch"], int(r["seed"])) / "response_tail.json").read_text())
+    where = Path(rt.get("data_path") or "")
+    if not where.is_dir():
+        return (f"_The test images are not on this machine (`{where}`, where the analysis of {r['arch']} seed "
+                f"{r['seed']} read them)._")
+    from ..data import load_cifar10
+
+    arrays = load_cifar10(where)
+    shown = rt["images"][:GALLERY_COLS * GALLERY_ROWS]
+    random = np.random.default_rng(0).choice(len(arrays.test_y), GALLERY_COLS, replace=False).tolist()
+    fig, axes = new_figure(GALLERY_ROWS + 1, GALLERY_COLS, figsize=(GALLERY_COLS * 0.9, (GALLERY_ROWS + 1) * 1.1))
+    cells = shown + [None] * (GALLERY_COLS * GALLERY_ROWS - len(shown)) + random  # row by row, as axes.flat
+    for ax, i in zip(axes.flat, cells):
+        ax.axis("off")
+        if i is not None:
+            ax.imshow(arrays.test_x[i])
+            ax.set_title(CIFAR10_CLASSES[int(arrays.test_y[i])], fontsize=6)
+    fig.suptitle(f"{arch_label(r['arch'])} seed {r['seed']} ({preset}): its {len(shown)} test images with the largest "
+                 f"share of the response variance (rows 1-{GALLERY_ROWS}, largest first), above {GALLERY_COLS} random "
+                 f"test images; {data_label(pd.DataFrame(dict(data_source=[arrays.source])))}", fontsize=7)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
 def report_fields(t: dict, preset: str, figures_dir) -> dict[str, str]:
     return dict(fig7=fig7_verdict(t["layer_std"], preset, t.get("response_tail")), heavy_tail=f"{HEAVY_TAIL:g}")
 
@@ -211,8 +251,15 @@ NOTEBOOKS = {
                           "commonest class, and the medians of their percentiles among the test images (50 typical, "
                           "100 the top) by `contrast` (the std of an image's pixel values), `chroma` (colour "
                           "saturation: per pixel, the largest channel minus the smallest, averaged) and `blue` (blue "
-                          "excess: mean blue minus mean red)."),
+                          "excess: mean blue minus mean red; low for red images)."),
         new_code_cell("(t['response_tail'].drop(columns=['images', 'n_images']).sort_values(['arch', 'seed'])\n"
                       " .set_index(['arch', 'seed']).round(3))"),
+        new_markdown_cell("### What a tail looks like\n\n"
+                          "The tail images of the run whose tail carries the largest share, above random test images "
+                          "for comparison. They come from the data folder the run's analysis read, not from results/: "
+                          "where that folder is not on the machine that executes this notebook, a sentence says so."),
+        new_code_cell("from resnet_repro.studies.responses import tail_gallery\n"
+                      "g = tail_gallery(RESULTS, PRESET, t['response_tail'])\n"
+                      "display(Image(data=g) if isinstance(g, bytes) else Markdown(g))"),
     ],
 }
