@@ -140,6 +140,9 @@ def test_the_tail_gallery_says_where_the_test_images_are_missing(tmp_path):
         f"_The test images are not on this machine (`{tmp_path / 'gone'}`, where the analysis of resnet110 seed 1 read "
         "them)._")
     assert "No run has" in responses.tail_gallery(tmp_path / "results", "quarter", tail.iloc[:0])
+    # a folder at that path that holds no CIFAR-10: said, not a failed notebook
+    assert responses.tail_gallery(tmp_path / "results", "quarter", tail.iloc[:1]).startswith(
+        f"_The test images could not be read from `{tmp_path}`: ")
 
 
 def test_a_layer_std_table_from_before_the_tail_columns_is_measured_again_and_test_wrong_kept(tmp_path):

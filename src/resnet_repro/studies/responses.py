@@ -29,8 +29,8 @@ from ..data import CIFAR10_CLASSES
 from ..fig7_claims import HEAVY_TAIL, fig7 as fig7_verdict
 from ..models import parse_arch
 from ..paths import run_path
-from ..wording import data_label
 from ..plotting import annotate, arch_color, arch_label, arch_sort, empty_axis_note, missing_note, new_figure
+from ..wording import data_label
 
 FAMILY, PAGE = "cifar", "report"
 LAYER_COLUMNS = ["arch", "seed", "depth", "residual", "layer", "stage", "block", "conv", "std", "std_channel_mean",
@@ -194,9 +194,12 @@ def tail_gallery(results, preset: str, tail: pd.DataFrame) -> bytes | str:
     if not where.is_dir():
         return (f"_The test images are not on this machine (`{where}`, where the analysis of {r['arch']} seed "
                 f"{r['seed']} read them)._")
-    from ..data import load_cifar10
+    from ..data import DataError, load_cifar10
 
-    arrays = load_cifar10(where)
+    try:
+        arrays = load_cifar10(where)
+    except DataError as e:  # another folder at that path now: say so rather than fail the notebook
+        return f"_The test images could not be read from `{where}`: {e}_"
     shown = rt["images"][:GALLERY_COLS * GALLERY_ROWS]
     random = np.random.default_rng(0).choice(len(arrays.test_y), GALLERY_COLS, replace=False).tolist()
     fig, axes = new_figure(GALLERY_ROWS + 1, GALLERY_COLS, figsize=(GALLERY_COLS * 0.9, (GALLERY_ROWS + 1) * 1.1))
