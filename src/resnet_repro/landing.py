@@ -56,7 +56,9 @@ def stage(preset: str, repo: Path = Path(".")) -> int:
     for rd in runs:
         seed = int(rd.name[len("seed"):])
         (ready if job_state(Job(preset, rd.parent.name, seed), repo / "results") == "done" else waiting).append(rd)
-    new = [rd for rd in ready if _git("ls-files", "--others", "--exclude-standard", "--", str(rd), cwd=repo).strip()]
+    untracked = {Path(f).parent for f in _git("ls-files", "--others", "--exclude-standard", "--",
+                                              str(runs_root("results", preset)), cwd=repo).splitlines()}
+    new = [rd for rd in ready if rd in untracked]  # a run folder's files sit directly in it
     own = [preset_dir(root, preset) for root in ("figures", "notebooks", "report")]
     tables = [p.relative_to(repo) for p in sorted(preset_dir(repo / "results", preset).glob("*.*")) if p.is_file()]
     paths = [str(p) for p in [*ready, *tables, *own, *map(Path, SHARED_OUTPUTS)] if (repo / p).exists()]
